@@ -1,0 +1,3 @@
+//! Side-by-side benchmarks of procvisor against Python multiprocessing (workloads arrive with their features).
+
+fn main() {}

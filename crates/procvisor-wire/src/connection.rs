@@ -1,0 +1,466 @@
+//! [`Connection`]: one end of a message stream between two processes.
+
+mod async_ops;
+mod serde_impl;
+
+use crate::codec;
+use crate::error::ConnectionError;
+use crate::fd_passing;
+use crate::frame::{self, ByteSource, Frame, FrameError, FrameReader};
+use crate::sys::{self, Blocking};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+
+/// One end of a message-oriented connection: Python's `multiprocessing.connection.Connection`.
+///
+/// Messages are typed values ([`send`](Self::send) / [`recv`](Self::recv), encoded with the
+/// crate's [codec](crate::codec)) or raw byte strings ([`send_bytes`](Self::send_bytes) /
+/// [`recv_bytes`](Self::recv_bytes)); each message arrives whole and in order. Connections come
+/// from [`pipe`](crate::pipe), [`Listener::accept`](crate::Listener::accept) and
+/// [`Client::connect`](crate::Client::connect), and can themselves be sent to another process
+/// inside a message.
+///
+/// ```
+/// use procvisor_wire::pipe;
+///
+/// let (mut parent, mut child) = pipe(true)?;
+/// child.send(&(42, None::<i32>, "hello"))?;
+/// let got: (i32, Option<i32>, String) = parent.recv()?;
+/// assert_eq!(got, (42, None, "hello".to_string()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Sharing
+///
+/// Sending and receiving take `&mut self`: one message at a time per end, enforced by the
+/// borrow checker instead of a hidden lock. To receive on one thread while another sends, give
+/// each a handle from [`try_clone`](Self::try_clone); two threads must never receive on the same
+/// end concurrently (as in Python, they would split messages between them unpredictably).
+///
+/// # Async
+///
+/// Every blocking operation has an `_async` twin (for example [`recv_async`](Self::recv_async)).
+/// The async twins run on the tokio runtime that first uses them. A receive future that is
+/// dropped keeps the part of the message it read; the next receive completes that message. A send
+/// future that is dropped after it started writing finishes writing that message before the next
+/// one (no torn frames).
+///
+/// # Drop
+///
+/// Dropping a `Connection` closes its descriptor; the peer then sees end of file once it has read
+/// everything sent before. [`close`](Self::close) does the same explicitly.
+pub struct Connection {
+    // Declared before `fd`: the reactor registration must go before the descriptor closes.
+    async_fd: OnceLock<AsyncFd<RawFdRef>>,
+    async_init: Mutex<()>,
+    fd: Option<OwnedFd>,
+    readable: bool,
+    writable: bool,
+    max_frame: usize,
+    reader: FrameReader,
+    /// A frame an interrupted async send still has to finish.
+    pending: PendingWrite,
+    /// Reused encoding buffer for typed sends.
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct PendingWrite {
+    frame: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    written: usize,
+}
+
+impl PendingWrite {
+    fn is_empty(&self) -> bool {
+        self.frame.is_empty() && self.fds.is_empty()
+    }
+}
+
+/// A non-owning descriptor for the async reactor; the `Connection` owns the real one.
+#[derive(Debug)]
+struct RawFdRef(RawFd);
+
+impl AsRawFd for RawFdRef {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Connection {
+    /// Wraps a connected stream socket (Unix or TCP) as a connection end.
+    ///
+    /// `readable` and `writable` say which directions this end may use; the other direction
+    /// fails with [`ConnectionError::WriteOnly`] / [`ConnectionError::ReadOnly`].
+    pub fn from_fd(fd: OwnedFd, readable: bool, writable: bool) -> Self {
+        Self {
+            async_fd: OnceLock::new(),
+            async_init: Mutex::new(()),
+            fd: Some(fd),
+            readable,
+            writable,
+            max_frame: frame::DEFAULT_MAX_FRAME_SIZE,
+            reader: FrameReader::default(),
+            pending: PendingWrite::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Whether this end may receive.
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Whether this end may send.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    pub fn closed(&self) -> bool {
+        self.fd.is_none()
+    }
+
+    /// The largest message, in bytes, this end sends or accepts. Defaults to
+    /// [`DEFAULT_MAX_FRAME_SIZE`](crate::DEFAULT_MAX_FRAME_SIZE) (256 MiB).
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame
+    }
+
+    /// Sets the largest message this end sends or accepts. A longer incoming message is refused
+    /// from its header, before anything is allocated.
+    pub fn set_max_frame_size(&mut self, bytes: usize) {
+        self.max_frame = bytes;
+    }
+
+    /// The underlying descriptor (Python's `fileno()`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Closed`] after [`close`](Self::close).
+    pub fn fileno(&self) -> Result<RawFd, ConnectionError> {
+        Ok(self.open_fd()?.as_raw_fd())
+    }
+
+    /// Closes this end. Idempotent. Pending unread messages are discarded; the peer sees end of
+    /// file after what was already sent.
+    pub fn close(&mut self) {
+        drop(self.async_fd.take());
+        self.fd = None;
+        self.reader = FrameReader::default();
+        self.pending = PendingWrite::default();
+    }
+
+    /// Another handle on the same connection (a duplicated descriptor), for example to send from
+    /// one thread while another receives.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Closed`], or an I/O error when out of descriptors.
+    pub fn try_clone(&self) -> Result<Connection, ConnectionError> {
+        let fd = sys::dup_cloexec(self.open_fd()?).map_err(ConnectionError::Io)?;
+        let mut clone = Connection::from_fd(fd, self.readable, self.writable);
+        clone.max_frame = self.max_frame;
+        Ok(clone)
+    }
+
+    /// Sends a typed value as one message. Descriptors inside it (connections, shared
+    /// descriptors) travel with it.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadOnly`](ConnectionError::ReadOnly), [`Closed`](ConnectionError::Closed),
+    /// [`Codec`](ConnectionError::Codec) when the value cannot be encoded (nothing is sent),
+    /// [`FrameTooLarge`](ConnectionError::FrameTooLarge) (nothing is sent),
+    /// [`BrokenPipe`](ConnectionError::BrokenPipe) when the peer has closed.
+    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnectionError> {
+        self.check_writable()?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let (encoded, fds) = fd_passing::collect_fds(|| codec::encode_into(value, &mut scratch));
+        let result = encoded
+            .map_err(ConnectionError::from)
+            .and_then(|()| self.write_frame(&scratch, &fds));
+        self.scratch = scratch;
+        result
+    }
+
+    /// Sends `bytes` as one message.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), without the codec error.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+        self.check_writable()?;
+        self.write_frame(bytes, &[])
+    }
+
+    /// Sends `bytes[offset..offset + size]` as one message (`size` `None`: to the end), with
+    /// Python's argument checks.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`](ConnectionError::InvalidArgument) when the range is outside `bytes`;
+    /// otherwise as [`send_bytes`](Self::send_bytes).
+    pub fn send_bytes_range(
+        &mut self,
+        bytes: &[u8],
+        offset: usize,
+        size: Option<usize>,
+    ) -> Result<(), ConnectionError> {
+        let range = checked_range(bytes.len(), offset, size)?;
+        self.send_bytes(&bytes[range])
+    }
+
+    /// Receives one typed message, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`Eof`](ConnectionError::Eof) when the peer closed and everything it sent has been
+    /// received; [`Codec`](ConnectionError::Codec) when the message is not a `T` (the message is
+    /// consumed); [`WriteOnly`](ConnectionError::WriteOnly); [`Closed`](ConnectionError::Closed).
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnectionError> {
+        let frame = self.read_frame(None, Blocking::Forever)?;
+        decode_frame(frame)
+    }
+
+    /// Receives one typed message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Timeout`](ConnectionError::Timeout) when nothing complete arrived in time (a partial
+    /// message is kept for the next receive); otherwise as [`recv`](Self::recv).
+    pub fn recv_timeout<T: DeserializeOwned>(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<T, ConnectionError> {
+        let frame = self.read_frame(None, Blocking::from_timeout(Some(timeout)))?;
+        decode_frame(frame)
+    }
+
+    /// Receives one message as bytes. With `maxlength`, a longer message is discarded (without
+    /// being buffered) and reported as [`MessageTooLong`](ConnectionError::MessageTooLong); the
+    /// connection stays usable. Descriptors sent with a bytes message are closed.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), plus [`MessageTooLong`](ConnectionError::MessageTooLong).
+    pub fn recv_bytes(&mut self, maxlength: Option<usize>) -> Result<Vec<u8>, ConnectionError> {
+        Ok(self.read_frame(maxlength, Blocking::Forever)?.payload)
+    }
+
+    /// Receives one message into `buf` starting at byte `offset`; returns the message length.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferTooShort`](ConnectionError::BufferTooShort) carrying the whole message when it
+    /// does not fit (nothing is lost); [`InvalidArgument`](ConnectionError::InvalidArgument) when
+    /// `offset > buf.len()`; otherwise as [`recv`](Self::recv).
+    pub fn recv_bytes_into(
+        &mut self,
+        buf: &mut [u8],
+        offset: usize,
+    ) -> Result<usize, ConnectionError> {
+        if offset > buf.len() {
+            return Err(ConnectionError::InvalidArgument("offset too large"));
+        }
+        let payload = self.read_frame(None, Blocking::Forever)?.payload;
+        copy_into(payload, buf, offset)
+    }
+
+    /// Whether a message (or end of file) is ready to be received, waiting up to `timeout`
+    /// (`None`: until one is). Never consumes anything.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteOnly`](ConnectionError::WriteOnly), [`Closed`](ConnectionError::Closed).
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
+        self.check_readable()?;
+        let fd = self.open_fd()?;
+        sys::poll_one(fd, libc::POLLIN, timeout).map_err(ConnectionError::Io)
+    }
+
+    fn open_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        self.fd
+            .as_ref()
+            .map(|fd| fd.as_fd())
+            .ok_or(ConnectionError::Closed)
+    }
+
+    fn check_writable(&self) -> Result<(), ConnectionError> {
+        self.open_fd()?;
+        if !self.writable {
+            return Err(ConnectionError::ReadOnly);
+        }
+        Ok(())
+    }
+
+    fn check_readable(&self) -> Result<(), ConnectionError> {
+        self.open_fd()?;
+        if !self.readable {
+            return Err(ConnectionError::WriteOnly);
+        }
+        Ok(())
+    }
+
+    fn check_frame_size(&self, len: usize, fds: &[RawFd]) -> Result<(), ConnectionError> {
+        if len > self.max_frame {
+            return Err(ConnectionError::FrameTooLarge {
+                length: len as u64,
+                limit: self.max_frame,
+            });
+        }
+        if fds.len() > sys::MAX_FDS_PER_MESSAGE {
+            return Err(ConnectionError::InvalidArgument(
+                "a message can carry at most 253 file descriptors",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes one frame, blocking until it is all out.
+    fn write_frame(&mut self, payload: &[u8], fds: &[RawFd]) -> Result<(), ConnectionError> {
+        self.check_frame_size(payload.len(), fds)?;
+        self.flush_pending(Blocking::Forever)?;
+        let mut header = [0; 12];
+        let header = frame::encode_header(payload.len(), &mut header);
+        let fd = self.open_fd()?;
+        let mut written = 0;
+        sys::send_all(fd, &[header, payload], fds, &mut written, Blocking::Forever)
+            .map_err(ConnectionError::from_send_io)
+    }
+
+    /// Finishes a frame that an interrupted async send left behind.
+    fn flush_pending(&mut self, blocking: Blocking) -> Result<(), ConnectionError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let fd = self.fd.as_ref().ok_or(ConnectionError::Closed)?.as_fd();
+        let raw: Vec<RawFd> = if self.pending.written == 0 {
+            self.pending.fds.iter().map(|f| f.as_raw_fd()).collect()
+        } else {
+            Vec::new()
+        };
+        sys::send_all(
+            fd,
+            &[&self.pending.frame],
+            &raw,
+            &mut self.pending.written,
+            blocking,
+        )
+        .map_err(ConnectionError::from_send_io)?;
+        self.pending = PendingWrite::default();
+        Ok(())
+    }
+
+    fn read_frame(
+        &mut self,
+        maxlength: Option<usize>,
+        blocking: Blocking,
+    ) -> Result<Frame, ConnectionError> {
+        self.check_readable()?;
+        let fd = self.fd.as_ref().ok_or(ConnectionError::Closed)?.as_fd();
+        let mut source = SocketSource { fd, blocking };
+        self.reader
+            .read(&mut source, self.max_frame, maxlength)
+            .map_err(frame_error)
+    }
+}
+
+fn decode_frame<T: DeserializeOwned>(frame: Frame) -> Result<T, ConnectionError> {
+    let Frame { payload, fds } = frame;
+    fd_passing::with_received_fds(fds, || codec::decode(&payload)).map_err(ConnectionError::from)
+}
+
+fn copy_into(payload: Vec<u8>, buf: &mut [u8], offset: usize) -> Result<usize, ConnectionError> {
+    let len = payload.len();
+    if buf.len() - offset < len {
+        return Err(ConnectionError::BufferTooShort { message: payload });
+    }
+    buf[offset..offset + len].copy_from_slice(&payload);
+    Ok(len)
+}
+
+/// Python's `send_bytes(buf, offset, size)` argument rules.
+fn checked_range(
+    len: usize,
+    offset: usize,
+    size: Option<usize>,
+) -> Result<std::ops::Range<usize>, ConnectionError> {
+    if offset > len {
+        return Err(ConnectionError::InvalidArgument("buffer length < offset"));
+    }
+    let size = size.unwrap_or(len - offset);
+    match offset.checked_add(size) {
+        Some(end) if end <= len => Ok(offset..end),
+        _ => Err(ConnectionError::InvalidArgument(
+            "buffer length < offset + size",
+        )),
+    }
+}
+
+fn frame_error(e: FrameError) -> ConnectionError {
+    match e {
+        FrameError::Eof => ConnectionError::Eof,
+        FrameError::Truncated { expected, received } => {
+            ConnectionError::Truncated { expected, received }
+        }
+        FrameError::TooLarge { length, limit } => ConnectionError::FrameTooLarge { length, limit },
+        FrameError::BadHeader(n) => {
+            ConnectionError::Protocol(format!("invalid message length {n}"))
+        }
+        FrameError::LongerThanAsked { length, maxlength } => {
+            ConnectionError::MessageTooLong { length, maxlength }
+        }
+        FrameError::Io(e) => ConnectionError::from_recv_io(e),
+    }
+}
+
+struct SocketSource<'a> {
+    fd: BorrowedFd<'a>,
+    blocking: Blocking,
+}
+
+impl ByteSource for SocketSource<'_> {
+    fn read_append(
+        &mut self,
+        dst: &mut Vec<u8>,
+        max: usize,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> io::Result<usize> {
+        match fds {
+            Some(fds) => sys::recv_append_with_fds(self.fd, dst, max, fds, self.blocking),
+            None => sys::recv_append(self.fd, dst, max, self.blocking),
+        }
+    }
+}
+
+impl AsFd for Connection {
+    /// # Panics
+    ///
+    /// When the connection is closed; use [`fileno`](Connection::fileno) to get an error instead.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+            .as_ref()
+            .expect("as_fd on a closed Connection")
+            .as_fd()
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("fd", &self.fd.as_ref().map(|fd| fd.as_raw_fd()))
+            .field("readable", &self.readable)
+            .field("writable", &self.writable)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Test support for procvisor's integration tests.
