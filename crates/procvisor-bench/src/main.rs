@@ -1,3 +1,48 @@
-//! Side-by-side benchmarks of procvisor against Python multiprocessing (workloads arrive with their features).
+//! Side-by-side benchmarks of procvisor against Python's `multiprocessing`.
+//!
+//! Each workload runs in Rust (procvisor), in Python (`python3`, the same workload written with
+//! `multiprocessing`), and, where it has one, as a raw system-call baseline; the three are
+//! interleaved round by round in one run so machine noise hits them alike, and the medians are
+//! compared. Absolute times on a small shared machine are noise; the ratios are the result.
+//!
+//! ```text
+//! cargo run -p procvisor-bench --release -- [--rounds N] [--smoke] [WORKLOAD...]
+//! ```
+//!
+//! `--smoke` runs every workload once at a tiny size: it checks that the harness works, not how
+//! fast anything is.
 
-fn main() {}
+mod child;
+mod harness;
+mod python;
+mod workloads;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(role) = child::role(&args) {
+        return child::run(role);
+    }
+    let options = match harness::Options::parse(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}\n\n{}", harness::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let selected = match workloads::select(&options.workloads) {
+        Ok(selected) => selected,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = harness::run(&selected, &options);
+    println!("{report}");
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

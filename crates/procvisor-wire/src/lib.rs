@@ -52,6 +52,7 @@ pub mod fd_passing;
 mod frame;
 mod listener;
 mod pipe;
+mod spin;
 mod sys;
 mod wait;
 
@@ -66,6 +67,7 @@ pub use fd_passing::SharedFd;
 pub use frame::DEFAULT_MAX_FRAME_SIZE;
 pub use listener::{Client, Listener, ListenerBuilder};
 pub use pipe::pipe;
+pub use spin::DEFAULT_SPIN;
 pub use wait::{Waitable, wait, wait_async};
 
 /// Whether `fd` is close-on-exec. Exposed for tests that check descriptor hygiene.

@@ -117,6 +117,24 @@ pub(crate) fn poll_many(
     }
 }
 
+/// Polls `fd` for readability for up to `budget`, yielding between polls. Returns whether it
+/// became readable.
+pub(crate) fn spin_until_readable(fd: BorrowedFd<'_>, budget: Duration) -> io::Result<bool> {
+    if budget.is_zero() {
+        return Ok(false);
+    }
+    let start = Instant::now();
+    loop {
+        if poll_one(fd, libc::POLLIN, Some(Duration::ZERO))? {
+            return Ok(true);
+        }
+        if start.elapsed() >= budget {
+            return Ok(false);
+        }
+        std::thread::yield_now();
+    }
+}
+
 fn wait_for(fd: BorrowedFd<'_>, events: i16, blocking: Blocking) -> io::Result<()> {
     match blocking {
         // `Never` tries the call itself with MSG_DONTWAIT and reports WouldBlock from there.

@@ -181,6 +181,7 @@ impl Connection {
             let mut source = SocketSource {
                 fd,
                 blocking: Blocking::Never,
+                spin: None,
             };
             match self.reader.read(&mut source, self.max_frame, maxlength) {
                 Err(frame::FrameError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -1,0 +1,41 @@
+//! The benchmark workloads (sizes as in DESIGN.md).
+
+mod pipe;
+
+use crate::harness::Workload;
+use std::os::fd::OwnedFd;
+
+/// Every workload, in report order.
+pub(crate) fn all() -> Vec<Box<dyn Workload>> {
+    vec![Box::new(pipe::PipeRtt), Box::new(pipe::PipeBw)]
+}
+
+/// The workloads named on the command line (all of them when none is named).
+pub(crate) fn select(names: &[String]) -> Result<Vec<Box<dyn Workload>>, String> {
+    let all = all();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let known: Vec<&str> = all.iter().map(|w| w.name()).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        return Err(format!(
+            "unknown workload {unknown}; known: {}",
+            known.join(", ")
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|w| names.iter().any(|n| n == w.name()))
+        .collect())
+}
+
+/// Dispatches a benchmark child to its role.
+pub(crate) fn child_role(role: &str, socket: OwnedFd, extra: &[u64]) -> Result<(), String> {
+    match role {
+        "pipe_rtt_echo" => pipe::echo_child(socket, extra[0]),
+        "raw_rtt_echo" => pipe::raw_echo_child(socket, extra[0]),
+        "pipe_bw_sink" => pipe::sink_child(socket, extra[0]),
+        "raw_bw_sink" => pipe::raw_sink_child(socket, extra[0]),
+        other => Err(format!("unknown child role {other}")),
+    }
+}
