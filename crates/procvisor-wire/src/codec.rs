@@ -41,14 +41,14 @@ pub struct CodecError {
 }
 
 impl CodecError {
-    fn encode(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn encode(message: impl std::fmt::Display) -> Self {
         Self {
             direction: CodecDirection::Encode,
             message: message.to_string(),
         }
     }
 
-    fn decode(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn decode(message: impl std::fmt::Display) -> Self {
         Self {
             direction: CodecDirection::Decode,
             message: message.to_string(),

@@ -516,6 +516,15 @@ impl AsFd for Connection {
     }
 }
 
+impl AsRawFd for Connection {
+    /// # Panics
+    ///
+    /// When the connection is closed; use [`fileno`](Connection::fileno) to get an error instead.
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")

@@ -202,3 +202,72 @@ mod tests {
         assert!(err.message().contains("only 0 arrived"), "{err}");
     }
 }
+
+/// An encoded value together with the descriptors it refers to, ready to travel inside another
+/// message (which then carries the descriptors too).
+///
+/// ```
+/// use procvisor_wire::{Payload, pipe};
+///
+/// let (a, mut b) = pipe(true)?;
+/// let payload = Payload::encode(&("the peer end", a))?;
+/// let (label, mut a): (String, procvisor_wire::Connection) = payload.decode()?;
+/// a.send(&5)?;
+/// assert_eq!((label.as_str(), b.recv::<i32>()?), ("the peer end", 5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payload {
+    bytes: Vec<u8>,
+    fds: Vec<SharedFd>,
+}
+
+impl Payload {
+    /// Encodes `value`, keeping duplicates of the descriptors it refers to.
+    ///
+    /// # Errors
+    ///
+    /// When the value cannot be encoded or a descriptor cannot be duplicated.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, crate::codec::CodecError> {
+        let (bytes, raw) = collect_fds(|| crate::codec::encode(value));
+        let bytes = bytes?;
+        let fds = raw
+            .into_iter()
+            // SAFETY: each raw descriptor was registered by a part of `value`, which is borrowed
+            // for this whole call, so it is open here.
+            .map(|raw| SharedFd::duplicate(unsafe { BorrowedFd::borrow_raw(raw) }))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| {
+                crate::codec::CodecError::encode(format!("cannot duplicate a descriptor: {e}"))
+            })?;
+        Ok(Payload { bytes, fds })
+    }
+
+    /// Decodes the value, giving it its own duplicates of the descriptors (so a payload can be
+    /// decoded more than once).
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a `T`, or a descriptor cannot be duplicated.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::codec::CodecError> {
+        let fds = self
+            .fds
+            .iter()
+            .map(|fd| fd.as_fd().try_clone_to_owned())
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| {
+                crate::codec::CodecError::decode(format!("cannot duplicate a descriptor: {e}"))
+            })?;
+        with_received_fds(fds, || crate::codec::decode(&self.bytes))
+    }
+
+    /// The encoded bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// How many descriptors travel with the value.
+    pub fn fd_count(&self) -> usize {
+        self.fds.len()
+    }
+}

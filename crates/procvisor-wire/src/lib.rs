@@ -63,7 +63,7 @@ pub use address::Address;
 pub use auth::{DEFAULT_HANDSHAKE_TIMEOUT, authenticate_as_client, authenticate_as_listener};
 pub use connection::Connection;
 pub use error::{AuthenticationError, ConnectionError, ListenerError};
-pub use fd_passing::SharedFd;
+pub use fd_passing::{Payload, SharedFd};
 pub use frame::DEFAULT_MAX_FRAME_SIZE;
 pub use listener::{Client, Listener, ListenerBuilder};
 pub use pipe::pipe;

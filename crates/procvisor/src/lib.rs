@@ -1,21 +1,43 @@
 //! Python's `multiprocessing` for Rust.
 //!
 //! ```
-//! use procvisor::pipe;
+//! use procvisor::{Process, pipe, register};
 //!
-//! let (mut parent, mut child) = pipe(true)?;
-//! child.send(&(42, None::<i32>, "hello"))?;
-//! let got: (i32, Option<i32>, String) = parent.recv()?;
+//! fn f(mut conn: procvisor::Connection) {
+//!     conn.send(&(42, None::<i32>, "hello")).unwrap();
+//! }
+//! register!(f);
+//!
+//! let (mut parent_conn, child_conn) = pipe(true)?;
+//! let mut p = Process::new(f, (child_conn,))?;
+//! p.start()?;
+//! let got: (i32, Option<i32>, String) = parent_conn.recv()?;
 //! assert_eq!(got, (42, None, "hello".to_string()));
+//! p.join(None)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub use procvisor_runtime::{
+    Context, ContextError, CurrentProcess, ExitCode, ExitReason, Failure, FailureKind,
+    ParentProcess, Process, ProcessError, ProcessReturn, Sentinel, StartMethod, active_children,
+    cpu_count, current_process, default_context, get_all_start_methods, get_context,
+    get_start_method, get_start_method_if_set, log_to_stderr, parent_process, register,
+    set_start_method, set_start_method_forced,
+};
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Listener, ListenerBuilder,
     ListenerError, SharedFd, Waitable, pipe, wait, wait_async,
 };
 
-/// The lower layers, for what the facade does not re-export.
+/// The transport layer, for what the facade does not re-export.
 pub mod wire {
     pub use procvisor_wire::*;
 }
+
+/// The runtime layer, for what the facade does not re-export.
+pub mod runtime {
+    pub use procvisor_runtime::*;
+}
+
+#[doc(hidden)]
+pub use procvisor_runtime::__private;

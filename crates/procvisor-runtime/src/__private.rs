@@ -1,0 +1,150 @@
+//! What the [`register!`](crate::register) macro expands to. Not part of the API.
+
+pub use crate::outcome::{ChildOutcome, Failure};
+
+use crate::outcome::{ExitCode, FailureKind};
+use crate::panics;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Display;
+
+pub use crate::target::{REGISTRY, Registration};
+pub use linkme;
+pub use procvisor_wire::Payload;
+
+/// The type name of a value's type (the registration key).
+pub fn type_name_of<T>(_: &T) -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// Calls a target with decoded arguments.
+pub fn apply<F: crate::Target<A>, A>(target: &F, args: A) -> F::Output {
+    target.call(args)
+}
+
+/// Decodes the arguments and runs `body` as a process target, turning a panic into a failure.
+pub fn run_process_target<A: DeserializeOwned>(
+    payload: &Payload,
+    body: impl FnOnce(A) -> ChildOutcome,
+) -> ChildOutcome {
+    let args = match payload.decode::<A>() {
+        Ok(args) => args,
+        Err(e) => {
+            return ChildOutcome::failed(Failure::new(
+                FailureKind::Codec,
+                format!("cannot decode the arguments: {e}"),
+                None,
+            ));
+        }
+    };
+    match panics::catch(|| body(args)) {
+        Ok(outcome) => outcome,
+        Err(failure) => ChildOutcome::failed(failure),
+    }
+}
+
+/// Decodes the arguments and runs `body` as a pool task, turning a panic into a failure.
+pub fn run_task_target<A: DeserializeOwned>(
+    payload: &Payload,
+    body: impl FnOnce(A) -> Result<Payload, Failure>,
+) -> Result<Payload, Failure> {
+    let args = payload.decode::<A>().map_err(|e| {
+        Failure::new(
+            FailureKind::Codec,
+            format!("cannot decode the arguments: {e}"),
+            None,
+        )
+    })?;
+    panics::catch(|| body(args))?
+}
+
+/// The target's return value, wrapped so that method resolution can pick the most specific
+/// conversion (autoref specialization: each trait below is implemented for one more `&` than
+/// the next, so the first one that applies wins).
+#[derive(Debug)]
+pub struct Wrap<T>(pub T);
+
+fn encode_value<T: Serialize>(value: &T) -> ChildOutcome {
+    match Payload::encode(value) {
+        Ok(payload) => ChildOutcome::value(payload),
+        Err(e) => ChildOutcome::failed(Failure::new(
+            FailureKind::Codec,
+            format!("cannot encode the return value: {e}"),
+            None,
+        )),
+    }
+}
+
+pub trait ViaExitCode {
+    fn into_outcome(self) -> ChildOutcome;
+}
+impl ViaExitCode for &&&&Wrap<ExitCode> {
+    fn into_outcome(self) -> ChildOutcome {
+        ChildOutcome::code(self.0.0)
+    }
+}
+
+pub trait ViaResult {
+    fn into_outcome(self) -> ChildOutcome;
+}
+impl<T: Serialize, E: Display> ViaResult for &&&Wrap<Result<T, E>> {
+    fn into_outcome(self) -> ChildOutcome {
+        match &self.0 {
+            Ok(value) => encode_value(value),
+            Err(error) => {
+                ChildOutcome::failed(Failure::new(FailureKind::Error, error.to_string(), None))
+            }
+        }
+    }
+}
+
+pub trait ViaValue {
+    fn into_outcome(self) -> ChildOutcome;
+}
+impl<T: Serialize> ViaValue for &&Wrap<T> {
+    fn into_outcome(self) -> ChildOutcome {
+        encode_value(&self.0)
+    }
+}
+
+pub trait ViaOther {
+    fn into_outcome(self) -> ChildOutcome;
+}
+impl<T> ViaOther for &Wrap<T> {
+    /// A return value that cannot be encoded is dropped: the process still succeeds, as a
+    /// Python target's ignored return value does.
+    fn into_outcome(self) -> ChildOutcome {
+        ChildOutcome::code(0)
+    }
+}
+
+pub trait TaskViaValue {
+    fn into_task_result(self) -> Result<Payload, Failure>;
+}
+impl<T: Serialize> TaskViaValue for &Wrap<T> {
+    fn into_task_result(self) -> Result<Payload, Failure> {
+        Payload::encode(&self.0).map_err(|e| {
+            Failure::new(
+                FailureKind::Codec,
+                format!("cannot encode the return value: {e}"),
+                None,
+            )
+        })
+    }
+}
+
+pub trait TaskViaOther {
+    fn into_task_result(self) -> Result<Payload, Failure>;
+}
+impl<T> TaskViaOther for Wrap<T> {
+    fn into_task_result(self) -> Result<Payload, Failure> {
+        Err(Failure::new(
+            FailureKind::Codec,
+            format!(
+                "the return type {} cannot be encoded (it does not implement Serialize)",
+                std::any::type_name::<T>()
+            ),
+            None,
+        ))
+    }
+}

@@ -1,0 +1,189 @@
+//! What a parent knows about one child: pid, pidfd, exit status, outcome.
+//!
+//! Three parties update a record: the child's process actor (reading the link, watching the
+//! pidfd), a thread blocked in `join` (which reaps directly from the pidfd so that `join` costs
+//! one wakeup), and for fork-served children the fork server's status reader. Reaping happens
+//! under the record's lock, so exactly one of them collects the status.
+
+use crate::context::StartMethod;
+use crate::outcome::{ChildOutcome, ExitReason};
+use crate::sys;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Who collects the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reaper {
+    /// This process is the parent: `waitid` on the pidfd.
+    Direct,
+    /// The fork server is the parent; it reports the status.
+    Forkserver,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ChildState {
+    pub(crate) exit: Option<ExitReason>,
+    pub(crate) outcome: Option<ChildOutcome>,
+    pub(crate) link_closed: bool,
+}
+
+/// One child, as its parent tracks it.
+#[derive(Debug)]
+pub(crate) struct ChildRecord {
+    pub(crate) pid: u32,
+    pub(crate) name: String,
+    pub(crate) daemon: bool,
+    pub(crate) method: StartMethod,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) reaper: Reaper,
+    state: Mutex<ChildState>,
+    changed: Condvar,
+    async_changed: tokio::sync::Notify,
+}
+
+impl ChildRecord {
+    pub(crate) fn new(
+        pid: u32,
+        name: String,
+        daemon: bool,
+        method: StartMethod,
+        pidfd: OwnedFd,
+        reaper: Reaper,
+    ) -> Self {
+        Self {
+            pid,
+            name,
+            daemon,
+            method,
+            pidfd,
+            reaper,
+            state: Mutex::new(ChildState::default()),
+            changed: Condvar::new(),
+            async_changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ChildState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn notify(&self) {
+        self.changed.notify_all();
+        self.async_changed.notify_waiters();
+    }
+
+    /// The exit status, if known.
+    pub(crate) fn exit(&self) -> Option<ExitReason> {
+        self.lock().exit
+    }
+
+    /// Collects the exit status if this process is the parent and the child has exited.
+    pub(crate) fn try_reap(&self) -> Option<ExitReason> {
+        let mut state = self.lock();
+        if state.exit.is_none() && self.reaper == Reaper::Direct {
+            if let Ok(Some(reason)) = sys::try_reap(self.pidfd.as_fd()) {
+                state.exit = Some(reason);
+                drop(state);
+                self.notify();
+                return Some(reason);
+            }
+        }
+        state.exit
+    }
+
+    pub(crate) fn set_exit(&self, reason: ExitReason) {
+        self.lock().exit.get_or_insert(reason);
+        self.notify();
+    }
+
+    pub(crate) fn set_outcome(&self, outcome: ChildOutcome) {
+        self.lock().outcome = Some(outcome);
+        self.notify();
+    }
+
+    pub(crate) fn set_link_closed(&self) {
+        self.lock().link_closed = true;
+        self.notify();
+    }
+
+    /// Whether both the exit status and the end of the link have been seen.
+    pub(crate) fn finished(&self) -> bool {
+        let state = self.lock();
+        state.exit.is_some() && state.link_closed
+    }
+
+    /// Blocks until the child has exited (and was reaped) or the deadline passes.
+    pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> Option<ExitReason> {
+        loop {
+            if let Some(reason) = self.try_reap() {
+                return Some(reason);
+            }
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
+                return None;
+            }
+            match self.reaper {
+                // Wait on the pidfd itself: one wakeup when the child dies.
+                Reaper::Direct => {
+                    sys::poll_readable(self.pidfd.as_fd(), remaining);
+                }
+                // The fork server reaps and reports; wait for its report.
+                Reaper::Forkserver => {
+                    let state = self.lock();
+                    if state.exit.is_some() {
+                        continue;
+                    }
+                    let wait = remaining.unwrap_or(Duration::from_secs(3600));
+                    drop(
+                        self.changed
+                            .wait_timeout(state, wait)
+                            .unwrap_or_else(|p| p.into_inner()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Blocks until the child has exited and its link has closed (so any outcome it sent has
+    /// arrived), or the deadline passes.
+    pub(crate) fn wait_finished(&self, deadline: Option<Instant>) -> bool {
+        self.wait_exit(deadline);
+        let mut state = self.lock();
+        loop {
+            if state.exit.is_some() && state.link_closed {
+                return true;
+            }
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
+                return false;
+            }
+            let wait = remaining.unwrap_or(Duration::from_secs(3600));
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// A future that resolves at the record's next change; `enable` it before checking the
+    /// state so that no change is missed.
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.async_changed.notified()
+    }
+
+    /// Async twin of [`wait_finished`](Self::wait_finished) without a deadline.
+    pub(crate) async fn wait_finished_async(&self) {
+        loop {
+            let notified = self.async_changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.try_reap();
+            if self.finished() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The runtime under procvisor: a node in every OS process, [`Process`] with the `fork`,
+//! `spawn` and `forkserver` start methods, and the supervision of children.
+//!
+//! ```
+//! use procvisor_runtime::{Process, register};
+//!
+//! fn square(x: i64) -> i64 {
+//!     x * x
+//! }
+//! register!(square);
+//!
+//! let mut p = Process::new(square, (7,))?;
+//! p.start()?;
+//! assert_eq!(p.result::<i64>(None)?, 49);
+//! assert_eq!(p.exitcode(), Some(0));
+//! # Ok::<(), procvisor_runtime::ProcessError>(())
+//! ```
+//!
+//! # Nodes
+//!
+//! Every OS process of a procvisor program has one node: its identity (name, authkey, parent),
+//! its children, a tokio runtime and a root supervisor actor (both started on first use), and
+//! its link to its parent. A synchronous program never writes `#[tokio::main]`; an async one
+//! uses the `_async` twins, which run on any runtime.
+//!
+//! # No setup in `main`
+//!
+//! Functions that children run are registered with [`register!`], resolved by the linker. A
+//! child started with `spawn` or `forkserver` is this program's binary executed again and
+//! diverted to its target before `main` runs, in programs, examples, tests and doctests alike.
+
+mod bootstrap;
+mod child_record;
+mod context;
+mod error;
+mod exit;
+mod forkserver;
+mod identity;
+mod link;
+mod logging;
+mod node;
+mod outcome;
+mod panics;
+mod process;
+mod process_actor;
+mod start;
+mod supervisor;
+mod sys;
+mod target;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use context::{
+    Context, DEFAULT_START_METHOD, StartMethod, default_context, get_all_start_methods,
+    get_context, get_start_method, get_start_method_if_set, set_start_method,
+    set_start_method_forced,
+};
+pub use error::{ContextError, ProcessError};
+pub use identity::{CurrentProcess, ParentProcess, current_process, parent_process};
+pub use logging::log_to_stderr;
+pub use outcome::{ExitCode, ExitReason, Failure, FailureKind};
+pub use process::{Process, ProcessReturn, Sentinel};
+pub use sys::cpu_count;
+pub use target::{Target, registered_targets};
+
+/// Python's `active_children()`: the children of this process that are still running, as
+/// `(name, pid)` pairs.
+pub fn active_children() -> Vec<(String, u32)> {
+    let node = node::node();
+    let mut children: Vec<(String, u32)> = node
+        .children
+        .iter()
+        .filter(|entry| entry.value().try_reap().is_none())
+        .map(|entry| (entry.value().name.clone(), entry.value().pid))
+        .collect();
+    children.sort_by_key(|(_, pid)| *pid);
+    children
+}

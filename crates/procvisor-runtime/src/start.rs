@@ -1,0 +1,128 @@
+//! Starting a child with each start method, and what all methods share: the link, the record,
+//! the process actor.
+
+mod fork;
+mod launcher;
+mod spawn;
+
+use crate::child_record::{ChildRecord, Reaper};
+use crate::context::StartMethod;
+use crate::error::ProcessError;
+use crate::identity::Identity;
+use crate::link::{Bootstrap, ToChild};
+use crate::node::node;
+use crate::outcome::ChildOutcome;
+use crate::process_actor::ProcessActor;
+use procvisor_wire::{Connection, Payload};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+pub(crate) use launcher::Launcher;
+
+/// What the child runs.
+pub(crate) enum Launch {
+    /// A registered function, by name, with encoded arguments.
+    Registered {
+        name: &'static str,
+        args: Payload,
+        run: fn(&Payload) -> ChildOutcome,
+    },
+    /// A closure (fork only).
+    Closure(Box<dyn FnOnce() -> ChildOutcome + Send>),
+}
+
+/// A started child, before the parent records it.
+pub(crate) struct Launched {
+    pub(crate) pid: u32,
+    pub(crate) pidfd: OwnedFd,
+}
+
+/// Starts a child with `method`; returns its record, already tracked by a process actor.
+pub(crate) fn start(
+    method: StartMethod,
+    identity: Identity,
+    launch: Launch,
+) -> Result<Arc<ChildRecord>, ProcessError> {
+    let node = node();
+    let name = identity.name.clone();
+    let daemon = identity.daemon;
+    let failed = |source: std::io::Error| ProcessError::Start {
+        name: name.clone(),
+        source,
+    };
+    let (mut parent_end, child_end) = procvisor_wire::pipe(true).map_err(failed)?;
+    let log_level = crate::logging::current_level();
+
+    let (launched, reaper) = match (method, launch) {
+        (StartMethod::Fork, launch) => {
+            let parent_end_fd = parent_end.as_raw_fd();
+            let launched = node
+                .launcher()
+                .run(move || {
+                    fork::fork_child(identity, launch, parent_end_fd, child_end, log_level)
+                })
+                .map_err(failed)?;
+            (launched, Reaper::Direct)
+        }
+        (
+            method,
+            Launch::Registered {
+                name: target, args, ..
+            },
+        ) => {
+            let (launched, reaper) = if method == StartMethod::Spawn {
+                let launched = node
+                    .launcher()
+                    .run(move || spawn::spawn_child(child_end))
+                    .map_err(failed)?;
+                (launched, Reaper::Direct)
+            } else {
+                let client = crate::forkserver::client().map_err(failed)?;
+                (client.fork(child_end).map_err(failed)?, Reaper::Forkserver)
+            };
+            let bootstrap = Bootstrap {
+                identity,
+                method,
+                target: target.to_string(),
+                args,
+                log_level,
+            };
+            // A child that died at once shows up through its pidfd; nothing to do here.
+            let _ = parent_end.send(&ToChild::Bootstrap(Box::new(bootstrap)));
+            (launched, reaper)
+        }
+        (method, Launch::Closure(_)) => return Err(ProcessError::ClosureNeedsFork { method }),
+    };
+
+    let record = Arc::new(ChildRecord::new(
+        launched.pid,
+        name,
+        daemon,
+        method,
+        launched.pidfd,
+        reaper,
+    ));
+    node.children.insert(record.pid, record.clone());
+    if reaper == Reaper::Forkserver {
+        crate::forkserver::attach(&record);
+    }
+    watch(record.clone(), parent_end);
+    Ok(record)
+}
+
+/// Hands the child's link to a new process actor under the root supervisor.
+fn watch(record: Arc<ChildRecord>, link: Connection) {
+    let node = node();
+    node.close_in_fork_children(link.as_raw_fd());
+    let root = node.root();
+    node.runtime().spawn(async move {
+        let on_failure = record.clone();
+        if let Err(e) =
+            ractor::Actor::spawn_linked(None, ProcessActor, (record, link), root.get_cell()).await
+        {
+            tracing::error!(target: "procvisor::process", %e, "cannot start the process actor");
+            // Nobody will read the link: do not let `result` wait for it.
+            on_failure.set_link_closed();
+        }
+    });
+}
