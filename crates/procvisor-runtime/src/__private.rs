@@ -121,7 +121,7 @@ impl<T> ViaOther for &Wrap<T> {
 pub trait TaskViaValue {
     fn into_task_result(self) -> Result<Payload, Failure>;
 }
-impl<T: Serialize> TaskViaValue for &Wrap<T> {
+impl<T: Serialize> TaskViaValue for &&Wrap<T> {
     fn into_task_result(self) -> Result<Payload, Failure> {
         Payload::encode(&self.0).map_err(|e| {
             Failure::new(
@@ -134,10 +134,10 @@ impl<T: Serialize> TaskViaValue for &Wrap<T> {
 }
 
 pub trait TaskViaOther {
-    fn into_task_result(self) -> Result<Payload, Failure>;
+    fn into_task_result(&self) -> Result<Payload, Failure>;
 }
 impl<T> TaskViaOther for Wrap<T> {
-    fn into_task_result(self) -> Result<Payload, Failure> {
+    fn into_task_result(&self) -> Result<Payload, Failure> {
         Err(Failure::new(
             FailureKind::Codec,
             format!(

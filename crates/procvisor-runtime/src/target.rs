@@ -141,3 +141,127 @@ macro_rules! register {
         };
     )+};
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every return type takes the right path through `register!`'s conversions, for a process
+    //! target and for a pool task (the trampolines are called directly; no process starts).
+
+    use super::lookup;
+    use crate::outcome::FailureKind;
+    use crate::{ExitCode, register};
+    use procvisor_wire::Payload;
+
+    fn unit() {}
+    fn value(x: i64) -> i64 {
+        x * 2
+    }
+    fn ok(x: i64) -> Result<i64, String> {
+        Ok(x + 1)
+    }
+    fn err() -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
+        Err("bad input".into())
+    }
+    fn code() -> ExitCode {
+        ExitCode(3)
+    }
+    struct Opaque;
+    fn opaque() -> Opaque {
+        Opaque
+    }
+    fn boom(x: u8) -> u8 {
+        if x > 0 {
+            panic!("boom {x}");
+        }
+        x
+    }
+    fn two(a: String, b: Vec<u8>) -> (String, usize) {
+        (a, b.len())
+    }
+    register!(unit, value, ok, err, code, opaque, boom, two);
+
+    fn registration<F>(_: F) -> &'static super::Registration {
+        lookup(super::name_of::<F>()).expect("registered above")
+    }
+
+    fn args<T: serde::Serialize>(value: T) -> Payload {
+        Payload::encode(&value).unwrap()
+    }
+
+    #[test]
+    fn process_outcomes_follow_the_return_type() {
+        let out = (registration(unit).run_process)(&args(()));
+        assert_eq!((out.exit_code, out.failure.is_none()), (0, true));
+        let out = (registration(value).run_process)(&args((21_i64,)));
+        assert_eq!(out.value.unwrap().decode::<i64>().unwrap(), 42);
+        let out = (registration(ok).run_process)(&args((1_i64,)));
+        assert_eq!(
+            out.value.unwrap().decode::<i64>().unwrap(),
+            2,
+            "Ok carries the inner value"
+        );
+        let out = (registration(err).run_process)(&args(()));
+        assert_eq!(out.exit_code, 1);
+        let failure = out.failure.unwrap();
+        assert_eq!(
+            (failure.kind(), failure.message()),
+            (FailureKind::Error, "bad input")
+        );
+        let out = (registration(code).run_process)(&args(()));
+        assert_eq!(out.exit_code, 3);
+        let out = (registration(opaque).run_process)(&args(()));
+        assert_eq!(
+            (out.exit_code, out.value.is_none()),
+            (0, true),
+            "an unsendable value is dropped"
+        );
+        crate::panics::set_quiet(true);
+        let out = (registration(boom).run_process)(&args((7_u8,)));
+        crate::panics::set_quiet(false);
+        assert_eq!(out.exit_code, 1);
+        assert!(out.failure.unwrap().is_panic());
+        let out = (registration(two).run_process)(&args(("x".to_string(), vec![1_u8, 2])));
+        assert_eq!(
+            out.value.unwrap().decode::<(String, usize)>().unwrap(),
+            ("x".to_string(), 2)
+        );
+    }
+
+    #[test]
+    fn task_results_encode_the_raw_return_value() {
+        let out = (registration(value).run_task)(&args((5_i64,))).unwrap();
+        assert_eq!(out.decode::<i64>().unwrap(), 10);
+        let out = (registration(ok).run_task)(&args((5_i64,))).unwrap();
+        assert_eq!(
+            out.decode::<Result<i64, String>>().unwrap(),
+            Ok(6),
+            "a task's Result is a value"
+        );
+        let failure = (registration(opaque).run_task)(&args(())).unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::Codec);
+        crate::panics::set_quiet(true);
+        let failure = (registration(boom).run_task)(&args((1_u8,))).unwrap_err();
+        crate::panics::set_quiet(false);
+        assert_eq!(
+            (failure.kind(), failure.message()),
+            (FailureKind::Panic, "boom 1")
+        );
+    }
+
+    #[test]
+    fn wrong_arguments_are_a_codec_failure_not_a_crash() {
+        let out = (registration(value).run_process)(&args(("not a number",)));
+        assert_eq!(out.failure.unwrap().kind(), FailureKind::Codec);
+        let failure = (registration(two).run_task)(&args(())).unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::Codec);
+    }
+
+    #[test]
+    fn registered_names_are_listed() {
+        let names = super::registered_targets();
+        assert!(
+            names.iter().any(|n| n.ends_with("tests::value")),
+            "{names:?}"
+        );
+    }
+}

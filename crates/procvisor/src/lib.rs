@@ -26,7 +26,7 @@ pub use procvisor_runtime::{
 };
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Listener, ListenerBuilder,
-    ListenerError, SharedFd, Waitable, pipe, wait, wait_async,
+    ListenerError, Object, Payload, SharedFd, Waitable, object, pipe, wait, wait_async,
 };
 
 /// The transport layer, for what the facade does not re-export.

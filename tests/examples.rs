@@ -1,0 +1,66 @@
+//! Every seed example prints what the Python original prints (DESIGN: same output).
+
+use procvisor_suite::{example, run};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn output(name: &str) -> String {
+    let finished = run(example(name), DEADLINE, name);
+    finished.assert_success(name);
+    finished.stdout
+}
+
+#[test]
+fn pipe_prints_the_seed_message() {
+    assert_eq!(output("pipe"), "[42, None, 'hello']\n");
+}
+
+#[test]
+fn process_hello_greets_bob() {
+    assert_eq!(output("process_hello"), "hello bob\n");
+}
+
+#[test]
+fn process_info_reports_both_processes() {
+    let out = output("process_info");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 9, "{out}");
+    assert_eq!(lines[0], "main line");
+    assert_eq!(lines[1], "module name: process_info");
+    assert_eq!(lines[4], "function f");
+    assert_eq!(lines[5], "module name: process_info");
+    assert_eq!(lines[8], "hello bob");
+    let value = |line: &str| -> u32 { line.rsplit(": ").next().unwrap().parse().unwrap() };
+    let (main_pid, child_parent, child_pid) = (value(lines[3]), value(lines[6]), value(lines[7]));
+    assert_eq!(
+        child_parent, main_pid,
+        "the child's parent is the main process"
+    );
+    assert_ne!(child_pid, main_pid);
+}
+
+#[test]
+fn start_method_and_context_children_say_hello() {
+    assert_eq!(output("start_method"), "hello\n");
+    assert_eq!(output("context"), "hello\n");
+}
+
+#[test]
+fn unregistered_fails_clearly_and_non_zero() {
+    let finished = run(example("unregistered"), DEADLINE, "unregistered");
+    assert_eq!(finished.status.code(), Some(1));
+    assert_eq!(finished.stdout, "");
+    assert!(
+        finished
+            .stderr
+            .contains("`unregistered::f` is not registered"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished.stderr.contains("procvisor::register!(f);"),
+        "{}",
+        finished.stderr
+    );
+}
