@@ -119,10 +119,10 @@ impl<T> ViaOther for &Wrap<T> {
 }
 
 pub trait TaskViaValue {
-    fn into_task_result(self) -> Result<Payload, Failure>;
+    fn task_result(self) -> Result<Payload, Failure>;
 }
 impl<T: Serialize> TaskViaValue for &&Wrap<T> {
-    fn into_task_result(self) -> Result<Payload, Failure> {
+    fn task_result(self) -> Result<Payload, Failure> {
         Payload::encode(&self.0).map_err(|e| {
             Failure::new(
                 FailureKind::Codec,
@@ -134,10 +134,10 @@ impl<T: Serialize> TaskViaValue for &&Wrap<T> {
 }
 
 pub trait TaskViaOther {
-    fn into_task_result(&self) -> Result<Payload, Failure>;
+    fn task_result(&self) -> Result<Payload, Failure>;
 }
 impl<T> TaskViaOther for Wrap<T> {
-    fn into_task_result(&self) -> Result<Payload, Failure> {
+    fn task_result(&self) -> Result<Payload, Failure> {
         Err(Failure::new(
             FailureKind::Codec,
             format!(

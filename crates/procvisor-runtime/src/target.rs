@@ -127,7 +127,7 @@ macro_rules! register {
                     #[allow(unused_imports)]
                     use __pv::{TaskViaValue as _, TaskViaOther as _};
                     let returned = __pv::Wrap(__pv::apply(&$target, args));
-                    (&&returned).into_task_result()
+                    (&&returned).task_result()
                 })
             }
 

@@ -347,9 +347,9 @@ macro_rules! object {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object;
 
     #[test]
+    #[allow(clippy::approx_constant, reason = "the seed example's value, not pi")]
     fn floats_print_like_python() {
         let cases = [
             (0.25, "0.25"),
