@@ -149,7 +149,7 @@ mod tests {
 
     use super::lookup;
     use crate::outcome::FailureKind;
-    use crate::{ExitCode, register};
+    use crate::ExitCode;
     use procvisor_wire::Payload;
 
     fn unit() {}
