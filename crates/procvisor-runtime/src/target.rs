@@ -148,8 +148,8 @@ mod tests {
     //! target and for a pool task (the trampolines are called directly; no process starts).
 
     use super::lookup;
-    use crate::outcome::FailureKind;
     use crate::ExitCode;
+    use crate::outcome::FailureKind;
     use procvisor_wire::Payload;
 
     fn unit() {}
