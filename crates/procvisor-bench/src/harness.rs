@@ -90,6 +90,10 @@ pub(crate) trait Workload {
     }
     /// Time per operation of one run at full size (`smoke`: a tiny size).
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String>;
+    /// Other facts worth reporting (memory, latencies), measured once after the rounds.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The medians of one workload.
@@ -101,6 +105,7 @@ pub(crate) struct Row {
     python: Result<Duration, String>,
     baseline: Option<Result<Duration, String>>,
     targets: &'static [Target],
+    notes: Vec<String>,
 }
 
 /// Everything measured in one run.
@@ -185,6 +190,11 @@ pub(crate) fn run(workloads: &[Box<dyn Workload>], options: &Options) -> Report 
             python: medians.next().expect("python side"),
             baseline: medians.next(),
             targets: workload.targets(),
+            notes: if options.only.is_none() {
+                workload.notes()
+            } else {
+                Vec::new()
+            },
         });
     }
     Report {
@@ -269,6 +279,11 @@ impl fmt::Display for Report {
                 vs_base.map_or("-".into(), |r| format!("{r:.3}x")),
                 verdicts.join("; ")
             )?;
+        }
+        for row in &self.rows {
+            for note in &row.notes {
+                writeln!(f, "note: {}: {note}", row.name)?;
+            }
         }
         for row in &self.rows {
             for (side, result) in [("procvisor", &row.procvisor), ("python", &row.python)]

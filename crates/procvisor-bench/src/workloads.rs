@@ -1,13 +1,20 @@
 //! The benchmark workloads (sizes as in DESIGN.md).
 
 mod pipe;
+mod process;
 
 use crate::harness::Workload;
 use std::os::fd::OwnedFd;
 
 /// Every workload, in report order.
 pub(crate) fn all() -> Vec<Box<dyn Workload>> {
-    vec![Box::new(pipe::PipeRtt), Box::new(pipe::PipeBw)]
+    vec![
+        Box::new(pipe::PipeRtt),
+        Box::new(pipe::PipeBw),
+        Box::new(process::StartJoin(procvisor::StartMethod::Fork)),
+        Box::new(process::StartJoin(procvisor::StartMethod::Spawn)),
+        Box::new(process::StartJoin(procvisor::StartMethod::Forkserver)),
+    ]
 }
 
 /// The workloads named on the command line (all of them when none is named).

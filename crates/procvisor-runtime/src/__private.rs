@@ -98,6 +98,16 @@ impl<T: Serialize, E: Display> ViaResult for &&&Wrap<Result<T, E>> {
     }
 }
 
+pub trait ViaUnit {
+    fn into_outcome(self) -> ChildOutcome;
+}
+impl ViaUnit for &&&Wrap<()> {
+    /// Nothing to encode: the parent reads a missing value as `()`.
+    fn into_outcome(self) -> ChildOutcome {
+        ChildOutcome::code(0)
+    }
+}
+
 pub trait ViaValue {
     fn into_outcome(self) -> ChildOutcome;
 }

@@ -40,6 +40,9 @@ pub(crate) struct ChildRecord {
     state: Mutex<ChildState>,
     changed: Condvar,
     async_changed: tokio::sync::Notify,
+    /// The parent's end of the link until someone takes it to read: the process actor, or a
+    /// `result` call that comes first.
+    link: Mutex<Option<procvisor_wire::Connection>>,
 }
 
 impl ChildRecord {
@@ -61,6 +64,51 @@ impl ChildRecord {
             state: Mutex::new(ChildState::default()),
             changed: Condvar::new(),
             async_changed: tokio::sync::Notify::new(),
+            link: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn put_link(&self, link: procvisor_wire::Connection) {
+        *self.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(link);
+    }
+
+    /// Takes the link to read it; `None` when someone else has it (or had it).
+    pub(crate) fn take_link(&self) -> Option<procvisor_wire::Connection> {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Reads the link on the calling thread until it ends (or the deadline passes), recording
+    /// what arrives. Used by `result` when the process actor has not taken the link yet, so a
+    /// short-lived child costs no thread handoff. Returns `false` on timeout.
+    pub(crate) fn drain_link_here(&self, deadline: Option<Instant>) -> bool {
+        let Some(mut link) = self.take_link() else {
+            return true;
+        };
+        loop {
+            let received = match deadline {
+                None => link.recv::<crate::link::ToParent>(),
+                Some(d) => link.recv_timeout::<crate::link::ToParent>(
+                    d.saturating_duration_since(Instant::now()),
+                ),
+            };
+            match received {
+                Ok(crate::link::ToParent::Log(log)) => {
+                    crate::logging::emit(&log, &self.name, self.pid)
+                }
+                Ok(crate::link::ToParent::Outcome(outcome)) => self.set_outcome(outcome),
+                Err(e) if e.is_timeout() => {
+                    // Keep the partial state for whoever reads next.
+                    self.put_link(link);
+                    return false;
+                }
+                Err(_) => {
+                    crate::node::node()
+                        .forget_fork_close(procvisor_wire::Connection::fileno(&link).unwrap_or(-1));
+                    drop(link);
+                    self.set_link_closed();
+                    return true;
+                }
+            }
         }
     }
 
@@ -185,5 +233,35 @@ impl ChildRecord {
             }
             notified.await;
         }
+    }
+}
+
+/// A node's children by pid. A plain locked map: it changes once per child start and end, and
+/// (unlike a sharded map) costs nothing to create, which matters in every forked child.
+#[derive(Debug, Default)]
+pub(crate) struct Children(Mutex<std::collections::HashMap<u32, std::sync::Arc<ChildRecord>>>);
+
+impl Children {
+    fn map(&self) -> MutexGuard<'_, std::collections::HashMap<u32, std::sync::Arc<ChildRecord>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn insert(&self, record: std::sync::Arc<ChildRecord>) {
+        self.map().insert(record.pid, record);
+    }
+
+    pub(crate) fn remove(&self, pid: u32) {
+        self.map().remove(&pid);
+    }
+
+    pub(crate) fn get(&self, pid: u32) -> Option<std::sync::Arc<ChildRecord>> {
+        self.map().get(&pid).cloned()
+    }
+
+    /// Every tracked child, in pid order.
+    pub(crate) fn all(&self) -> Vec<std::sync::Arc<ChildRecord>> {
+        let mut all: Vec<_> = self.map().values().cloned().collect();
+        all.sort_by_key(|r| r.pid);
+        all
     }
 }

@@ -29,11 +29,8 @@ extern "C" fn at_exit() {
 /// the others.
 pub(crate) fn shutdown_children() {
     let node = node();
-    let children: Vec<_> = node
-        .children
-        .iter()
-        .map(|entry| entry.value().clone())
-        .collect();
+    let children = node.children.all();
+
     let daemons: Vec<_> = children.iter().filter(|c| c.daemon).collect();
     for child in &daemons {
         if child.try_reap().is_none() {

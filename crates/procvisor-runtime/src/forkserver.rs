@@ -181,8 +181,7 @@ fn start_server() -> io::Result<Arc<ForkserverClient>> {
             .alive
             .store(false, std::sync::atomic::Ordering::Release);
         let node = crate::node::node();
-        for entry in node.children.iter() {
-            let record = entry.value();
+        for record in node.children.all() {
             if record.reaper == crate::child_record::Reaper::Forkserver
                 && record.exit().is_none()
                 && crate::sys::poll_readable(record.pidfd.as_fd(), Some(Duration::from_secs(5)))
@@ -210,7 +209,7 @@ fn spawn_reaper_of_server(pidfd: OwnedFd) {
 
 fn deliver(client: &ForkserverClient, notice: ExitNotice) {
     let mut early = client.early_exits.lock().unwrap_or_else(|p| p.into_inner());
-    match node().children.get(&notice.pid) {
+    match node().children.get(notice.pid) {
         Some(record) => record.set_exit(notice.reason),
         None => {
             early.insert(notice.pid, notice.reason);

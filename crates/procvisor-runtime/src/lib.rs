@@ -68,12 +68,10 @@ pub use target::{Target, registered_targets};
 /// `(name, pid)` pairs.
 pub fn active_children() -> Vec<(String, u32)> {
     let node = node::node();
-    let mut children: Vec<(String, u32)> = node
-        .children
-        .iter()
-        .filter(|entry| entry.value().try_reap().is_none())
-        .map(|entry| (entry.value().name.clone(), entry.value().pid))
-        .collect();
-    children.sort_by_key(|(_, pid)| *pid);
-    children
+    node.children
+        .all()
+        .into_iter()
+        .filter(|record| record.try_reap().is_none())
+        .map(|record| (record.name.clone(), record.pid))
+        .collect()
 }

@@ -106,6 +106,9 @@ impl<S: Subscriber> Layer<S> for Forward {
 
 /// In a spawned or fork-served child: forward events to the parent, process-wide.
 pub(crate) fn forward_to_parent_globally(level: u8) {
+    if level == 0 {
+        return;
+    }
     let subscriber =
         tracing_subscriber::registry().with(Forward.with_filter(filter_from_index(level)));
     let _ = tracing::subscriber::set_global_default(subscriber);
@@ -113,10 +116,17 @@ pub(crate) fn forward_to_parent_globally(level: u8) {
 
 /// In a forked child (which inherited its parent's global subscriber): forward the events of
 /// the calling thread. Keep the guard alive while the target runs.
-pub(crate) fn forward_to_parent_on_this_thread(level: u8) -> tracing::subscriber::DefaultGuard {
+pub(crate) fn forward_to_parent_on_this_thread(
+    level: u8,
+) -> Option<tracing::subscriber::DefaultGuard> {
+    if level == 0 {
+        // The parent displays nothing: keep the fork cheap (a subscriber allocates pages that a
+        // forked child would have to copy).
+        return None;
+    }
     let subscriber =
         tracing_subscriber::registry().with(Forward.with_filter(filter_from_index(level)));
-    tracing::subscriber::set_default(subscriber)
+    Some(tracing::subscriber::set_default(subscriber))
 }
 
 /// In the parent: re-emits a child's event through this process's subscriber.

@@ -7,12 +7,11 @@
 //! pointer swap (no lock) is safe at that moment; a lock another thread held during the fork
 //! would stay locked forever in the child.
 
-use crate::child_record::ChildRecord;
+use crate::child_record::{ChildRecord, Children};
 use crate::context::StartMethod;
 use crate::identity::Identity;
 use crate::link::ToParent;
 use crate::supervisor::{RootMessage, RootSupervisor};
-use dashmap::DashMap;
 use procvisor_wire::Connection;
 use ractor::ActorRef;
 use std::os::fd::RawFd;
@@ -26,15 +25,21 @@ pub(crate) const FORKSERVER_ENV: &str = "PROCVISOR_FORKSERVER";
 
 static NODE: AtomicPtr<Node> = AtomicPtr::new(std::ptr::null_mut());
 
+/// How long after its start a child's process actor takes over (see [`Node::watch`]).
+pub(crate) const WATCH_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub(crate) struct Node {
     identity: Mutex<Identity>,
     pid: u32,
     /// How this process was started (`None` for the main process).
     pub(crate) started_by: Option<StartMethod>,
     child_counter: AtomicU32,
-    pub(crate) children: DashMap<u32, Arc<ChildRecord>>,
+    pub(crate) children: Children,
     runtime: OnceLock<tokio::runtime::Runtime>,
     root: OnceLock<ActorRef<RootMessage>>,
+    /// Children waiting for their process actors (see [`watch`](Self::watch)).
+    pending_watch: Mutex<Vec<Arc<ChildRecord>>>,
+    watch_scheduled: std::sync::atomic::AtomicBool,
     /// Descriptors a forked child must close: this node's ends of other links, the fork
     /// server's channels. Only ever `try_lock`ed in a forked child.
     fork_close: Mutex<Vec<RawFd>>,
@@ -50,7 +55,7 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("pid", &self.pid)
-            .field("children", &self.children.len())
+            .field("children", &self.children.all().len())
             .finish_non_exhaustive()
     }
 }
@@ -67,9 +72,11 @@ impl Node {
             pid: std::process::id(),
             started_by,
             child_counter: AtomicU32::new(0),
-            children: DashMap::new(),
+            children: Children::default(),
             runtime: OnceLock::new(),
             root: OnceLock::new(),
+            pending_watch: Mutex::new(Vec::new()),
+            watch_scheduled: std::sync::atomic::AtomicBool::new(false),
             fork_close: Mutex::new(Vec::new()),
             forkserver: Mutex::new(None),
             launcher: crate::start::Launcher::default(),
@@ -83,6 +90,18 @@ impl Node {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The identity of this node's next child, and whether this node is daemonic.
+    pub(crate) fn child_identity(
+        &self,
+        name: Option<String>,
+        daemon: Option<bool>,
+    ) -> (Identity, bool) {
+        let number = self.next_child_number();
+        let me = self.identity.lock().unwrap_or_else(|p| p.into_inner());
+        let daemon = daemon.unwrap_or(me.daemon);
+        (me.child(number, name, daemon), me.daemon)
     }
 
     /// The number of the next child (Python counts from 1 per process).
@@ -127,7 +146,36 @@ impl Node {
         &self.launcher
     }
 
+    /// Puts a new child under a process actor, after [`WATCH_GRACE`], in batches.
+    ///
+    /// Waking the runtime's threads while a child lives is what makes starting a short-lived
+    /// child expensive (on a small or virtual machine each wakeup of an idle CPU costs tens of
+    /// microseconds, and every page the parent writes during a fork child's life is a
+    /// copy-on-write fault). So a child's watching starts a little later, for all the children
+    /// started meanwhile at once; `join` and `result` never wait for it (they reap from the pidfd
+    /// and read the link themselves). Every child still gets its actor and its supervision
+    /// event, at most a few milliseconds late.
+    pub(crate) fn watch(&'static self, record: Arc<ChildRecord>) {
+        // Outside the runtime, so that creating the root supervisor may block.
+        let _ = self.root();
+        self.pending_watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record);
+        if !self.watch_scheduled.swap(true, Ordering::AcqRel) {
+            self.runtime().spawn(async move {
+                tokio::time::sleep(WATCH_GRACE).await;
+                self.watch_scheduled.store(false, Ordering::Release);
+                let records = std::mem::take(
+                    &mut *self.pending_watch.lock().unwrap_or_else(|p| p.into_inner()),
+                );
+                crate::start::start_process_actors(records).await;
+            });
+        }
+    }
+
     /// Remembers a descriptor that forked children must close.
+
     pub(crate) fn close_in_fork_children(&self, fd: RawFd) {
         self.fork_close
             .lock()
@@ -209,6 +257,24 @@ pub(crate) fn node() -> &'static Node {
     }
 }
 
+/// A child's node, built but not yet installed (see [`install`]).
+pub(crate) struct PreparedNode(Box<Node>);
+
+/// Builds the node a child process will have.
+pub(crate) fn prepare_child(
+    identity: Identity,
+    started_by: StartMethod,
+    parent_link: Connection,
+    parent_log_level: u8,
+) -> PreparedNode {
+    PreparedNode(Box::new(Node::new(
+        identity,
+        Some(started_by),
+        Some(parent_link),
+        parent_log_level,
+    )))
+}
+
 /// Installs the node of a child process (replacing, in a forked child, the inherited one).
 pub(crate) fn install_child(
     identity: Identity,
@@ -216,16 +282,26 @@ pub(crate) fn install_child(
     parent_link: Connection,
     parent_log_level: u8,
 ) -> &'static Node {
-    let node = Box::into_raw(Box::new(Node::new(
+    install(prepare_child(
         identity,
-        Some(started_by),
-        Some(parent_link),
+        started_by,
+        parent_link,
         parent_log_level,
-    )));
+    ))
+}
+
+/// Installs a prepared node as this process's node.
+pub(crate) fn install(prepared: PreparedNode) -> &'static Node {
+    let started_by = prepared.0.started_by.expect("a child node");
+    let node = Box::into_raw(prepared.0);
+
     // The previous node (a forked child's copy of its parent's) is leaked on purpose: its
     // runtime's threads do not exist here, and dropping it could block on their locks.
     NODE.store(node, Ordering::Release);
-    crate::sys::raise_fd_limit();
+    if started_by != StartMethod::Fork {
+        // A forked child inherits its parent's raised limit.
+        crate::sys::raise_fd_limit();
+    }
     crate::exit::register_exit_handler();
     // SAFETY: just stored; never freed.
     unsafe { &*node }

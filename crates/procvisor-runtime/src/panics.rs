@@ -22,9 +22,11 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the recording hook (once per process), keeping the previous hook for printing.
 pub(crate) fn install_hook() {
-    if INSTALLED.swap(true, Ordering::AcqRel) {
+    // Read first: in a forked child, writing the flag would copy its page for nothing.
+    if INSTALLED.load(Ordering::Acquire) || INSTALLED.swap(true, Ordering::AcqRel) {
         return;
     }
+
     {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {

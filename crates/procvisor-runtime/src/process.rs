@@ -224,17 +224,15 @@ impl Process {
             State::Closed => return Err(ProcessError::Closed),
         }
         let node = node();
-        let parent = node.identity();
-        if parent.daemon {
-            return Err(ProcessError::DaemonicParent);
-        }
         let method = self.context.unwrap_or_else(default_context).start_method();
         if matches!(self.launch, Some(Launch::Closure(_))) && method != StartMethod::Fork {
             return Err(ProcessError::ClosureNeedsFork { method });
         }
-        let number = node.next_child_number();
-        let daemon = self.daemon.unwrap_or(parent.daemon);
-        let identity = parent.child(number, self.name.clone(), daemon);
+        let (identity, parent_is_daemon) = node.child_identity(self.name.clone(), self.daemon);
+        if parent_is_daemon {
+            return Err(ProcessError::DaemonicParent);
+        }
+
         let launch = self
             .launch
             .take()
@@ -436,7 +434,7 @@ impl Process {
     ) -> Result<T, ProcessError> {
         let record = self.record()?.clone();
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        if !record.wait_finished(deadline) {
+        if !record.drain_link_here(deadline) || !record.wait_finished(deadline) {
             return Err(ProcessError::Timeout {
                 name: record.name.clone(),
                 pid: record.pid,

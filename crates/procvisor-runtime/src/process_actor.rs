@@ -1,8 +1,13 @@
-//! The parent-side actor of one child process: it owns the child's link and watches its pidfd,
-//! turning the link's end and the exit status into the record `join` waits on and into a
-//! supervision event for the root supervisor.
+//! The parent-side actor of one child process. It owns the child's link and watches its pidfd;
+//! when both the link has ended and the child has exited, it records the end and stops, which
+//! the root supervisor sees as a supervision event naming the exit status.
+//!
+//! The watching is one task selecting on the link and the pidfd. It writes what it learns
+//! straight into the child's record (where `join` and `result` wait) and messages the actor only
+//! once, at the end: every allocation made while a forked child is alive costs a copy-on-write
+//! page fault, so the parent does as little as it can while children run.
 
-use crate::child_record::ChildRecord;
+use crate::child_record::{ChildRecord, Reaper};
 use crate::link::ToParent;
 use crate::node::node;
 use procvisor_wire::Connection;
@@ -15,9 +20,8 @@ use tokio::task::JoinHandle;
 
 #[derive(Debug)]
 pub(crate) enum ProcessMessage {
-    Link(ToParent),
-    LinkClosed,
-    Exited,
+    /// The link has ended and the exit status is known.
+    Ended,
 }
 
 #[derive(Debug)]
@@ -37,117 +41,105 @@ impl Drop for LinkGuard {
 
 pub(crate) struct ProcessState {
     record: Arc<ChildRecord>,
-    tasks: Vec<JoinHandle<()>>,
+    watcher: JoinHandle<()>,
 }
 
 impl Drop for ProcessState {
     fn drop(&mut self) {
-        // `kill` skips post_stop; the tasks must still end with the actor.
-        for task in &self.tasks {
-            task.abort();
-        }
+        // `kill` skips post_stop; the watcher must still end with the actor.
+        self.watcher.abort();
     }
 }
 
 impl Actor for ProcessActor {
     type Msg = ProcessMessage;
     type State = ProcessState;
-    type Arguments = (Arc<ChildRecord>, Connection);
+    type Arguments = Arc<ChildRecord>;
 
     async fn pre_start(
         &self,
         myself: ActorRef<ProcessMessage>,
-        (record, link): Self::Arguments,
+        record: Arc<ChildRecord>,
     ) -> Result<ProcessState, ActorProcessingErr> {
-        let reader = {
-            let myself = myself.clone();
-            let mut link = LinkGuard(link);
-            tokio::spawn(async move {
-                let link = &mut link.0;
-                loop {
-                    match link.recv_async::<ToParent>().await {
-                        Ok(envelope) => {
-                            if myself.cast(ProcessMessage::Link(envelope)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(_) => {
-                            let _ = myself.cast(ProcessMessage::LinkClosed);
-                            return;
-                        }
-                    }
-                }
-            })
-        };
-        let pidfd = record.pidfd.as_fd().try_clone_to_owned()?;
-        let watcher = {
-            let myself = myself.clone();
-            tokio::spawn(async move {
-                let raw = pidfd.as_raw_fd();
-                // SAFETY: the AsyncFd owns this duplicate, so it stays open for its whole life;
-                // this runs inside the node's runtime, so registration cannot panic.
-                let registered = match unsafe {
-                    AsyncFd::register_with_interest(pidfd, Interest::READABLE)
-                } {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let e = e.into_parts().1;
-                        tracing::error!(target: "procvisor::process", pidfd = raw, %e, "cannot watch a child's pidfd");
-                        return;
-                    }
-                };
-                let _ = registered.readable().await;
-                let _ = myself.cast(ProcessMessage::Exited);
-            })
-        };
-        Ok(ProcessState {
-            record,
-            tasks: vec![reader, watcher],
-        })
+        // `result` may have taken the link already (the child ended before this actor started).
+        let link = record.take_link().map(LinkGuard);
+        let watcher = tokio::spawn(watch(record.clone(), link, myself));
+        Ok(ProcessState { record, watcher })
     }
 
     async fn handle(
         &self,
         myself: ActorRef<ProcessMessage>,
-        message: ProcessMessage,
+        ProcessMessage::Ended: ProcessMessage,
         state: &mut ProcessState,
     ) -> Result<(), ActorProcessingErr> {
         let record = &state.record;
-        match message {
-            ProcessMessage::Link(ToParent::Log(log)) => {
-                crate::logging::emit(&log, &record.name, record.pid)
+        let reason = record.exit().map(|r| r.to_string()).unwrap_or_default();
+        node().children.remove(record.pid);
+        tracing::debug!(target: "procvisor::process", name = %record.name, pid = record.pid, %reason, "child process ended");
+        myself.stop(Some(format!(
+            "process {} (pid {}) ended with {reason}",
+            record.name, record.pid
+        )));
+        Ok(())
+    }
+}
+
+/// Reads the link and waits for the exit, recording both; then tells the actor.
+async fn watch(
+    record: Arc<ChildRecord>,
+    mut link: Option<LinkGuard>,
+    actor: ActorRef<ProcessMessage>,
+) {
+    let exited = async {
+        let Ok(pidfd) = record.pidfd.as_fd().try_clone_to_owned() else {
+            return;
+        };
+        let raw = pidfd.as_raw_fd();
+        // SAFETY: the AsyncFd owns this duplicate, so it stays open for its whole life; this
+        // runs inside the node's runtime, so registration cannot panic.
+        match unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) } {
+            Ok(registered) => {
+                let _ = registered.readable().await;
             }
-            ProcessMessage::Link(ToParent::Outcome(outcome)) => record.set_outcome(outcome),
-            ProcessMessage::LinkClosed => record.set_link_closed(),
-            ProcessMessage::Exited => {
-                if record.try_reap().is_none() {
-                    // A fork-served child: its status comes from the fork server.
-                    let record = record.clone();
-                    let myself = myself.clone();
-                    tokio::spawn(async move {
-                        loop {
-                            let changed = record.notified();
-                            tokio::pin!(changed);
-                            changed.as_mut().enable();
-                            if record.exit().is_some() {
-                                break;
-                            }
-                            changed.await;
+            Err(e) => {
+                let e = e.into_parts().1;
+                tracing::error!(target: "procvisor::process", pidfd = raw, %e, "cannot watch a child's pidfd; relying on its link");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::pin!(exited);
+    let mut link_open = link.is_some();
+    let mut dead = false;
+    while link_open || !dead {
+        tokio::select! {
+            envelope = async { link.as_mut().expect("open").0.recv_async::<ToParent>().await }, if link_open => match envelope {
+
+                Ok(ToParent::Log(log)) => crate::logging::emit(&log, &record.name, record.pid),
+                Ok(ToParent::Outcome(outcome)) => record.set_outcome(outcome),
+                Err(_) => {
+                    link_open = false;
+                    record.set_link_closed();
+                }
+            },
+            () = &mut exited, if !dead => {
+                dead = true;
+                if record.try_reap().is_none() && record.reaper == Reaper::Forkserver {
+                    // The fork server reaps it and reports the status; wait for that.
+                    loop {
+                        let changed = record.notified();
+                        tokio::pin!(changed);
+                        changed.as_mut().enable();
+                        if record.exit().is_some() {
+                            break;
                         }
-                        let _ = myself.cast(ProcessMessage::Exited);
-                    });
+                        changed.await;
+                    }
                 }
             }
         }
-        if record.finished() {
-            let reason = record.exit().map(|r| r.to_string()).unwrap_or_default();
-            node().children.remove(&record.pid);
-            tracing::debug!(target: "procvisor::process", name = %record.name, pid = record.pid, %reason, "child process ended");
-            myself.stop(Some(format!(
-                "process {} (pid {}) ended with {reason}",
-                record.name, record.pid
-            )));
-        }
-        Ok(())
     }
+    drop(link);
+    let _ = actor.cast(ProcessMessage::Ended);
 }

@@ -102,7 +102,7 @@ pub(crate) fn start(
         launched.pidfd,
         reaper,
     ));
-    node.children.insert(record.pid, record.clone());
+    node.children.insert(record.clone());
     if reaper == Reaper::Forkserver {
         crate::forkserver::attach(&record);
     }
@@ -110,19 +110,26 @@ pub(crate) fn start(
     Ok(record)
 }
 
-/// Hands the child's link to a new process actor under the root supervisor.
+/// Hands the child to the node's deferred watching (see [`Node::watch`]).
 fn watch(record: Arc<ChildRecord>, link: Connection) {
     let node = node();
     node.close_in_fork_children(link.as_raw_fd());
-    let root = node.root();
-    node.runtime().spawn(async move {
-        let on_failure = record.clone();
+    record.put_link(link);
+    node.watch(record);
+}
+
+/// Starts the process actors of `records` under the root supervisor. Runs on the node's
+/// runtime (the root supervisor already exists: [`Node::watch`](crate::node::Node::watch) made
+/// sure of it).
+pub(crate) async fn start_process_actors(records: Vec<Arc<ChildRecord>>) {
+    let root = node().root();
+    for record in records {
         if let Err(e) =
-            ractor::Actor::spawn_linked(None, ProcessActor, (record, link), root.get_cell()).await
+            ractor::Actor::spawn_linked(None, ProcessActor, record.clone(), root.get_cell()).await
         {
             tracing::error!(target: "procvisor::process", %e, "cannot start the process actor");
             // Nobody will read the link: do not let `result` wait for it.
-            on_failure.set_link_closed();
+            record.set_link_closed();
         }
-    });
+    }
 }

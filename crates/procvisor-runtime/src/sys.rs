@@ -12,10 +12,9 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the kernel just returned this new descriptor to us; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    procvisor_wire::set_close_on_exec(std::os::fd::AsFd::as_fd(&fd), true)?;
-    Ok(fd)
+    // SAFETY: the kernel just returned this new descriptor to us (pidfds are always
+    // close-on-exec); nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Sends `signal` to the process behind `pidfd`. A process that already exited is not an error.

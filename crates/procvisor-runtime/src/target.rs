@@ -116,7 +116,8 @@ macro_rules! register {
             fn __run_process(payload: &__pv::Payload) -> __pv::ChildOutcome {
                 __pv::run_process_target(payload, |args| {
                     #[allow(unused_imports)]
-                    use __pv::{ViaExitCode as _, ViaResult as _, ViaValue as _, ViaOther as _};
+                    use __pv::{ViaExitCode as _, ViaResult as _, ViaUnit as _, ViaValue as _, ViaOther as _};
+
                     let returned = __pv::Wrap(__pv::apply(&$target, args));
                     (&&&&returned).into_outcome()
                 })

@@ -23,6 +23,8 @@ pub(super) fn fork_child(
     log_level: u8,
 ) -> io::Result<Launched> {
     let parent_pid = std::process::id() as i32;
+    // Built before the fork: every allocation the child makes is a page it has to copy.
+    let prepared = node::prepare_child(identity, StartMethod::Fork, child_end, log_level);
     let stdout = std::io::stdout().lock();
     let stderr = std::io::stderr().lock();
     // SAFETY: the child branch below calls only functions that are safe after a fork in a
@@ -40,7 +42,7 @@ pub(super) fn fork_child(
                 crate::sys::exit_now(1);
             }
             redirect_stdin_to_null();
-            let node = node::install_child(identity, StartMethod::Fork, child_end, log_level);
+            let node = node::install(prepared);
             let _forwarding =
                 crate::logging::forward_to_parent_on_this_thread(node.parent_log_level);
             crate::panics::install_hook();
@@ -53,8 +55,10 @@ pub(super) fn fork_child(
         nix::unistd::ForkResult::Parent { child } => {
             drop(stdout);
             drop(stderr);
+            // The child's copy of the link end is its own; ours closes here.
+            drop(prepared);
             let pidfd = crate::sys::pidfd_open(child.as_raw())?;
-            drop(child_end);
+
             Ok(Launched {
                 pid: child.as_raw() as u32,
                 pidfd,
@@ -65,10 +69,14 @@ pub(super) fn fork_child(
 
 /// Python's children read from `/dev/null`, not the parent's terminal.
 fn redirect_stdin_to_null() {
-    if let Ok(null) = std::fs::File::open("/dev/null") {
-        use std::os::fd::AsRawFd;
-        // SAFETY: dup2 onto descriptor 0 replaces this process's stdin; `null` stays valid for
-        // the call.
-        unsafe { libc::dup2(null.as_raw_fd(), 0) };
+    // SAFETY: open with a NUL-terminated static path; dup2 onto descriptor 0 replaces this
+    // process's stdin; the temporary descriptor is closed after. No allocation: every page a
+    // forked child touches is a copy.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
     }
 }
