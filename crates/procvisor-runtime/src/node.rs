@@ -175,7 +175,6 @@ impl Node {
     }
 
     /// Remembers a descriptor that forked children must close.
-
     pub(crate) fn close_in_fork_children(&self, fd: RawFd) {
         self.fork_close
             .lock()
