@@ -14,19 +14,19 @@
 //! ```
 
 // ANCHOR: example
-use procvisor::{Connection, ConnectionError, Process, StartMethod, get_context, pipe, register};
+use procvisor::{Process, PutError, Queue, StartMethod, get_context, register};
 
-fn foo(mut conn: Connection) -> Result<(), ConnectionError> {
-    conn.send("hello")
+fn foo(q: Queue<String>) -> Result<(), PutError<String>> {
+    q.put("hello".to_string())
 }
 register!(foo);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = get_context(StartMethod::Spawn);
-    let (mut parent_conn, child_conn) = pipe(true)?;
-    let mut p = Process::new(foo, (child_conn,))?.with_context(ctx);
+    let q = Queue::new(0)?;
+    let mut p = Process::new(foo, (q.clone(),))?.with_context(ctx);
     p.start()?;
-    println!("{}", parent_conn.recv::<String>()?);
+    println!("{}", q.get()?);
     p.join(None)?;
     Ok(())
 }

@@ -15,21 +15,19 @@
 //! ```
 
 // ANCHOR: example
-use procvisor::{
-    Connection, ConnectionError, Process, StartMethod, pipe, register, set_start_method,
-};
+use procvisor::{Process, PutError, Queue, StartMethod, register, set_start_method};
 
-fn foo(mut conn: Connection) -> Result<(), ConnectionError> {
-    conn.send("hello")
+fn foo(q: Queue<String>) -> Result<(), PutError<String>> {
+    q.put("hello".to_string())
 }
 register!(foo);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     set_start_method(StartMethod::Spawn)?;
-    let (mut parent_conn, child_conn) = pipe(true)?;
-    let mut p = Process::new(foo, (child_conn,))?;
+    let q = Queue::new(0)?;
+    let mut p = Process::new(foo, (q.clone(),))?;
     p.start()?;
-    println!("{}", parent_conn.recv::<String>()?);
+    println!("{}", q.get()?);
     p.join(None)?;
     Ok(())
 }

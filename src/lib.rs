@@ -120,3 +120,50 @@ pub fn example(name: &str) -> Command {
     );
     Command::new(path)
 }
+
+/// Runs `scenarios NAME METHOD` (the helper binary of this package) under a deadline and
+/// checks that it passed.
+///
+/// # Panics
+///
+/// When the scenario fails, hangs, or does not print `PASS` last.
+pub fn scenario(binary: &str, name: &str, method: &str, deadline: Duration) -> Finished {
+    let mut command = Command::new(binary);
+    command.args([name, method]);
+    let what = format!("scenario {name} ({method})");
+    let finished = run(command, deadline, &what);
+    finished.assert_success(&what);
+    assert!(
+        finished.stdout.ends_with("PASS\n"),
+        "{what}: {}",
+        finished.stdout
+    );
+    finished
+}
+
+/// Declares one test per start method for each named scenario of the `scenarios` binary.
+#[macro_export]
+macro_rules! scenario_matrix {
+    ($deadline:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run(method: &str) {
+                $crate::scenario(env!("CARGO_BIN_EXE_scenarios"), stringify!($name), method, $deadline);
+            }
+            #[test]
+            fn fork() {
+                run("fork");
+            }
+            #[test]
+            fn spawn() {
+                run("spawn");
+            }
+            #[test]
+            fn forkserver() {
+                run("forkserver");
+            }
+        }
+    )*};
+}

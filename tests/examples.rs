@@ -64,3 +64,26 @@ fn unregistered_fails_clearly_and_non_zero() {
         finished.stderr
     );
 }
+
+#[test]
+fn queue_prints_the_seed_message() {
+    assert_eq!(output("queue"), "[42, None, 'hello']\n");
+}
+
+#[test]
+fn lock_prints_ten_whole_lines() {
+    let out = output("lock");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("hello world {i}")).collect();
+    expected.sort_unstable();
+    assert_eq!(lines, expected, "each line whole, none missing:\n{out}");
+}
+
+#[test]
+fn shared_value_prints_the_seed_values() {
+    assert_eq!(
+        output("shared_value"),
+        "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n"
+    );
+}

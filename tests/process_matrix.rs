@@ -1,53 +1,17 @@
 //! The process suite, run under every start method: exit codes, joins, names, descendants,
 //! resource hygiene, misuse errors, logging, cleanup when the parent dies or exits.
 
-use procvisor_suite::{Finished, run};
+use procvisor_suite::Finished;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
 fn scenario(name: &str, method: &str) -> Finished {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scenarios"));
-    command.args([name, method]);
-    let finished = run(command, DEADLINE, &format!("scenario {name} ({method})"));
-    finished.assert_success(&format!("scenario {name} ({method})"));
-    assert!(finished.stdout.ends_with("PASS\n"), "{}", finished.stdout);
-    finished
+    procvisor_suite::scenario(env!("CARGO_BIN_EXE_scenarios"), name, method, DEADLINE)
 }
 
-macro_rules! matrix {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn fork() {
-                super::scenario(stringify!($name), "fork");
-            }
-            #[test]
-            fn spawn() {
-                super::scenario(stringify!($name), "spawn");
-            }
-            #[test]
-            fn forkserver() {
-                super::scenario(stringify!($name), "forkserver");
-            }
-        }
-    )*};
-}
-
-matrix!(
-    exit_codes,
-    join_timeouts,
-    names,
-    grandchild,
-    many,
-    misuse,
-    results,
-    sentinel,
-    daemon,
-    stdin_is_null,
-    async_api
-);
+procvisor_suite::scenario_matrix!(DEADLINE; exit_codes, join_timeouts, names, grandchild, many, misuse, results, sentinel, daemon, stdin_is_null, async_api);
 
 #[test]
 fn fork_with_busy_runtime_threads_never_deadlocks() {

@@ -5,8 +5,10 @@
 //! scenario runs once per start method.
 
 use procvisor::{
-    Connection, ExitCode, ExitReason, FailureKind, Process, ProcessError, StartMethod,
-    active_children, current_process, parent_process, pipe, register, set_start_method, wait,
+    Barrier, BoundedSemaphore, Condition, Connection, Event, ExitCode, ExitReason, FailureKind,
+    JoinableQueue, Lock, Process, ProcessError, Queue, RLock, RawArray, Semaphore, StartMethod,
+    Value, active_children, current_process, parent_process, pipe, register, set_start_method,
+    wait,
 };
 use procvisor_suite::step;
 use std::io::Read;
@@ -83,6 +85,97 @@ register!(
     start_grandchild
 );
 register!(try_to_start_a_child, read_stdin, log_something, echo_over);
+register!(
+    produce,
+    consume,
+    consume_slowly,
+    hold_lock,
+    hold_rlock,
+    lockstep,
+    bounded_worker,
+    wait_for_notify,
+    task_worker,
+    count_up
+);
+
+fn produce(q: Queue<(u32, u32)>, me: u32, count: u32) -> Result<(), String> {
+    for i in 0..count {
+        q.put((me, i)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Takes items until none comes for a while; returns them in arrival order.
+fn consume(q: Queue<(u32, u32)>) -> Vec<(u32, u32)> {
+    let mut got = Vec::new();
+    while let Ok(item) = q.get_timeout(Duration::from_millis(700)) {
+        got.push(item);
+    }
+    got
+}
+
+/// Records every item it takes in `seen`, announces each on `progress`, and waits for more.
+fn consume_slowly(q: Queue<u32>, seen: RawArray<u8>, progress: Semaphore) {
+    loop {
+        let item = q.get().expect("get");
+        seen.set(item as usize, 1).expect("in range");
+        progress.release();
+    }
+}
+
+fn hold_lock(lock: Lock, held: Event) {
+    let guard = lock.acquire().expect("acquire");
+    held.set();
+    std::thread::sleep(Duration::from_secs(600));
+    drop(guard);
+}
+
+fn hold_rlock(lock: RLock, held: Event) {
+    let outer = lock.acquire().expect("acquire");
+    let inner = lock.acquire().expect("re-enter");
+    held.set();
+    std::thread::sleep(Duration::from_secs(600));
+    drop((inner, outer));
+}
+
+fn lockstep(barrier: Barrier, passes: Queue<u32>, rounds: u32) -> Result<(), String> {
+    for i in 0..rounds {
+        barrier.wait(Some(LONG)).map_err(|e| e.to_string())?;
+        passes.put(i).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn bounded_worker(sem: BoundedSemaphore, inside: Value<u32>, most: Value<u32>) {
+    for _ in 0..20 {
+        let _permit = sem.acquire();
+        let now = inside.update(|n| n + 1);
+        most.update(|m| m.max(now));
+        std::thread::yield_now();
+        inside.update(|n| n - 1);
+    }
+}
+
+fn wait_for_notify(cond: Condition, ready: Event, go: Event) -> bool {
+    let mut guard = cond.acquire().expect("acquire");
+    ready.set();
+    let notified = cond.wait(&mut guard, Some(LONG));
+    drop(guard);
+    go.wait(Some(LONG)) && notified
+}
+
+fn task_worker(q: JoinableQueue<u32>, total: Value<u64>) {
+    while let Ok(item) = q.get_timeout(Duration::from_millis(500)) {
+        total.update(|t| t + u64::from(item));
+        q.task_done().expect("one task_done per item");
+    }
+}
+
+fn count_up(counter: Value<u64>, times: u32) {
+    for _ in 0..times {
+        counter.update(|c| c + 1);
+    }
+}
 
 fn started<F: procvisor::runtime::Target<A>, A: serde::Serialize>(f: F, args: A) -> Process {
     let mut p = Process::new(f, args).expect("registered");
@@ -386,7 +479,7 @@ fn async_api() {
         .unwrap();
     runtime.block_on(async {
         let mut p = started(succeed, ());
-        let pid: u32 = p.result_async().await.unwrap();
+        let pid: u32 = p.result_async(None).await.unwrap();
         assert_eq!(Some(pid), p.pid());
         let mut p = started(sleep_ms, (60_000_u64,));
         assert!(
@@ -461,6 +554,205 @@ fn exit_joins_children() {
     std::fs::write(marker, b"main returned").unwrap();
 }
 
+fn queue_many_to_many() {
+    // A small ring so producers block on consumers and the ring wraps often.
+    let q: Queue<(u32, u32)> = Queue::with_capacity(16, 4096).unwrap();
+    step("start 3 producers and 2 consumers");
+    let producers: Vec<Process> = (0..3)
+        .map(|p| started(produce, (q.clone(), p, 3000_u32)))
+        .collect();
+    let mut consumers: Vec<Process> = (0..2).map(|_| started(consume, (q.clone(),))).collect();
+    for mut p in producers {
+        p.result::<()>(Some(LONG)).unwrap();
+    }
+    step("collect what each consumer got");
+    let mut all = Vec::new();
+    for c in &mut consumers {
+        let got: Vec<(u32, u32)> = c.result(Some(LONG)).unwrap();
+        for p in 0..3 {
+            let mine: Vec<u32> = got
+                .iter()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, i)| *i)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "producer {p}'s items out of order"
+            );
+        }
+        all.extend(got);
+    }
+    all.sort_unstable();
+    let expected: Vec<(u32, u32)> = (0..3)
+        .flat_map(|p| (0..3000).map(move |i| (p, i)))
+        .collect();
+    assert_eq!(all.len(), expected.len(), "items lost or duplicated");
+    assert!(all == expected);
+    assert!(q.empty());
+}
+
+fn queue_consumer_killed() {
+    let q: Queue<u32> = Queue::new(0).unwrap();
+    let seen = RawArray::new(&[0_u8; 100]).unwrap();
+    let progress = Semaphore::new(0).unwrap();
+    let mut first = started(consume_slowly, (q.clone(), seen.clone(), progress.clone()));
+    for i in 0..50 {
+        q.put(i).unwrap();
+    }
+    step("the first consumer takes all 50");
+    for _ in 0..50 {
+        progress.acquire_timeout(LONG).expect("progress").leak();
+    }
+    // It now waits for more, holding the consumer lock: kill it there.
+    step("kill the first consumer while it waits");
+    first.kill().unwrap();
+    first.join(Some(LONG)).unwrap();
+    for i in 50..100 {
+        q.put(i).unwrap();
+    }
+    step("a second consumer takes over the consumer lock and gets the rest");
+    let mut second = started(consume_slowly, (q.clone(), seen.clone(), progress.clone()));
+    for _ in 50..100 {
+        progress
+            .acquire_timeout(LONG)
+            .expect("the second consumer made progress")
+            .leak();
+    }
+    second.kill().unwrap();
+    second.join(Some(LONG)).unwrap();
+    assert_eq!(seen.to_vec(), vec![1; 100], "every item delivered");
+    assert!(q.empty(), "and none twice");
+}
+
+fn lock_holder_killed() {
+    for reentrant in [false, true] {
+        step(if reentrant {
+            "RLock holder"
+        } else {
+            "Lock holder"
+        });
+        let held = Event::new().unwrap();
+        let (lock, rlock) = (Lock::new().unwrap(), RLock::new().unwrap());
+        let mut holder = if reentrant {
+            started(hold_rlock, (rlock.clone(), held.clone()))
+        } else {
+            started(hold_lock, (lock.clone(), held.clone()))
+        };
+        assert!(held.wait(Some(LONG)), "the holder took the lock");
+        assert!(lock.try_acquire().is_err() || reentrant);
+        holder.kill().unwrap();
+        holder.join(Some(LONG)).unwrap();
+        step("the next acquirer recovers it");
+        let start = Instant::now();
+        if reentrant {
+            let guard = rlock
+                .acquire_timeout(Duration::from_secs(10))
+                .expect("recovered");
+            assert!(guard.previous_owner_died());
+            assert_eq!(rlock.level(), 1);
+        } else {
+            let guard = lock
+                .acquire_timeout(Duration::from_secs(10))
+                .expect("recovered");
+            assert!(guard.previous_owner_died());
+            drop(guard);
+            let again = lock.acquire().unwrap();
+            assert!(
+                !again.previous_owner_died(),
+                "only the first acquisition after the death says so"
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "recovered in {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+fn barrier_lockstep() {
+    let barrier = Barrier::new(5, None, None).unwrap();
+    let passes: Queue<u32> = Queue::new(0).unwrap();
+    let mut parties: Vec<Process> = (0..5)
+        .map(|_| started(lockstep, (barrier.clone(), passes.clone(), 100_u32)))
+        .collect();
+    step("collect 500 passes");
+    let order: Vec<u32> = (0..500)
+        .map(|_| passes.get_timeout(LONG).unwrap())
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "all five copies of a pass before the next pass"
+    );
+    for p in &mut parties {
+        p.result::<()>(Some(LONG)).unwrap();
+    }
+    assert_eq!((barrier.n_waiting(), barrier.broken()), (0, false));
+}
+
+fn semaphore_bound() {
+    let sem = BoundedSemaphore::new(2).unwrap();
+    let (inside, most) = (Value::new(0_u32).unwrap(), Value::new(0_u32).unwrap());
+    let mut workers: Vec<Process> = (0..6)
+        .map(|_| started(bounded_worker, (sem.clone(), inside.clone(), most.clone())))
+        .collect();
+    for w in &mut workers {
+        w.result::<()>(Some(LONG)).unwrap();
+    }
+    assert!(
+        most.get() <= 2,
+        "at most two inside at once, saw {}",
+        most.get()
+    );
+    assert_eq!((inside.get(), sem.value()), (0, 2));
+}
+
+fn condition_and_event() {
+    let cond = Condition::new().unwrap();
+    let (ready, go) = (Event::new().unwrap(), Event::new().unwrap());
+    let mut waiter = started(wait_for_notify, (cond.clone(), ready.clone(), go.clone()));
+    assert!(ready.wait(Some(LONG)));
+    step("notify the waiting child");
+    let guard = cond.acquire().unwrap();
+    cond.notify(&guard, 1);
+    drop(guard);
+    go.set();
+    assert!(
+        waiter.result::<bool>(Some(LONG)).unwrap(),
+        "the child was notified and saw the event"
+    );
+}
+
+fn joinable_and_counting() {
+    let q: JoinableQueue<u32> = JoinableQueue::new(0).unwrap();
+    let total = Value::new(0_u64).unwrap();
+    let mut workers: Vec<Process> = (0..3)
+        .map(|_| started(task_worker, (q.clone(), total.clone())))
+        .collect();
+    for i in 1..=300 {
+        q.put(i).unwrap();
+    }
+    step("join the joinable queue");
+    assert!(q.join(Some(LONG)));
+    assert_eq!(
+        total.get(),
+        300 * 301 / 2,
+        "join returned after every item was done"
+    );
+    for w in &mut workers {
+        w.result::<()>(Some(LONG)).unwrap();
+    }
+    step("count under the value's lock from two processes");
+    let counter = Value::new(0_u64).unwrap();
+    let mut counters: Vec<Process> = (0..2)
+        .map(|_| started(count_up, (counter.clone(), 10_000_u32)))
+        .collect();
+    for c in &mut counters {
+        c.result::<()>(Some(LONG)).unwrap();
+    }
+    assert_eq!(counter.get(), 20_000);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (name, method) = (
@@ -485,6 +777,13 @@ fn main() {
         "busy_fork" => busy_fork(),
         "parent_killed" => parent_killed(),
         "exit_joins_children" => exit_joins_children(),
+        "queue_many_to_many" => queue_many_to_many(),
+        "queue_consumer_killed" => queue_consumer_killed(),
+        "lock_holder_killed" => lock_holder_killed(),
+        "barrier_lockstep" => barrier_lockstep(),
+        "semaphore_bound" => semaphore_bound(),
+        "condition_and_event" => condition_and_event(),
+        "joinable_and_counting" => joinable_and_counting(),
         other => panic!("unknown scenario {other}"),
     }
     println!("PASS");

@@ -78,7 +78,7 @@ fn encode_value<T: Serialize>(value: &T) -> ChildOutcome {
 pub trait ViaExitCode {
     fn into_outcome(self) -> ChildOutcome;
 }
-impl ViaExitCode for &&&&Wrap<ExitCode> {
+impl ViaExitCode for &&&&&Wrap<ExitCode> {
     fn into_outcome(self) -> ChildOutcome {
         ChildOutcome::code(self.0.0)
     }
@@ -87,12 +87,28 @@ impl ViaExitCode for &&&&Wrap<ExitCode> {
 pub trait ViaResult {
     fn into_outcome(self) -> ChildOutcome;
 }
-impl<T: Serialize, E: Display> ViaResult for &&&Wrap<Result<T, E>> {
+impl<T: Serialize, E: Display> ViaResult for &&&&Wrap<Result<T, E>> {
     fn into_outcome(self) -> ChildOutcome {
         match &self.0 {
             Ok(value) => encode_value(value),
             Err(error) => {
                 ChildOutcome::failed(Failure::new(FailureKind::Error, error.to_string(), None))
+            }
+        }
+    }
+}
+
+pub trait ViaOpaqueResult {
+    fn into_outcome(self) -> ChildOutcome;
+}
+impl<T, E: std::fmt::Debug> ViaOpaqueResult for &&&Wrap<Result<T, E>> {
+    /// A `Result` whose `Ok` value cannot be encoded, or whose error has no `Display`: an `Err`
+    /// still fails the process (described by `Debug`); an `Ok` succeeds without a value.
+    fn into_outcome(self) -> ChildOutcome {
+        match &self.0 {
+            Ok(_) => ChildOutcome::code(0),
+            Err(error) => {
+                ChildOutcome::failed(Failure::new(FailureKind::Error, format!("{error:?}"), None))
             }
         }
     }

@@ -88,8 +88,9 @@ pub enum ProcessError {
     /// The arguments could not be encoded for the child.
     #[error("cannot send the arguments of {name} to the child: {message}")]
     Arguments {
-        /// The process name.
+        /// The target's name.
         name: String,
+
         /// What the codec said.
         message: String,
     },

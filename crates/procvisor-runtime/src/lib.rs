@@ -21,7 +21,9 @@
 //! Every OS process of a procvisor program has one node: its identity (name, authkey, parent),
 //! its children, a tokio runtime and a root supervisor actor (both started on first use), and
 //! its link to its parent. A synchronous program never writes `#[tokio::main]`; an async one
-//! uses the `_async` twins, which run on any runtime.
+//! uses the `_async` twins, which run on any tokio runtime (the node's own runtime is separate,
+//! so blocking calls never stall the caller's).
+
 //!
 //! # No setup in `main`
 //!

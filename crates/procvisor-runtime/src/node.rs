@@ -95,10 +95,10 @@ impl Node {
     /// The identity of this node's next child, and whether this node is daemonic.
     pub(crate) fn child_identity(
         &self,
+        number: u32,
         name: Option<String>,
         daemon: Option<bool>,
     ) -> (Identity, bool) {
-        let number = self.next_child_number();
         let me = self.identity.lock().unwrap_or_else(|p| p.into_inner());
         let daemon = daemon.unwrap_or(me.daemon);
         (me.child(number, name, daemon), me.daemon)

@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 /// children are joined and daemonic ones terminated, as in Python. A parent that dies abruptly
 /// takes its children with it (parent-death signal).
 pub struct Process {
+    /// This process's number among its parent's children (Python numbers at creation).
+    number: u32,
     name: Option<String>,
     daemon: Option<bool>,
     context: Option<Context>,
@@ -137,6 +139,7 @@ impl Process {
 
     fn with_launch(launch: Launch) -> Process {
         Process {
+            number: node().next_child_number(),
             name: None,
             daemon: None,
             context: None,
@@ -164,11 +167,16 @@ impl Process {
         self
     }
 
-    /// The process's name. Before `start`, the name it will get.
+    /// The process's name: the one given with [`with_name`](Self::with_name), or Python's
+    /// `Process-N` (`Process-N:M` in a child), numbered when the `Process` was created.
     pub fn name(&self) -> String {
         match &self.state {
             State::Started(record) => record.name.clone(),
-            _ => self.name.clone().unwrap_or_else(|| "Process-?".into()),
+            _ => self.name.clone().unwrap_or_else(|| {
+                let mut ident = node().identity().ident;
+                ident.push(self.number);
+                crate::identity::default_name(&ident)
+            }),
         }
     }
 
@@ -228,7 +236,8 @@ impl Process {
         if matches!(self.launch, Some(Launch::Closure(_))) && method != StartMethod::Fork {
             return Err(ProcessError::ClosureNeedsFork { method });
         }
-        let (identity, parent_is_daemon) = node.child_identity(self.name.clone(), self.daemon);
+        let (identity, parent_is_daemon) =
+            node.child_identity(self.number, self.name.clone(), self.daemon);
         if parent_is_daemon {
             return Err(ProcessError::DaemonicParent);
         }
@@ -336,9 +345,14 @@ impl Process {
     pub fn start_method(&self) -> StartMethod {
         match &self.state {
             State::Started(record) => record.method,
-            _ => self
-                .context
-                .map_or_else(crate::context::get_start_method, |c| c.start_method()),
+            // Looking does not fix the process-wide default (unlike `get_start_method`).
+            _ => self.context.map_or_else(
+                || {
+                    crate::context::get_start_method_if_set()
+                        .unwrap_or(crate::context::DEFAULT_START_METHOD)
+                },
+                |c| c.start_method(),
+            ),
         }
     }
 
@@ -443,14 +457,26 @@ impl Process {
         outcome_value(&record)
     }
 
-    /// Async twin of [`result`](Self::result) (no timeout: wrap it in one).
+    /// Async twin of [`result`](Self::result).
     ///
     /// # Errors
     ///
     /// As [`result`](Self::result).
-    pub async fn result_async<T: DeserializeOwned>(&mut self) -> Result<T, ProcessError> {
+    pub async fn result_async<T: DeserializeOwned>(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<T, ProcessError> {
         let record = self.record()?.clone();
-        record.wait_finished_async().await;
+        let wait = record.wait_finished_async();
+        match timeout {
+            None => wait.await,
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| ProcessError::Timeout {
+                    name: record.name.clone(),
+                    pid: record.pid,
+                })?,
+        }
         outcome_value(&record)
     }
 }
@@ -465,8 +491,17 @@ fn outcome_value<T: DeserializeOwned>(record: &ChildRecord) -> Result<T, Process
         failure,
     };
     let Some(outcome) = &state.outcome else {
-        return Err(failed(None));
+        // Ended without reporting (it called `exit` itself, say): success only for code 0 and a
+        // target with nothing to return.
+        return if reason.success() {
+            Payload::encode(&())
+                .and_then(|unit| unit.decode::<T>())
+                .map_err(|_| failed(None))
+        } else {
+            Err(failed(None))
+        };
     };
+
     if let Some(failure) = &outcome.failure {
         return Err(failed(Some(failure.clone())));
     }

@@ -116,10 +116,9 @@ macro_rules! register {
             fn __run_process(payload: &__pv::Payload) -> __pv::ChildOutcome {
                 __pv::run_process_target(payload, |args| {
                     #[allow(unused_imports)]
-                    use __pv::{ViaExitCode as _, ViaResult as _, ViaUnit as _, ViaValue as _, ViaOther as _};
-
+                    use __pv::{ViaExitCode as _, ViaResult as _, ViaOpaqueResult as _, ViaUnit as _, ViaValue as _, ViaOther as _};
                     let returned = __pv::Wrap(__pv::apply(&$target, args));
-                    (&&&&returned).into_outcome()
+                    (&&&&&returned).into_outcome()
                 })
             }
 
@@ -170,6 +169,17 @@ mod tests {
     fn opaque() -> Opaque {
         Opaque
     }
+    fn opaque_err() -> Result<Opaque, String> {
+        Err("opaque failure".into())
+    }
+    fn opaque_ok() -> Result<Opaque, String> {
+        Ok(Opaque)
+    }
+    #[derive(Debug, serde::Serialize)]
+    struct NoDisplay;
+    fn debug_err() -> Result<i64, NoDisplay> {
+        Err(NoDisplay)
+    }
     fn boom(x: u8) -> u8 {
         if x > 0 {
             panic!("boom {x}");
@@ -179,7 +189,9 @@ mod tests {
     fn two(a: String, b: Vec<u8>) -> (String, usize) {
         (a, b.len())
     }
-    register!(unit, value, ok, err, code, opaque, boom, two);
+    register!(
+        unit, value, ok, err, code, opaque, boom, two, opaque_err, opaque_ok, debug_err
+    );
 
     fn registration<F>(_: F) -> &'static super::Registration {
         lookup(super::name_of::<F>()).expect("registered above")
@@ -216,6 +228,21 @@ mod tests {
             (0, true),
             "an unsendable value is dropped"
         );
+        let out = (registration(opaque_err).run_process)(&args(()));
+        assert_eq!(
+            out.exit_code, 1,
+            "an Err is a failure even when the Ok type cannot be sent"
+        );
+        assert!(out.failure.unwrap().message().contains("opaque failure"));
+        let out = (registration(opaque_ok).run_process)(&args(()));
+        assert_eq!((out.exit_code, out.failure.is_none()), (0, true));
+        let out = (registration(debug_err).run_process)(&args(()));
+        assert_eq!(
+            out.exit_code, 1,
+            "an error without Display is described by Debug"
+        );
+        assert_eq!(out.failure.unwrap().message(), "NoDisplay");
+
         crate::panics::set_quiet(true);
         let out = (registration(boom).run_process)(&args((7_u8,)));
         crate::panics::set_quiet(false);

@@ -83,6 +83,13 @@ pub enum ConnectionError {
     Io(#[source] io::Error),
 }
 
+impl From<io::Error> for ConnectionError {
+    /// An I/O error outside a connection's own operations (creating a pipe, say).
+    fn from(e: io::Error) -> Self {
+        ConnectionError::Io(e)
+    }
+}
+
 impl ConnectionError {
     /// Whether the peer has gone away ([`Eof`](Self::Eof), [`BrokenPipe`](Self::BrokenPipe) or
     /// [`Truncated`](Self::Truncated)).
@@ -115,7 +122,10 @@ impl ConnectionError {
     }
 }
 
-/// Why the `authkey` handshake failed. The connection is closed when this is returned.
+/// Why the `authkey` handshake failed. [`Listener`](crate::Listener) and
+/// [`Client`](crate::Client) close the connection when it fails; after
+/// [`authenticate_as_listener`](crate::authenticate_as_listener) or
+/// [`authenticate_as_client`](crate::authenticate_as_client), close it yourself.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthenticationError {

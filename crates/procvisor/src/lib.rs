@@ -18,20 +18,34 @@
 //! ```
 
 pub use procvisor_runtime::{
-    Context, ContextError, CurrentProcess, ExitCode, ExitReason, Failure, FailureKind,
-    ParentProcess, Process, ProcessError, ProcessReturn, Sentinel, StartMethod, active_children,
-    cpu_count, current_process, default_context, get_all_start_methods, get_context,
-    get_start_method, get_start_method_if_set, log_to_stderr, parent_process, register,
-    set_start_method, set_start_method_forced,
+    Context, ContextError, CurrentProcess, DEFAULT_START_METHOD, ExitCode, ExitReason, Failure,
+    FailureKind, ParentProcess, Process, ProcessError, ProcessReturn, Sentinel, StartMethod,
+    Target, active_children, cpu_count, current_process, default_context, get_all_start_methods,
+    get_context, get_start_method, get_start_method_if_set, log_to_stderr, parent_process,
+    register, registered_targets, set_start_method, set_start_method_forced,
+};
+pub use procvisor_sync::{
+    AcquireError, Array, ArrayGuard, Barrier, BoundedSemaphore, BrokenBarrierError, Condition,
+    ConditionGuard, Event, GetError, IndexError, JoinableQueue, Lock, LockGuard, Permit, PutError,
+    Queue, RLock, RLockGuard, RawArray, RawValue, ReleaseError, Semaphore, SharedType, SimpleQueue,
+    Value, ValueGuard,
 };
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Listener, ListenerBuilder,
     ListenerError, Object, Payload, SharedFd, Waitable, object, pipe, wait, wait_async,
 };
+/// `tracing`, for [`log_to_stderr`]'s level and for logging in targets (children's events reach
+/// the parent).
+pub use tracing;
 
 /// The transport layer, for what the facade does not re-export.
 pub mod wire {
     pub use procvisor_wire::*;
+}
+
+/// The synchronisation layer, for what the facade does not re-export.
+pub mod sync {
+    pub use procvisor_sync::*;
 }
 
 /// The runtime layer, for what the facade does not re-export.

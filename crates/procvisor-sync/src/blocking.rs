@@ -1,0 +1,117 @@
+//! The async twins of blocking waits.
+//!
+//! A futex cannot be registered with a reactor, so an async wait that cannot complete at once
+//! runs the blocking wait on tokio's blocking pool in short slices, checking between slices
+//! whether the future was dropped. A small state machine hands the result over: if the future
+//! is dropped after the wait succeeded but before it saw the success, whatever was acquired is
+//! released, so cancellation never leaks a lock or a permit.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WAITING: u8 = 0;
+const DONE: u8 = 1;
+const CANCELLED: u8 = 2;
+const TAKEN: u8 = 3;
+
+/// How long one blocking slice waits before checking for cancellation.
+const SLICE: Duration = Duration::from_millis(50);
+
+struct Handoff<T> {
+    state: AtomicU8,
+    value: Mutex<Option<T>>,
+    release: Box<dyn Fn(T) + Send + Sync>,
+}
+
+impl<T> Handoff<T> {
+    fn undo(&self) {
+        if let Some(value) = self.value.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            (self.release)(value);
+        }
+    }
+}
+
+/// Marks the handoff cancelled when the waiting future is dropped.
+struct OnDrop<T>(Arc<Handoff<T>>);
+
+impl<T> Drop for OnDrop<T> {
+    fn drop(&mut self) {
+        if self.0.state.swap(CANCELLED, Ordering::AcqRel) == DONE {
+            self.0.undo();
+        }
+    }
+}
+
+/// Runs `attempt(slice)` on the blocking pool until it returns `Some` or `deadline` passes
+/// (`None` then). `release` undoes a success nobody will see.
+///
+/// # Errors
+///
+/// When called outside a tokio runtime.
+pub(crate) async fn wait_on_pool<T, A>(
+    mut attempt: A,
+    release: impl Fn(T) + Send + Sync + 'static,
+    deadline: Option<Instant>,
+) -> std::io::Result<Option<T>>
+where
+    T: Send + 'static,
+    A: FnMut(Duration) -> Option<T> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| std::io::Error::other("async waits need a tokio runtime"))?;
+    let handoff = Arc::new(Handoff {
+        state: AtomicU8::new(WAITING),
+        value: Mutex::new(None),
+        release: Box::new(release),
+    });
+    let cancel_on_drop = OnDrop(handoff.clone());
+    let worker = handoff.clone();
+    let finished = handle
+        .spawn_blocking(move || {
+            loop {
+                if worker.state.load(Ordering::Acquire) == CANCELLED {
+                    return false;
+                }
+                let slice = match deadline {
+                    Some(d) => {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return false;
+                        }
+                        left.min(SLICE)
+                    }
+                    None => SLICE,
+                };
+                if let Some(value) = attempt(slice) {
+                    *worker.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+                    if worker
+                        .state
+                        .compare_exchange(WAITING, DONE, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        // The future was dropped meanwhile: nobody will see this success.
+                        worker.undo();
+                        return false;
+                    }
+                    return true;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+    let taken = finished
+        && handoff
+            .state
+            .compare_exchange(DONE, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+    drop(cancel_on_drop);
+    if taken {
+        return Ok(handoff
+            .value
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take());
+    }
+    Ok(None)
+}

@@ -1,0 +1,109 @@
+//! [`Event`]: a flag processes can wait for.
+
+use crate::futex::{self, AtomicU32, Ordering, Wake};
+use crate::shared::{Kind, Shared, shared_serde};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct EventState {
+    flag: AtomicU32,
+}
+
+/// A flag shared between processes: Python's `multiprocessing.Event`.
+///
+/// ```
+/// use procvisor_sync::Event;
+/// use std::time::Duration;
+///
+/// let event = Event::new()?;
+/// assert!(!event.wait(Some(Duration::ZERO)));
+/// event.set();
+/// assert!(event.wait(None));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Event {
+    shared: Shared<EventState>,
+}
+
+shared_serde!(Event, Kind::Event, shared);
+
+impl Event {
+    /// A new, clear event.
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory for it cannot be created.
+    pub fn new() -> std::io::Result<Event> {
+        Ok(Event {
+            shared: Shared::create(Kind::Event, 0, 0)?,
+        })
+    }
+
+    fn from_shared(shared: Shared<EventState>) -> Event {
+        Event { shared }
+    }
+
+    fn flag(&self) -> &AtomicU32 {
+        &self.shared.state().flag
+    }
+
+    /// Whether it is set.
+    pub fn is_set(&self) -> bool {
+        self.flag().load(Ordering::Acquire) == 1
+    }
+
+    /// Sets it and wakes every waiter.
+    pub fn set(&self) {
+        if self.flag().swap(1, Ordering::Release) == 0 {
+            futex::wake(self.flag(), u32::MAX);
+        }
+    }
+
+    /// Clears it.
+    pub fn clear(&self) {
+        self.flag().store(0, Ordering::Release);
+    }
+
+    /// Waits until it is set or `timeout` passes (`None`: no limit); returns the flag, as
+    /// Python's does.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        self.wait_until(futex::deadline(timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        while !self.is_set() {
+            let left = futex::remaining(deadline);
+            if left.is_some_and(|l| l.is_zero())
+                || futex::wait(self.flag(), 0, left) == Wake::TimedOut
+            {
+                return self.is_set();
+            }
+        }
+        true
+    }
+
+    /// Async twin of [`wait`](Self::wait). Cancel safe.
+    pub async fn wait_async(&self, timeout: Option<Duration>) -> bool {
+        if self.is_set() {
+            return true;
+        }
+        let event = self.clone();
+        let waited = crate::blocking::wait_on_pool(
+            move |slice| event.wait_until(Some(Instant::now() + slice)).then_some(()),
+            |()| {},
+            futex::deadline(timeout),
+        )
+        .await;
+        matches!(waited, Ok(Some(()))) || self.is_set()
+    }
+}
+
+impl fmt::Debug for Event {
+    /// Python's repr: `<Event set>` / `<Event unset>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Event {}>", if self.is_set() { "set" } else { "unset" })
+    }
+}

@@ -1,0 +1,254 @@
+//! [`Value`] and [`RawValue`]: one value in shared memory.
+
+use crate::error::AcquireError;
+use crate::lock::{RLock, RLockState};
+use crate::shared::{Kind, Shared, type_tag};
+use crate::shared_type::{self, SharedType};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A value in shared memory with a lock: Python's `multiprocessing.Value`.
+///
+/// [`get`](Self::get) and [`set`](Self::set) each take the lock; to read and write as one
+/// step, hold [`lock`](Self::lock) or use [`update`](Self::update) (Python's
+/// `with v.get_lock(): v.value += 1`).
+///
+/// ```
+/// use procvisor_sync::Value;
+///
+/// let num = Value::new(0.0_f64)?;
+/// num.set(3.1415927);
+/// num.update(|v| v * 2.0);
+/// assert_eq!(num.get(), 6.2831854);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// The lock is an [`RLock`] (as in Python), returned by [`get_lock`](Self::get_lock).
+pub struct Value<T> {
+    shared: Shared<RLockState>,
+    lock: RLock,
+    _value: PhantomData<T>,
+}
+
+impl<T> Clone for Value<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            lock: self.lock.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+/// Holds a [`Value`]'s lock.
+#[must_use = "if unused the Value's lock will immediately unlock"]
+pub struct ValueGuard<'a, T: SharedType> {
+    owner_died: bool,
+    value: &'a Value<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: SharedType> Value<T> {
+    /// A new value in shared memory.
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn new(initial: T) -> std::io::Result<Value<T>> {
+        let extra = shared_type::data_offset::<T>(std::mem::size_of::<RLockState>())
+            + std::mem::size_of::<T>();
+        let shared = Shared::create(Kind::Value, extra, type_tag::<T>())?;
+        let value = Value::from_shared(shared);
+        shared_type::write(value.shared.segment(), value.offset(), initial);
+        Ok(value)
+    }
+
+    fn from_shared(shared: Shared<RLockState>) -> Value<T> {
+        Value {
+            lock: RLock::from_shared(shared.clone()),
+            shared,
+            _value: PhantomData,
+        }
+    }
+
+    fn offset(&self) -> usize {
+        crate::shared::STATE_OFFSET
+            + shared_type::data_offset::<T>(std::mem::size_of::<RLockState>())
+    }
+
+    fn enter(&self) {
+        // A dead previous holder leaves at worst a half-written value of a `SharedType`, which
+        // is still a valid value: carry on.
+        self.lock.state().enter(None, true);
+    }
+
+    /// Reads the value (taking the lock).
+    pub fn get(&self) -> T {
+        self.enter();
+        let value = shared_type::read(self.shared.segment(), self.offset());
+        let _ = self.lock.state().exit();
+        value
+    }
+
+    /// Writes the value (taking the lock).
+    pub fn set(&self, value: T) {
+        self.enter();
+        shared_type::write(self.shared.segment(), self.offset(), value);
+        let _ = self.lock.state().exit();
+    }
+
+    /// Replaces the value with `f(value)` under the lock, and returns the new value.
+    pub fn update(&self, f: impl FnOnce(T) -> T) -> T {
+        self.enter();
+        let new = f(shared_type::read(self.shared.segment(), self.offset()));
+        shared_type::write(self.shared.segment(), self.offset(), new);
+        let _ = self.lock.state().exit();
+        new
+    }
+
+    /// Holds the lock until the guard drops.
+    ///
+    /// # Errors
+    ///
+    /// None in practice; a holder that died is handled, see the guard's
+    /// `previous_owner_died`.
+    pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError> {
+        crate::lock::outcome(
+            self.lock.state().enter(None, true),
+            |died| ValueGuard {
+                value: self,
+                owner_died: died,
+                _not_send: PhantomData,
+            },
+            true,
+        )
+    }
+
+    /// The lock (Python's `get_lock()`).
+    pub fn get_lock(&self) -> &RLock {
+        &self.lock
+    }
+}
+
+impl<T: SharedType> ValueGuard<'_, T> {
+    /// Whether the process that held the lock before died holding it (the data may be
+    /// half-updated).
+    pub fn previous_owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// Reads the value.
+    pub fn get(&self) -> T {
+        shared_type::read(self.value.shared.segment(), self.value.offset())
+    }
+
+    /// Writes the value.
+    pub fn set(&self, value: T) {
+        shared_type::write(self.value.shared.segment(), self.value.offset(), value);
+    }
+}
+
+impl<T: SharedType> Drop for ValueGuard<'_, T> {
+    fn drop(&mut self) {
+        let _ = self.value.lock.state().exit();
+    }
+}
+
+impl<T: SharedType + fmt::Debug> fmt::Debug for Value<T> {
+    /// Python's repr: `<Synchronized wrapper for 3.5>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Synchronized wrapper for {:?}>", self.get())
+    }
+}
+
+impl<T: SharedType + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ValueGuard").field(&self.get()).finish()
+    }
+}
+
+impl<T: SharedType> serde::Serialize for Value<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.shared.serialize_as(serializer)
+    }
+}
+
+impl<'de, T: SharedType> serde::Deserialize<'de> for Value<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Value::from_shared(Shared::deserialize_as(
+            deserializer,
+            Kind::Value,
+            type_tag::<T>(),
+        )?))
+    }
+}
+
+/// A value in shared memory without a lock: Python's `RawValue` (or `Value(lock=False)`).
+///
+/// Reads and writes are single atomic copies of each aligned chunk, so racing processes never
+/// see a torn integer or float, but a read-modify-write is not atomic: use [`Value`] for that.
+pub struct RawValue<T> {
+    shared: Shared<()>,
+    _value: PhantomData<T>,
+}
+
+impl<T> Clone for RawValue<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T: SharedType> RawValue<T> {
+    /// A new value in shared memory.
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn new(initial: T) -> std::io::Result<RawValue<T>> {
+        let extra = shared_type::data_offset::<T>(0) + std::mem::size_of::<T>();
+        let value = RawValue {
+            shared: Shared::create(Kind::Value, extra, type_tag::<T>() ^ 1)?,
+            _value: PhantomData,
+        };
+        value.set(initial);
+        Ok(value)
+    }
+
+    fn offset(&self) -> usize {
+        crate::shared::STATE_OFFSET
+    }
+
+    /// Reads the value.
+    pub fn get(&self) -> T {
+        shared_type::read(self.shared.segment(), self.offset())
+    }
+
+    /// Writes the value.
+    pub fn set(&self, value: T) {
+        shared_type::write(self.shared.segment(), self.offset(), value);
+    }
+}
+
+impl<T: SharedType + fmt::Debug> fmt::Debug for RawValue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<RawValue {:?}>", self.get())
+    }
+}
+
+impl<T: SharedType> serde::Serialize for RawValue<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.shared.serialize_as(serializer)
+    }
+}
+
+impl<'de, T: SharedType> serde::Deserialize<'de> for RawValue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(RawValue {
+            shared: Shared::deserialize_as(deserializer, Kind::Value, type_tag::<T>() ^ 1)?,
+            _value: PhantomData,
+        })
+    }
+}
