@@ -14,6 +14,9 @@ fmt:
 clippy:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
+loom:
+    RUSTFLAGS="--cfg procvisor_loom" CARGO_TARGET_DIR=target/loom cargo test -p procvisor-sync --lib --release --locked loom
+
 doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

@@ -753,6 +753,19 @@ fn joinable_and_counting() {
     assert_eq!(counter.get(), 20_000);
 }
 
+fn shm_crash() {
+    // Segments this process leaks by dying: the tracker must unlink the tracked ones.
+    let tracked = procvisor::SharedMemory::create(4096).unwrap();
+    let list =
+        procvisor::ShareableList::new(&[procvisor::object!(1), procvisor::object!("x")]).unwrap();
+    let untracked = procvisor::SharedMemory::create(4096).unwrap().track(false);
+    println!("TRACKED {}", tracked.name());
+    println!("TRACKED {}", list.shm().name());
+    println!("UNTRACKED {}", untracked.name());
+    println!("READY");
+    std::thread::sleep(Duration::from_secs(600));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (name, method) = (
@@ -784,6 +797,7 @@ fn main() {
         "semaphore_bound" => semaphore_bound(),
         "condition_and_event" => condition_and_event(),
         "joinable_and_counting" => joinable_and_counting(),
+        "shm_crash" => shm_crash(),
         other => panic!("unknown scenario {other}"),
     }
     println!("PASS");

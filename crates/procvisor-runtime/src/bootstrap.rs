@@ -55,6 +55,9 @@ pub(crate) fn run_spawned(mut link: Connection, method: StartMethod) -> ! {
         // The parent died (or is not procvisor) before sending anything.
         Err(_) => crate::sys::exit_now(1),
     };
+    if let Some(tracker) = bootstrap.tracker {
+        procvisor_sync::tracker::adopt(tracker);
+    }
     let node = node::install_child(bootstrap.identity, method, link, bootstrap.log_level);
     crate::logging::forward_to_parent_globally(node.parent_log_level);
     let outcome = match crate::target::lookup(&bootstrap.target) {

@@ -22,6 +22,9 @@ pub(crate) struct Bootstrap {
     pub(crate) args: Payload,
     /// The most verbose log level the parent shows; the child forwards nothing finer.
     pub(crate) log_level: u8,
+    /// The program's resource tracker, so that segments the child creates are cleaned up with
+    /// the whole program's.
+    pub(crate) tracker: Option<procvisor_wire::SharedFd>,
 }
 
 /// Envelopes from a parent to a child.

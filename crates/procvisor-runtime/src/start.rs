@@ -80,12 +80,14 @@ pub(crate) fn start(
                 let client = crate::forkserver::client().map_err(failed)?;
                 (client.fork(child_end).map_err(failed)?, Reaper::Forkserver)
             };
+            let tracker = procvisor_sync::tracker::inheritable();
             let bootstrap = Bootstrap {
                 identity,
                 method,
                 target: target.to_string(),
                 args,
                 log_level,
+                tracker,
             };
             // A child that died at once shows up through its pidfd; nothing to do here.
             let _ = parent_end.send(&ToChild::Bootstrap(Box::new(bootstrap)));

@@ -1,6 +1,7 @@
 //! Synchronisation and shared state between processes: Python's `Lock`, `RLock`,
 //! `Semaphore`, `BoundedSemaphore`, `Condition`, `Event`, `Barrier`, `Value`, `Array`,
-//! `RawValue` and `RawArray`.
+//! `RawValue`, `RawArray`, `Queue`, `JoinableQueue`, `SimpleQueue`, and `shared_memory`'s
+//! `SharedMemory` and `ShareableList`.
 //!
 //! ```
 //! use procvisor_sync::{Lock, Value};
@@ -48,8 +49,11 @@ mod queue;
 mod raw_lock;
 mod segment;
 mod semaphore;
+mod shareable_list;
 mod shared;
+mod shared_memory;
 mod shared_type;
+pub mod tracker;
 mod value;
 
 pub use array::{Array, ArrayGuard, IndexError, RawArray};
@@ -62,5 +66,7 @@ pub use queue::{
     DEFAULT_QUEUE_BYTES, GetError, JoinableQueue, NotClosed, PutError, Queue, SimpleQueue,
 };
 pub use semaphore::{BoundedSemaphore, Permit, Semaphore};
+pub use shareable_list::{ShareableList, ShareableListError};
+pub use shared_memory::{SharedMemory, SharedMemoryError};
 pub use shared_type::SharedType;
 pub use value::{RawValue, Value, ValueGuard};

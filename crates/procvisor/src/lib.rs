@@ -27,8 +27,9 @@ pub use procvisor_runtime::{
 pub use procvisor_sync::{
     AcquireError, Array, ArrayGuard, Barrier, BoundedSemaphore, BrokenBarrierError, Condition,
     ConditionGuard, Event, GetError, IndexError, JoinableQueue, Lock, LockGuard, Permit, PutError,
-    Queue, RLock, RLockGuard, RawArray, RawValue, ReleaseError, Semaphore, SharedType, SimpleQueue,
-    Value, ValueGuard,
+    Queue, RLock, RLockGuard, RawArray, RawValue, ReleaseError, Semaphore, ShareableList,
+    ShareableListError, SharedMemory, SharedMemoryError, SharedType, SimpleQueue, Value,
+    ValueGuard,
 };
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Listener, ListenerBuilder,
