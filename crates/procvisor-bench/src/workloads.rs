@@ -2,6 +2,7 @@
 
 mod pipe;
 mod process;
+mod sync;
 
 use crate::harness::Workload;
 use std::os::fd::OwnedFd;
@@ -14,6 +15,9 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(process::StartJoin(procvisor::StartMethod::Fork)),
         Box::new(process::StartJoin(procvisor::StartMethod::Spawn)),
         Box::new(process::StartJoin(procvisor::StartMethod::Forkserver)),
+        Box::new(sync::QueueThroughput),
+        Box::new(sync::ValueLock),
+        Box::new(sync::LockUncontended),
     ]
 }
 

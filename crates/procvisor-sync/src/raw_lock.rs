@@ -47,9 +47,31 @@ pub(crate) enum Acquired {
     FromDeadOwner,
 }
 
+/// This process's id, cached: `getpid` is a system call (glibc stopped caching it), and a lock
+/// needs the pid on every acquisition. A fork handler clears the cache in the child.
+static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn forget_pid_in_child() {
+    PID.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// This process's id, as lock words record it.
 pub(crate) fn my_pid() -> u32 {
-    std::process::id()
+    let cached = PID.load(std::sync::atomic::Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let pid = std::process::id();
+    if PID.swap(pid, std::sync::atomic::Ordering::Relaxed) == 0 {
+        static REGISTERED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        if !REGISTERED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: registers a plain extern "C" fn that lives as long as the process; it only
+            // stores to an atomic, which is safe in a freshly forked child.
+            unsafe { libc::pthread_atfork(None, None, Some(forget_pid_in_child)) };
+        }
+    }
+    pid
 }
 
 /// Whether process `pid` exists (a zombie counts as dead: it runs no more code).
