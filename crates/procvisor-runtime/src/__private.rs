@@ -58,6 +58,20 @@ pub fn run_task_target<A: DeserializeOwned>(
     panics::catch(|| body(args))?
 }
 
+/// Decodes a chunk of argument tuples and runs `body` over it as a pool task, turning a panic
+/// into a failure of the whole chunk.
+pub fn run_chunk_target<A: DeserializeOwned>(
+    payload: &Payload,
+    body: impl FnOnce(Vec<A>) -> Result<Payload, Failure>,
+) -> Result<Payload, Failure> {
+    let items = payload
+        .decode::<Vec<A>>()
+        .map_err(|e| Failure::new(FailureKind::Codec, format!("cannot decode the arguments: {e}"), None))?;
+    panics::catch(|| body(items))?
+}
+
+pub use std::iter::IntoIterator;
+
 /// The target's return value, wrapped so that method resolution can pick the most specific
 /// conversion (autoref specialization: each trait below is implemented for one more `&` than
 /// the next, so the first one that applies wins).

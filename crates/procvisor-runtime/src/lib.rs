@@ -46,6 +46,7 @@ mod panics;
 mod process;
 mod process_actor;
 mod start;
+mod supervision_policy;
 mod supervisor;
 mod sys;
 mod target;
@@ -63,6 +64,7 @@ pub use identity::{CurrentProcess, ParentProcess, current_process, parent_proces
 pub use logging::log_to_stderr;
 pub use outcome::{ExitCode, ExitReason, Failure, FailureKind};
 pub use process::{Process, ProcessReturn, Sentinel};
+pub use supervision_policy::{Backoff, RestartIntensity, RestartLog};
 pub use sys::cpu_count;
 pub use target::{Target, registered_targets};
 

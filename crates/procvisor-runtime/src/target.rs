@@ -59,8 +59,11 @@ pub struct Registration {
     /// Runs it as a process target: decode the arguments, call, turn the return value into an
     /// outcome with an exit code.
     pub run_process: fn(&Payload) -> ChildOutcome,
-    /// Runs it as a pool task: decode the arguments, call, encode the return value.
+        /// Runs it as a pool task: decode the arguments, call, encode the return value.
     pub run_task: fn(&Payload) -> Result<Payload, Failure>,
+    /// Runs it over a chunk: decode a `Vec` of argument tuples, call for each, encode the
+    /// `Vec` of return values (a panic fails the whole chunk).
+    pub run_chunk: fn(&Payload) -> Result<Payload, Failure>,
 }
 
 #[doc(hidden)]
@@ -131,12 +134,24 @@ macro_rules! register {
                 })
             }
 
+                        fn __run_chunk(payload: &__pv::Payload) -> ::core::result::Result<__pv::Payload, __pv::Failure> {
+                __pv::run_chunk_target(payload, |items| {
+                    #[allow(unused_imports)]
+                    use __pv::{TaskViaValue as _, TaskViaOther as _};
+                    let results: ::std::vec::Vec<_> =
+                        __pv::IntoIterator::into_iter(items).map(|args| __pv::apply(&$target, args)).collect();
+                    let returned = __pv::Wrap(results);
+                    (&&returned).task_result()
+                })
+            }
+
             #[__pv::linkme::distributed_slice(__pv::REGISTRY)]
             #[linkme(crate = __pv::linkme)]
             static __REGISTRATION: __pv::Registration = __pv::Registration {
                 name: __name,
                 run_process: __run_process,
                 run_task: __run_task,
+                run_chunk: __run_chunk,
             };
         };
     )+};
