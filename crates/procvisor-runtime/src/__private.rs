@@ -64,9 +64,13 @@ pub fn run_chunk_target<A: DeserializeOwned>(
     payload: &Payload,
     body: impl FnOnce(Vec<A>) -> Result<Payload, Failure>,
 ) -> Result<Payload, Failure> {
-    let items = payload
-        .decode::<Vec<A>>()
-        .map_err(|e| Failure::new(FailureKind::Codec, format!("cannot decode the arguments: {e}"), None))?;
+    let items = payload.decode::<Vec<A>>().map_err(|e| {
+        Failure::new(
+            FailureKind::Codec,
+            format!("cannot decode the arguments: {e}"),
+            None,
+        )
+    })?;
     panics::catch(|| body(items))?
 }
 

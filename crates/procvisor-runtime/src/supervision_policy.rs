@@ -17,19 +17,28 @@ pub struct RestartIntensity {
 
 impl Default for RestartIntensity {
     fn default() -> Self {
-        RestartIntensity { max_restarts: 3, period: Duration::from_secs(5) }
+        RestartIntensity {
+            max_restarts: 3,
+            period: Duration::from_secs(5),
+        }
     }
 }
 
 impl RestartIntensity {
     /// `max_restarts` restarts allowed per `period`.
     pub fn new(max_restarts: u32, period: Duration) -> RestartIntensity {
-        RestartIntensity { max_restarts, period }
+        RestartIntensity {
+            max_restarts,
+            period,
+        }
     }
 
     /// No limit: always restart.
     pub fn unlimited() -> RestartIntensity {
-        RestartIntensity { max_restarts: u32::MAX, period: Duration::from_secs(1) }
+        RestartIntensity {
+            max_restarts: u32::MAX,
+            period: Duration::from_secs(1),
+        }
     }
 }
 
@@ -43,7 +52,11 @@ impl RestartLog {
     /// Records a restart now; returns `false` when it exceeds `intensity` (give up).
     pub fn record(&mut self, intensity: RestartIntensity) -> bool {
         let now = Instant::now();
-        while self.restarts.front().is_some_and(|t| now.duration_since(*t) > intensity.period) {
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > intensity.period)
+        {
             self.restarts.pop_front();
         }
         self.restarts.push_back(now);
@@ -71,14 +84,22 @@ pub struct Backoff {
 impl Default for Backoff {
     /// No delay: restart at once (pools want their workers back quickly).
     fn default() -> Self {
-        Backoff { initial: Duration::ZERO, max: Duration::ZERO, jitter: 0.0 }
+        Backoff {
+            initial: Duration::ZERO,
+            max: Duration::ZERO,
+            jitter: 0.0,
+        }
     }
 }
 
 impl Backoff {
     /// Exponential backoff from `initial` to `max` with 20% jitter.
     pub fn exponential(initial: Duration, max: Duration) -> Backoff {
-        Backoff { initial, max, jitter: 0.2 }
+        Backoff {
+            initial,
+            max,
+            jitter: 0.2,
+        }
     }
 
     /// The delay before restart number `attempt` (0 for the first).
@@ -86,11 +107,16 @@ impl Backoff {
         if self.initial.is_zero() {
             return Duration::ZERO;
         }
-        let base = self.initial.saturating_mul(1_u32 << attempt.min(20)).min(self.max);
+        let base = self
+            .initial
+            .saturating_mul(1_u32 << attempt.min(20))
+            .min(self.max);
         let mut seed = [0_u8; 8];
-        let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
+        let _ = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
         let unit = (u64::from_le_bytes(seed) >> 11) as f64 / (1_u64 << 53) as f64;
-        base.mul_f64(1.0 + self.jitter.clamp(0.0, 1.0) * (unit * 2.0 - 1.0)).min(self.max.max(base))
+        base.mul_f64(1.0 + self.jitter.clamp(0.0, 1.0) * (unit * 2.0 - 1.0))
+            .min(self.max.max(base))
     }
 }
 
@@ -103,7 +129,10 @@ mod tests {
         let intensity = RestartIntensity::new(3, Duration::from_secs(60));
         let mut log = RestartLog::default();
         assert!(log.record(intensity) && log.record(intensity) && log.record(intensity));
-        assert!(!log.record(intensity), "the fourth within the period is too many");
+        assert!(
+            !log.record(intensity),
+            "the fourth within the period is too many"
+        );
         assert_eq!(log.recent(), 4);
     }
 
@@ -114,7 +143,10 @@ mod tests {
             let delay = backoff.delay(attempt);
             assert!(delay <= Duration::from_millis(120), "{attempt}: {delay:?}");
         }
-        assert!(backoff.delay(6) >= Duration::from_millis(80), "capped near max");
+        assert!(
+            backoff.delay(6) >= Duration::from_millis(80),
+            "capped near max"
+        );
         assert_eq!(Backoff::default().delay(3), Duration::ZERO);
     }
 }

@@ -59,7 +59,7 @@ pub struct Registration {
     /// Runs it as a process target: decode the arguments, call, turn the return value into an
     /// outcome with an exit code.
     pub run_process: fn(&Payload) -> ChildOutcome,
-        /// Runs it as a pool task: decode the arguments, call, encode the return value.
+    /// Runs it as a pool task: decode the arguments, call, encode the return value.
     pub run_task: fn(&Payload) -> Result<Payload, Failure>,
     /// Runs it over a chunk: decode a `Vec` of argument tuples, call for each, encode the
     /// `Vec` of return values (a panic fails the whole chunk).
