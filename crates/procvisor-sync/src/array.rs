@@ -286,7 +286,8 @@ pub(crate) struct RawArrayState {
 }
 
 /// A fixed-length array in shared memory without a lock: Python's `RawArray`. Element reads
-/// and writes are atomic per aligned chunk (never a torn number); nothing more is synchronised.
+/// and writes copy each field with one atomic access (never a torn number, `bool` or `char`;
+/// see [`SharedType`]); nothing more is synchronised.
 pub struct RawArray<T> {
     shared: Shared<RawArrayState>,
     _element: PhantomData<T>,

@@ -34,8 +34,9 @@
 //! # Memory safety
 //!
 //! Other processes may write shared memory at any moment, so every access to shared bytes
-//! from safe code is atomic (per aligned chunk of up to 8 bytes) or made under a lock; guards
-//! hand out copies, not references into shared memory.
+//! from safe code is atomic (one access per naturally aligned chunk of 8, 4, 2 or 1 bytes, so a
+//! field of up to 8 bytes is never torn) or made under a lock; guards hand out copies, not
+//! references into shared memory. See [`SharedType`] for what a racing read can see.
 
 mod array;
 mod barrier;

@@ -5,16 +5,18 @@
 //! (fork, spawn and forkserver children alike). A named segment is a POSIX shared-memory object
 //! under `/dev/shm`.
 //!
-//! Every access to the bytes of a segment from safe code goes through atomic operations, in
-//! naturally aligned chunks of up to eight bytes: several processes may race on the same bytes,
-//! and in Rust that is only defined behaviour with atomics. A racing read may see a mix of old
-//! and new chunks, never a torn integer or float.
+//! Every access to the bytes of a segment from safe code goes through atomic operations:
+//! several processes may race on the same bytes, and in Rust that is only defined behaviour with
+//! atomics. A copy uses one atomic access per naturally aligned chunk of 8, 4, 2 or 1 bytes,
+//! the widest that fits, so a naturally aligned field of 1, 2, 4 or 8 bytes is always copied in
+//! one access: a racing read may see a mix of old and new fields, never a torn one. A wider
+//! field (a `u128`) is copied in 8-byte pieces, which a racing read may mix.
 
 use procvisor_wire::SharedFd;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 /// The page size every segment is rounded to.
 pub(crate) fn page_size() -> usize {
@@ -128,7 +130,7 @@ impl Segment {
         unsafe { &*self.at(offset).cast::<T>() }
     }
 
-    /// Copies `src` into the segment at `offset`, atomically per aligned chunk.
+    /// Copies `src` into the segment at `offset`, atomically per naturally aligned chunk.
     pub(crate) fn write_bytes(&self, offset: usize, src: &[u8]) {
         assert!(
             offset
@@ -140,7 +142,7 @@ impl Segment {
         unsafe { atomic_copy_to(self.at(offset), src) }
     }
 
-    /// Copies bytes at `offset` into `dst`, atomically per aligned chunk.
+    /// Copies bytes at `offset` into `dst`, atomically per naturally aligned chunk.
     pub(crate) fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
         assert!(
             offset
@@ -161,8 +163,28 @@ impl Drop for Segment {
     }
 }
 
-/// Copies `src` to shared memory at `dst` with atomic stores, eight bytes at a time where
-/// aligned.
+/// The width of the atomic access that copies the bytes at address `addr`, with `remaining`
+/// bytes left to copy: the widest of 8, 4 and 2 bytes that `addr` is aligned to and that fits,
+/// else 1.
+///
+/// This never splits a naturally aligned 2-, 4- or 8-byte field of the copied range: at the
+/// field's first byte, the copy is at least that aligned and has at least that many bytes left,
+/// so the access taken there is at least as wide as the field; and a wider access that starts
+/// before the field is aligned to its own width, so it covers the whole field.
+pub(crate) fn chunk_width(addr: usize, remaining: usize) -> usize {
+    if addr % 8 == 0 && remaining >= 8 {
+        8
+    } else if addr % 4 == 0 && remaining >= 4 {
+        4
+    } else if addr % 2 == 0 && remaining >= 2 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Copies `src` to shared memory at `dst` with atomic stores, one per naturally aligned chunk
+/// of 8, 4, 2 or 1 bytes (see [`chunk_width`]).
 ///
 /// # Safety
 ///
@@ -170,24 +192,36 @@ impl Drop for Segment {
 pub(crate) unsafe fn atomic_copy_to(dst: *mut u8, src: &[u8]) {
     let mut i = 0;
     while i < src.len() {
-        // SAFETY: `dst + i` is inside the mapping (caller); the atomic views cover only bytes
-        // inside it, and are aligned when the 8-byte path is taken.
+        // SAFETY: `dst + i` is inside the mapping (caller's guarantee, `i < src.len()`).
+        let p = unsafe { dst.add(i) };
+        let width = chunk_width(p as usize, src.len() - i);
+        let bytes = &src[i..i + width];
+        // SAFETY: `p..p + width` is inside the mapping (`width <= src.len() - i`) and `p` is
+        // aligned to `width` (checked by `chunk_width`), so it is a valid atomic of that width;
+        // shared memory is only ever accessed atomically, so this races with nothing non-atomic.
         unsafe {
-            let p = dst.add(i);
-            if (p as usize) % 8 == 0 && src.len() - i >= 8 {
-                let word = u64::from_ne_bytes(src[i..i + 8].try_into().expect("8 bytes"));
-                AtomicU64::from_ptr(p.cast()).store(word, Ordering::Relaxed);
-                i += 8;
-            } else {
-                AtomicU8::from_ptr(p).store(src[i], Ordering::Relaxed);
-                i += 1;
+            match width {
+                8 => AtomicU64::from_ptr(p.cast()).store(
+                    u64::from_ne_bytes(bytes.try_into().expect("8 bytes")),
+                    Ordering::Relaxed,
+                ),
+                4 => AtomicU32::from_ptr(p.cast()).store(
+                    u32::from_ne_bytes(bytes.try_into().expect("4 bytes")),
+                    Ordering::Relaxed,
+                ),
+                2 => AtomicU16::from_ptr(p.cast()).store(
+                    u16::from_ne_bytes(bytes.try_into().expect("2 bytes")),
+                    Ordering::Relaxed,
+                ),
+                _ => AtomicU8::from_ptr(p).store(bytes[0], Ordering::Relaxed),
             }
         }
+        i += width;
     }
 }
 
-/// Copies shared memory at `src` into `dst` with atomic loads, eight bytes at a time where
-/// aligned.
+/// Copies shared memory at `src` into `dst` with atomic loads, one per naturally aligned chunk
+/// of 8, 4, 2 or 1 bytes (see [`chunk_width`]).
 ///
 /// # Safety
 ///
@@ -195,18 +229,33 @@ pub(crate) unsafe fn atomic_copy_to(dst: *mut u8, src: &[u8]) {
 pub(crate) unsafe fn atomic_copy_from(src: *const u8, dst: &mut [u8]) {
     let mut i = 0;
     while i < dst.len() {
-        // SAFETY: as in `atomic_copy_to`.
+        // SAFETY: `src + i` is inside the mapping (caller's guarantee, `i < dst.len()`).
+        let p = unsafe { src.add(i) }.cast_mut();
+        let width = chunk_width(p as usize, dst.len() - i);
+        let out = &mut dst[i..i + width];
+        // SAFETY: as in `atomic_copy_to`: in bounds, aligned to `width`, only accessed
+        // atomically.
         unsafe {
-            let p = src.add(i).cast_mut();
-            if (p as usize) % 8 == 0 && dst.len() - i >= 8 {
-                let word = AtomicU64::from_ptr(p.cast()).load(Ordering::Relaxed);
-                dst[i..i + 8].copy_from_slice(&word.to_ne_bytes());
-                i += 8;
-            } else {
-                dst[i] = AtomicU8::from_ptr(p).load(Ordering::Relaxed);
-                i += 1;
+            match width {
+                8 => out.copy_from_slice(
+                    &AtomicU64::from_ptr(p.cast())
+                        .load(Ordering::Relaxed)
+                        .to_ne_bytes(),
+                ),
+                4 => out.copy_from_slice(
+                    &AtomicU32::from_ptr(p.cast())
+                        .load(Ordering::Relaxed)
+                        .to_ne_bytes(),
+                ),
+                2 => out.copy_from_slice(
+                    &AtomicU16::from_ptr(p.cast())
+                        .load(Ordering::Relaxed)
+                        .to_ne_bytes(),
+                ),
+                _ => out[0] = AtomicU8::from_ptr(p).load(Ordering::Relaxed),
             }
         }
+        i += width;
     }
 }
 
@@ -233,6 +282,38 @@ mod tests {
             let mut back = vec![0; 40];
             b.read_bytes(offset, &mut back);
             assert_eq!(back, data, "offset {offset}");
+        }
+    }
+
+    /// Every naturally aligned 2-, 4- or 8-byte block inside a copied range is covered by one
+    /// access, whatever the range's start and length: no field up to 8 bytes is ever torn.
+    #[test]
+    fn no_aligned_field_is_split_between_accesses() {
+        for start in 0..32_usize {
+            for len in 0..48_usize {
+                let mut chunks = Vec::new();
+                let mut at = start;
+                while at < start + len {
+                    let width = chunk_width(at, start + len - at);
+                    assert_eq!(at % width, 0, "an access at {at} is aligned to its width");
+                    chunks.push(at..at + width);
+                    at += width;
+                }
+                for size in [2, 4, 8] {
+                    let first = start.next_multiple_of(size);
+                    for field in (first..start + len).step_by(size) {
+                        if field + size > start + len {
+                            break;
+                        }
+                        assert!(
+                            chunks
+                                .iter()
+                                .any(|c| c.start <= field && field + size <= c.end),
+                            "a {size}-byte field at {field} is split (copy of {len} bytes at {start}: {chunks:?})"
+                        );
+                    }
+                }
+            }
         }
     }
 

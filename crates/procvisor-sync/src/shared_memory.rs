@@ -60,8 +60,9 @@ pub enum SharedMemoryError {
 /// program ends (for example because it crashed), the tracker does. [`track(false)`](Self::track)
 /// opts out. Attaching never registers.
 ///
-/// Reads and writes go through [`read`](Self::read) and [`write`](Self::write) (atomic per
-/// aligned 8-byte chunk), because other processes may write the same bytes at any moment.
+/// Reads and writes go through [`read`](Self::read) and [`write`](Self::write) (one atomic
+/// access per naturally aligned chunk of 8, 4, 2 or 1 bytes), because other processes may write
+/// the same bytes at any moment.
 /// Sent to another process (as a process argument), the handle travels with its descriptor, so
 /// the receiver maps the same memory even if the name was unlinked meanwhile.
 #[derive(Clone)]

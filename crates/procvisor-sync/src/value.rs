@@ -185,8 +185,10 @@ impl<'de, T: SharedType> serde::Deserialize<'de> for Value<T> {
 
 /// A value in shared memory without a lock: Python's `RawValue` (or `Value(lock=False)`).
 ///
-/// Reads and writes are single atomic copies of each aligned chunk, so racing processes never
-/// see a torn integer or float, but a read-modify-write is not atomic: use [`Value`] for that.
+/// Reads and writes copy each field with one atomic access (see [`SharedType`]), so racing
+/// processes never see a torn integer, float, `bool` or `char` (a `u128` may mix the 8-byte
+/// halves of two writes, and a struct the fields of two writes), but a read-modify-write is not
+/// atomic: use [`Value`] for that.
 pub struct RawValue<T> {
     shared: Shared<()>,
     _value: PhantomData<T>,
