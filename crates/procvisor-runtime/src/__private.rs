@@ -192,3 +192,86 @@ impl<T> TaskViaOther for Wrap<T> {
         ))
     }
 }
+
+/// What `procvisor-pool` needs from the runtime: not part of the API.
+pub mod pool_support {
+    use crate::outcome::{Failure, FailureKind};
+    use crate::target::Registration;
+    use crate::{Process, node::node};
+    use std::os::fd::RawFd;
+
+    /// The registered function named `name`.
+    pub fn registration(name: &str) -> Option<&'static Registration> {
+        crate::target::lookup(name)
+    }
+
+    /// A function's name without its module path (what goes into `register!`).
+    pub fn short_name(full: &str) -> String {
+        crate::process::short_name(full)
+    }
+
+    /// The registration key of `F`, a function item type.
+    pub fn target_name<F>() -> &'static str {
+        crate::target::name_of::<F>()
+    }
+
+    /// A handle to this process's node runtime (started on first use).
+    pub fn runtime() -> tokio::runtime::Handle {
+        node().runtime().handle().clone()
+    }
+
+    /// The node's root supervisor actor (started on first use).
+    pub fn root_supervisor() -> ractor::ActorCell {
+        node().root().get_cell()
+    }
+
+    /// Forked children close `fd` (a parent-only descriptor) at once.
+    pub fn close_in_fork_children(fd: RawFd) {
+        node().close_in_fork_children(fd);
+    }
+
+    /// Undoes [`close_in_fork_children`] before `fd` is closed.
+    pub fn forget_fork_close(fd: RawFd) {
+        node().forget_fork_close(fd);
+    }
+
+    /// Makes `process` terminated rather than joined when this process exits, without making it
+    /// daemonic (so it may still start children).
+    pub fn terminate_at_exit(mut process: Process) -> Process {
+        process.terminate_at_exit = true;
+        process
+    }
+
+    /// Whether panics on this thread are printed as well as returned.
+    pub fn quiet_panics(quiet: bool) {
+        crate::panics::set_quiet(quiet);
+    }
+
+    /// Runs `f`, turning a panic into a failure with its message and location.
+    pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
+        crate::panics::catch(f)
+    }
+
+    /// Runs a registered function as a pool's initializer: its return value is dropped, and an
+    /// `Err`, a panic or a non-zero exit code is a failure.
+    pub fn run_initializer(
+        registration: &Registration,
+        args: &super::Payload,
+    ) -> Result<(), Failure> {
+        let outcome = (registration.run_process)(args);
+        match outcome.failure {
+            Some(failure) => Err(failure),
+            None if outcome.exit_code != 0 => Err(Failure::new(
+                FailureKind::Error,
+                format!("the initializer returned exit code {}", outcome.exit_code),
+                None,
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A failure of `kind` with `message`.
+    pub fn failure(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure::new(kind, message, None)
+    }
+}

@@ -34,6 +34,9 @@ pub(crate) struct ChildRecord {
     pub(crate) pid: u32,
     pub(crate) name: String,
     pub(crate) daemon: bool,
+    /// Terminated rather than joined when this process exits: daemons, and children started
+    /// for a pool (which stay allowed to have children of their own).
+    pub(crate) terminate_at_exit: bool,
     pub(crate) method: StartMethod,
     pub(crate) pidfd: OwnedFd,
     pub(crate) reaper: Reaper,
@@ -58,6 +61,7 @@ impl ChildRecord {
             pid,
             name,
             daemon,
+            terminate_at_exit: daemon,
             method,
             pidfd,
             reaper,

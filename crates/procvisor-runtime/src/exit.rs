@@ -31,7 +31,7 @@ pub(crate) fn shutdown_children() {
     let node = node();
     let children = node.children.all();
 
-    let daemons: Vec<_> = children.iter().filter(|c| c.daemon).collect();
+    let daemons: Vec<_> = children.iter().filter(|c| c.terminate_at_exit).collect();
     for child in &daemons {
         if child.try_reap().is_none() {
             let _ = crate::sys::pidfd_send_signal(
@@ -50,7 +50,7 @@ pub(crate) fn shutdown_children() {
             child.wait_exit(Some(Instant::now() + DAEMON_GRACE));
         }
     }
-    for child in children.iter().filter(|c| !c.daemon) {
+    for child in children.iter().filter(|c| !c.terminate_at_exit) {
         child.wait_exit(None);
     }
 }

@@ -42,7 +42,6 @@ pub(crate) fn install_hook() {
 }
 
 /// Whether panics on this thread are printed as well as returned.
-#[allow(dead_code, reason = "used by the pool's workers")]
 pub(crate) fn set_quiet(quiet: bool) {
     QUIET.with(|q| q.set(quiet));
 }

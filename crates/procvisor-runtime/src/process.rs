@@ -51,6 +51,8 @@ pub struct Process {
     context: Option<Context>,
     launch: Option<Launch>,
     state: State,
+    /// Terminated, not joined, when this process exits (pool workers; see `__private`).
+    pub(crate) terminate_at_exit: bool,
 }
 
 enum State {
@@ -76,7 +78,7 @@ impl AsFd for Sentinel {
     }
 }
 
-fn short_name(full: &str) -> String {
+pub(crate) fn short_name(full: &str) -> String {
     full.rsplit("::").next().unwrap_or(full).to_string()
 }
 
@@ -145,6 +147,7 @@ impl Process {
             context: None,
             launch: Some(launch),
             state: State::Initial,
+            terminate_at_exit: false,
         }
     }
 
@@ -246,7 +249,7 @@ impl Process {
             .launch
             .take()
             .expect("an unstarted process has its target");
-        let record = start::start(method, identity, launch)?;
+        let record = start::start(method, identity, launch, self.terminate_at_exit)?;
         self.state = State::Started(record);
         Ok(())
     }

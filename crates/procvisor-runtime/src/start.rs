@@ -42,6 +42,7 @@ pub(crate) fn start(
     method: StartMethod,
     identity: Identity,
     launch: Launch,
+    terminate_at_exit: bool,
 ) -> Result<Arc<ChildRecord>, ProcessError> {
     let node = node();
     let name = identity.name.clone();
@@ -96,14 +97,9 @@ pub(crate) fn start(
         (method, Launch::Closure(_)) => return Err(ProcessError::ClosureNeedsFork { method }),
     };
 
-    let record = Arc::new(ChildRecord::new(
-        launched.pid,
-        name,
-        daemon,
-        method,
-        launched.pidfd,
-        reaper,
-    ));
+    let mut record = ChildRecord::new(launched.pid, name, daemon, method, launched.pidfd, reaper);
+    record.terminate_at_exit |= terminate_at_exit;
+    let record = Arc::new(record);
     node.children.insert(record.clone());
     if reaper == Reaper::Forkserver {
         crate::forkserver::attach(&record);

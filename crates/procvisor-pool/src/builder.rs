@@ -1,0 +1,265 @@
+//! [`PoolBuilder`]: Python's `Pool(processes, initializer, initargs, maxtasksperchild,
+//! context)`, plus what Python lacks: restart intensity, retries and a per-task time limit.
+
+use crate::core::{Core, Shared};
+use crate::error::PoolError;
+use crate::pool::{Owner, Pool};
+use crate::protocol::WorkerMode;
+use crate::router::links::{Started, WorkerSpec, start_worker};
+use crate::router::{Router, RouterArgs};
+use crate::worker_pool::WorkerPool;
+use crate::worker_trait::{self, Worker};
+use procvisor_runtime::__private::pool_support;
+use procvisor_runtime::{Context, RestartIntensity, StartMethod, Target, get_context};
+use procvisor_wire::Payload;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`Pool`] (or a [`WorkerPool`]) with more than a number of processes.
+///
+/// ```
+/// use procvisor_pool::Pool;
+/// use procvisor_runtime::RestartIntensity;
+/// use std::time::Duration;
+///
+/// fn square(x: i64) -> i64 {
+///     x * x
+/// }
+/// procvisor_runtime::register!(square);
+///
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .maxtasksperchild(100)
+///     .restart_intensity(RestartIntensity::new(10, Duration::from_secs(1)))
+///     .task_timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(pool.map(square, 1..=3)?, vec![1, 4, 9]);
+/// # Ok::<(), procvisor_pool::PoolError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until built"]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    initializer: Option<Result<(&'static str, Payload), PoolError>>,
+    maxtasksperchild: Option<u64>,
+    context: Option<Context>,
+    intensity: Option<RestartIntensity>,
+    retries: u32,
+    task_timeout: Option<Duration>,
+}
+
+impl PoolBuilder {
+    /// The number of worker processes (default: [`cpu_count`](procvisor_runtime::cpu_count)).
+    pub fn processes(mut self, processes: usize) -> Self {
+        self.processes = Some(processes);
+        self
+    }
+
+    /// A registered function each worker runs once, with `args`, before its first task
+    /// (Python's `initializer` and `initargs`). If it fails (returns `Err`, panics), the worker
+    /// exits; the pool restarts it within its restart intensity, then breaks with the
+    /// initializer's error as the cause (Python restarts it for ever).
+    pub fn initializer<F, A>(mut self, initializer: F, args: A) -> Self
+    where
+        F: Target<A>,
+        A: Serialize,
+    {
+        let name = pool_support::target_name::<F>();
+        let checked = if pool_support::registration(name).is_none() {
+            Err(PoolError::Unregistered {
+                target: name,
+                short: pool_support::short_name(name),
+            })
+        } else {
+            Payload::encode(&args)
+                .map(|args| (name, args))
+                .map_err(|e| PoolError::Arguments {
+                    target: pool_support::short_name(name),
+                    message: e.to_string(),
+                })
+        };
+        drop(initializer);
+        self.initializer = Some(checked);
+        self
+    }
+
+    /// Replaces each worker after it has run this many tasks (a chunk of a `map` is one task),
+    /// to contain leaks in code the worker calls. The replacement starts as the old worker
+    /// leaves; no task is lost or run twice.
+    pub fn maxtasksperchild(mut self, tasks: u64) -> Self {
+        self.maxtasksperchild = Some(tasks);
+        self
+    }
+
+    /// Starts the workers with this context's start method (default: the process-wide one).
+    pub fn context(mut self, context: Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Starts the workers with `method`.
+    pub fn start_method(self, method: StartMethod) -> Self {
+        self.context(get_context(method))
+    }
+
+    /// How many unexpected worker deaths the pool absorbs per period before it gives up and
+    /// reports itself broken (default: more than 3 in 5 seconds, as in Elixir). Deaths the pool
+    /// causes itself (time limits, `maxtasksperchild`) do not count.
+    pub fn restart_intensity(mut self, intensity: RestartIntensity) -> Self {
+        self.intensity = Some(intensity);
+        self
+    }
+
+    /// How many times a task whose worker died (or was killed at its time limit) is started
+    /// again before its error is reported (default 0: tasks may not be idempotent). A panic or
+    /// an error returned by the task is never retried. Per call: [`Tasks::retries`](crate::Tasks::retries).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// A time limit for every task: a task still running after `limit` has its worker killed
+    /// (and replaced) and fails with [`PoolError::TimeLimitExceeded`]. Per call:
+    /// [`Tasks::timeout`](crate::Tasks::timeout).
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
+        self
+    }
+
+    /// Starts the pool's workers and its router.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidArgument`] for zero processes or a zero `maxtasksperchild`;
+    /// [`PoolError::Unregistered`] or [`PoolError::Arguments`] for the initializer;
+    /// [`PoolError::Start`] when a worker cannot be started (the workers already started are
+    /// stopped first).
+    pub fn build(mut self) -> Result<Pool, PoolError> {
+        let initializer = self.initializer.take().transpose()?;
+        let mode = WorkerMode::Functions {
+            initializer: initializer.map(|(name, args)| (name.to_string(), args)),
+        };
+        Ok(Pool::from_owner(Owner(self.launch(mode)?)))
+    }
+
+    /// Async twin of [`build`](Self::build): starts the workers on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub async fn build_async(self) -> Result<Pool, PoolError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("procvisor-pool-start".into())
+            .spawn(move || {
+                let _ = tx.send(self.build());
+            })
+            .map_err(|e| start_error(e.to_string()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(start_error("the starting thread panicked".into())))
+    }
+
+    /// Builds a pool of [`Worker`] actors of type `W`, each built from `init` in its process.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), and [`PoolError::UnregisteredWorker`] when `W` is not
+    /// registered with [`register_worker!`](crate::register_worker). An initializer set on this
+    /// builder is refused: `W::init` is the initializer.
+    pub fn build_workers<W: Worker>(self, init: W::Init) -> Result<WorkerPool<W>, PoolError> {
+        let name = std::any::type_name::<W>();
+        if worker_trait::lookup(name).is_none() {
+            return Err(PoolError::UnregisteredWorker {
+                worker: name,
+                short: pool_support::short_name(name),
+            });
+        }
+        if self.initializer.is_some() {
+            return Err(PoolError::InvalidArgument(
+                "a worker pool has no initializer: Worker::init is its initializer".into(),
+            ));
+        }
+        let init = Payload::encode(&init).map_err(|e| PoolError::Arguments {
+            target: pool_support::short_name(name),
+            message: e.to_string(),
+        })?;
+        let mode = WorkerMode::Actor {
+            worker: name.to_string(),
+            init,
+        };
+        WorkerPool::from_owner(Owner(self.launch(mode)?))
+    }
+
+    fn launch(self, mode: WorkerMode) -> Result<Core, PoolError> {
+        let processes = self.processes.unwrap_or_else(procvisor_runtime::cpu_count);
+        if processes == 0 {
+            return Err(PoolError::InvalidArgument(
+                "Number of processes must be at least 1".into(),
+            ));
+        }
+        if self.maxtasksperchild == Some(0) {
+            return Err(PoolError::InvalidArgument(
+                "maxtasksperchild must be a positive int or None".into(),
+            ));
+        }
+        let spec = WorkerSpec {
+            mode,
+            context: self.context,
+        };
+        let initial = start_all(&spec, processes)?;
+        let shared = Arc::new(Shared::new(processes, self.retries, self.task_timeout));
+        let router = spawn_router(RouterArgs {
+            shared: shared.clone(),
+            spec,
+            maxtasksperchild: self.maxtasksperchild,
+            intensity: self.intensity.unwrap_or_default(),
+            initial,
+        })?;
+        Ok(Core { shared, router })
+    }
+}
+
+fn start_error(message: String) -> PoolError {
+    PoolError::Start(Arc::new(procvisor_runtime::ProcessError::Start {
+        name: "a pool worker".into(),
+        source: std::io::Error::other(message),
+    }))
+}
+
+/// Starts every worker; on a failure, stops those already started (Python's
+/// `TestPoolNotLeakOnFailure`).
+fn start_all(spec: &WorkerSpec, processes: usize) -> Result<Vec<Started>, PoolError> {
+    let mut started = Vec::with_capacity(processes);
+    for _ in 0..processes {
+        match start_worker(spec) {
+            Ok(worker) => started.push(worker),
+            Err(error) => {
+                for mut worker in started {
+                    let _ = worker.process.kill();
+                    let _ = worker.process.join(Some(Duration::from_secs(5)));
+                }
+                return Err(error);
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Starts the router on the node's runtime, under the node's root supervisor.
+fn spawn_router(
+    args: RouterArgs,
+) -> Result<ractor::ActorRef<crate::router::RouterMessage>, PoolError> {
+    let runtime = pool_support::runtime();
+    let root = pool_support::root_supervisor();
+    let (tx, rx) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let spawned = ractor::Actor::spawn_linked(None, Router, args, root).await;
+        let _ = tx.send(spawned.map(|(router, _)| router));
+    });
+    match rx.recv() {
+        Ok(Ok(router)) => Ok(router),
+        Ok(Err(e)) => Err(start_error(format!("cannot start the pool's router: {e}"))),
+        Err(_) => Err(start_error("the pool's router did not start".into())),
+    }
+}

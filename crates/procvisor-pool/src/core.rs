@@ -1,0 +1,248 @@
+//! What every pool handle shares: the router's address, the pool's state and counters, and the
+//! making of jobs.
+
+use crate::callbacks::CallbackRunner;
+use crate::error::{PoolError, TaskInfo};
+use crate::lifecycle::{Lifecycle, PoolState};
+use crate::router::{Job, RouterMessage};
+use crate::sink::Sink;
+use crate::stats::{Counters, PoolStats};
+use procvisor_runtime::__private::pool_support;
+use procvisor_wire::Payload;
+use ractor::ActorRef;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A function (or worker type) as the router names it to workers: a small number, and the
+/// registered name for the first time a worker meets it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) number: u32,
+    pub(crate) name: &'static str,
+    pub(crate) short: Arc<str>,
+}
+
+/// State shared by the pool's handles and its router.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The process that created the pool (the only one that may use it).
+    pub(crate) owner: u32,
+    pub(crate) processes: usize,
+    pub(crate) counters: Counters,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) callbacks: Arc<CallbackRunner>,
+    /// Pool-wide defaults for calls.
+    pub(crate) retries: u32,
+    pub(crate) time_limit: Option<Duration>,
+    next_task: AtomicU64,
+    targets: Mutex<HashMap<&'static str, Target>>,
+}
+
+impl Shared {
+    pub(crate) fn new(processes: usize, retries: u32, time_limit: Option<Duration>) -> Shared {
+        Shared {
+            owner: std::process::id(),
+            processes,
+            counters: Counters::default(),
+            lifecycle: Lifecycle::default(),
+            callbacks: CallbackRunner::new(),
+            retries,
+            time_limit,
+            next_task: AtomicU64::new(1),
+            targets: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A handle on a running pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) router: ActorRef<RouterMessage>,
+}
+
+impl Core {
+    /// Fails unless this is the owning process and the pool takes work.
+    pub(crate) fn check(&self) -> Result<(), PoolError> {
+        self.check_owner()?;
+        self.shared.lifecycle.check_running()
+    }
+
+    pub(crate) fn check_owner(&self) -> Result<(), PoolError> {
+        if std::process::id() != self.shared.owner {
+            return Err(PoolError::WrongProcess {
+                owner: self.shared.owner,
+            });
+        }
+        Ok(())
+    }
+
+    /// The function registered as `name` (checked once per pool), or the worker type `name`.
+    pub(crate) fn target(
+        &self,
+        name: &'static str,
+        check: fn(&str) -> bool,
+    ) -> Result<Target, PoolError> {
+        let mut targets = self
+            .shared
+            .targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(target) = targets.get(name) {
+            return Ok(target.clone());
+        }
+        let short = pool_support::short_name(name);
+        if !check(name) {
+            let short = if name.contains("{{closure}}") {
+                "<a named fn: a pool cannot run closures>".to_string()
+            } else {
+                short
+            };
+            return Err(PoolError::Unregistered {
+                target: name,
+                short,
+            });
+        }
+        let target = Target {
+            number: targets.len() as u32,
+            name,
+            short: short.into(),
+        };
+        targets.insert(name, target.clone());
+        Ok(target)
+    }
+
+    /// A job for one task of `sink`.
+    pub(crate) fn job(
+        &self,
+        target: &Target,
+        args: Payload,
+        sink: Arc<dyn Sink>,
+        part: u64,
+        items: Option<Range<usize>>,
+        call: &CallSettings,
+    ) -> Job {
+        let id = self.shared.next_task.fetch_add(1, Ordering::Relaxed);
+        Job {
+            target: target.clone(),
+            args: Arc::new(args),
+            sink: Some(sink),
+            part,
+            info: TaskInfo {
+                id,
+                target: target.short.clone(),
+                items,
+                attempts: 1,
+            },
+            retries_left: call.retries,
+            time_limit: call.time_limit,
+        }
+    }
+
+    /// Hands jobs to the router. When the pool takes no work, each job's sink gets the error.
+    pub(crate) fn submit(&self, jobs: Vec<Job>) -> Result<(), PoolError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.check() {
+            fail_jobs(jobs, &e);
+            return Err(e);
+        }
+        let count = jobs.len() as u64;
+        match self.router.send_message(RouterMessage::Submit(jobs)) {
+            Ok(()) => {
+                Counters::add(&self.shared.counters.submitted, count);
+                Ok(())
+            }
+            Err(ractor::MessagingErr::SendErr(RouterMessage::Submit(jobs))) => {
+                let e = self.stopped_error();
+                fail_jobs(jobs, &e);
+                Err(e)
+            }
+            Err(_) => Err(self.stopped_error()),
+        }
+    }
+
+    /// The error for a router that is gone.
+    fn stopped_error(&self) -> PoolError {
+        match self.shared.lifecycle.state() {
+            PoolState::Broken(cause) => PoolError::Broken { cause },
+            _ => PoolError::NotRunning,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        self.shared.counters.snapshot(self.shared.processes)
+    }
+
+    /// Python's `close`: no new work; the workers exit once the submitted work is done.
+    pub(crate) fn close(&self) -> Result<(), PoolError> {
+        self.check_owner()?;
+        if self.shared.lifecycle.advance(PoolState::Closing) {
+            let _ = self.router.send_message(RouterMessage::Close);
+        }
+        Ok(())
+    }
+
+    /// Python's `terminate`: fail pending work, stop the workers now, wait for them.
+    pub(crate) fn terminate(&self) -> Result<(), PoolError> {
+        self.check_owner()?;
+        if self.shared.lifecycle.advance(PoolState::Terminating) {
+            let _ = self.router.send_message(RouterMessage::Terminate);
+        }
+        self.shared.lifecycle.wait_finished(None);
+        Ok(())
+    }
+
+    /// Async twin of [`terminate`](Self::terminate).
+    pub(crate) async fn terminate_async(&self) -> Result<(), PoolError> {
+        self.check_owner()?;
+        if self.shared.lifecycle.advance(PoolState::Terminating) {
+            let _ = self.router.send_message(RouterMessage::Terminate);
+        }
+        self.shared.lifecycle.finished().await;
+        Ok(())
+    }
+
+    /// Python's `join`: waits for the workers to exit, after `close` or `terminate`.
+    pub(crate) fn join(&self, timeout: Option<Duration>) -> Result<(), PoolError> {
+        self.check_join()?;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if self.shared.lifecycle.wait_finished(deadline) {
+            Ok(())
+        } else {
+            Err(PoolError::Timeout)
+        }
+    }
+
+    /// Async twin of [`join`](Self::join).
+    pub(crate) async fn join_async(&self) -> Result<(), PoolError> {
+        self.check_join()?;
+        self.shared.lifecycle.finished().await;
+        Ok(())
+    }
+
+    fn check_join(&self) -> Result<(), PoolError> {
+        self.check_owner()?;
+        if self.shared.lifecycle.state() == PoolState::Running {
+            return Err(PoolError::InvalidArgument("Pool is still running".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The retries and time limit of one call, the pool's defaults filled in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSettings {
+    pub(crate) retries: u32,
+    pub(crate) time_limit: Option<Duration>,
+}
+
+fn fail_jobs(jobs: Vec<Job>, error: &PoolError) {
+    for job in jobs {
+        job.deliver(Err(error.clone()));
+    }
+}

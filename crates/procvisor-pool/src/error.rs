@@ -1,0 +1,219 @@
+//! What can go wrong with a pool and its tasks.
+
+use procvisor_runtime::{ExitReason, Failure, ProcessError};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which task an error is about: its number in the pool, the function it ran and, for a chunk
+/// of a `map`, the positions of its items in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub(crate) id: u64,
+    pub(crate) target: Arc<str>,
+    pub(crate) items: Option<Range<usize>>,
+    pub(crate) attempts: u32,
+}
+
+impl TaskInfo {
+    /// The task's number (unique within its pool).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The function (or worker type) that ran it, without its module path.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// For a chunk of a `map`, `imap` or `starmap`: the positions of its items in the input.
+    pub fn items(&self) -> Option<Range<usize>> {
+        self.items.clone()
+    }
+
+    /// How many times it was started (more than 1 when it was retried).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {} ({}", self.id, self.target)?;
+        if let Some(items) = &self.items {
+            if items.len() == 1 {
+                write!(f, ", item {}", items.start)?;
+            } else {
+                write!(f, ", items {}..{}", items.start, items.end)?;
+            }
+        }
+        if self.attempts > 1 {
+            write!(f, ", attempt {}", self.attempts)?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// How a worker process ended, phrased for an error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerExit(pub ExitReason);
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ExitReason::Code(code) => write!(f, "exited with code {code}"),
+            signal @ ExitReason::Signal(_) => write!(f, "was killed by {signal}"),
+        }
+    }
+}
+
+/// Why a pool operation or a task failed.
+///
+/// Python's exceptions map onto variants: `ValueError('Pool not running')` is
+/// [`NotRunning`](Self::NotRunning), `multiprocessing.TimeoutError` from `get(timeout)` is
+/// [`Timeout`](Self::Timeout), an exception re-raised from a task is [`Failed`](Self::Failed)
+/// (a panic, with its message and location; a task's own `Result` comes back as a value). The
+/// rest are what Python cannot report: a worker that died under a task
+/// ([`WorkerLost`](Self::WorkerLost), where Python hangs for ever), a task killed at its time
+/// limit ([`TimeLimitExceeded`](Self::TimeLimitExceeded)), a task that a `terminate` cut short
+/// ([`Terminated`](Self::Terminated), where Python leaves the result unresolved), and a pool
+/// whose workers keep crashing ([`Broken`](Self::Broken)).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The pool was closed or terminated: it takes no new work.
+    #[error("Pool not running")]
+    NotRunning,
+    /// The pool gave up: its workers crashed more often than its restart intensity allows.
+    #[error("the pool is broken: {cause}")]
+    Broken {
+        /// What broke it.
+        cause: String,
+    },
+    /// A pool handle was used in a process other than the one that created it (a forked child).
+    #[error("a pool can only be used by the process that created it (pid {owner})")]
+    WrongProcess {
+        /// The pid of the process that owns the pool.
+        owner: u32,
+    },
+    /// An argument is out of range (Python's `ValueError`): zero processes, a zero chunk size, a
+    /// zero `maxtasksperchild`, `join` on a running pool.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The function is not registered, so a worker cannot run it.
+    #[error(
+        "the function `{target}` is not registered, so a pool worker cannot run it.\n\
+         Fix: add `procvisor::register!({short});` next to the function (at module level).\n\
+         See the book's Programming guidelines, \"Register what children run\"."
+    )]
+    Unregistered {
+        /// The function's full type name.
+        target: &'static str,
+        /// The name to put in `register!`.
+        short: String,
+    },
+    /// The worker type is not registered, so a worker process cannot build it.
+    #[error(
+        "the worker type `{worker}` is not registered, so a pool worker cannot build it.\n\
+         Fix: add `procvisor::register_worker!({short});` next to the type (at module level)."
+    )]
+    UnregisteredWorker {
+        /// The type's full name.
+        worker: &'static str,
+        /// The name to put in `register_worker!`.
+        short: String,
+    },
+    /// The arguments of a task cannot be encoded (nothing was sent).
+    #[error("cannot encode the arguments of {target}: {message}")]
+    Arguments {
+        /// The function.
+        target: String,
+        /// The encoder's message.
+        message: String,
+    },
+    /// A worker process could not be started.
+    #[error("cannot start a pool worker: {0}")]
+    Start(#[source] Arc<ProcessError>),
+    /// The task panicked (message and location), or its arguments or result could not cross
+    /// the process boundary. The worker lives on.
+    #[error("{task} failed: {failure}")]
+    Failed {
+        /// The task.
+        task: TaskInfo,
+        /// What the worker reported.
+        failure: Failure,
+    },
+    /// The worker process died while running the task (killed, aborted, out of memory, or it
+    /// exited). The pool restarted the worker; the other tasks went on.
+    #[error("{task} lost its worker: {worker} (pid {pid}) {exit}")]
+    WorkerLost {
+        /// The task.
+        task: TaskInfo,
+        /// The worker's process name.
+        worker: String,
+        /// The worker's pid.
+        pid: u32,
+        /// How the worker ended.
+        exit: WorkerExit,
+    },
+    /// The task ran past its time limit, so its worker was killed (and restarted).
+    #[error(
+        "{task} exceeded its time limit of {limit:?}; its worker {worker} (pid {pid}) was killed"
+    )]
+    TimeLimitExceeded {
+        /// The task.
+        task: TaskInfo,
+        /// The worker's process name.
+        worker: String,
+        /// The worker's pid.
+        pid: u32,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The pool was terminated (or dropped) before the task finished.
+    #[error("the pool was terminated before {task} finished")]
+    Terminated {
+        /// The task.
+        task: TaskInfo,
+    },
+    /// Waiting for a result timed out; the task goes on (Python's `multiprocessing.TimeoutError`).
+    #[error("timed out waiting for the result (the task goes on)")]
+    Timeout,
+    /// The result arrived but is not of the expected type.
+    #[error("cannot decode the result of {task}: {message}")]
+    Result {
+        /// The task.
+        task: TaskInfo,
+        /// The decoder's message.
+        message: String,
+    },
+}
+
+impl PoolError {
+    /// The task this error is about, when it is about one.
+    pub fn task(&self) -> Option<&TaskInfo> {
+        match self {
+            PoolError::Failed { task, .. }
+            | PoolError::WorkerLost { task, .. }
+            | PoolError::TimeLimitExceeded { task, .. }
+            | PoolError::Terminated { task }
+            | PoolError::Result { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, PoolError::Failed { failure, .. } if failure.is_panic())
+    }
+
+    /// Whether the failure came from the infrastructure rather than the task's own code: a lost
+    /// worker or a time limit. These are the failures that retries repeat.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            PoolError::WorkerLost { .. } | PoolError::TimeLimitExceeded { .. }
+        )
+    }
+}

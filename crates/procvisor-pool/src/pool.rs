@@ -1,0 +1,294 @@
+//! [`Pool`]: Python's `multiprocessing.Pool`, as a router actor over supervised worker
+//! processes.
+
+use crate::async_result::AsyncResult;
+use crate::builder::PoolBuilder;
+use crate::core::Core;
+use crate::error::PoolError;
+use crate::imap::Imap;
+use crate::stats::PoolStats;
+use crate::tasks::Tasks;
+use procvisor_runtime::Target;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// The owning handle of a pool: dropping it terminates the pool (Python's `with` block).
+#[derive(Debug)]
+pub(crate) struct Owner(pub(crate) Core);
+
+impl std::ops::Deref for Owner {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.0
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // A forked child's copy owns nothing.
+        if self.0.check_owner().is_ok() && !self.0.shared.lifecycle.is_finished() {
+            let _ = self.0.terminate();
+        }
+    }
+}
+
+/// A pool of worker processes that run registered functions: Python's `multiprocessing.Pool`.
+///
+/// ```
+/// use procvisor_pool::Pool;
+///
+/// fn f(x: i64) -> i64 {
+///     x * x
+/// }
+/// procvisor_runtime::register!(f);
+///
+/// let pool = Pool::new(5)?;
+/// assert_eq!(pool.map(f, [1, 2, 3])?, vec![1, 4, 9]);
+/// # Ok::<(), procvisor_pool::PoolError>(())
+/// ```
+///
+/// Each worker is an OS process started with the pool's start method, under the pool's router
+/// actor, which holds the queue and one link per worker. A worker that dies fails only the task
+/// it was running, with an error that names the task, the worker's pid and its exit code or
+/// signal ([`PoolError::WorkerLost`]); its other tasks go to other workers and a replacement
+/// starts at once. A panic in a task is that task's error; the worker lives on.
+///
+/// Calls take options through [`tasks`](Self::tasks): chunk size, retries, a time limit,
+/// `imap`'s window, a progress hook.
+///
+/// # Drop
+///
+/// Dropping a `Pool` terminates it, as leaving Python's `with Pool(...)` block does: unfinished
+/// tasks fail with [`PoolError::Terminated`] and the workers are stopped (SIGTERM, then SIGKILL
+/// after a second) before `drop` returns. To let submitted work finish, call
+/// [`close`](Self::close) and [`join`](Self::join) first.
+///
+/// A pool belongs to the process that created it: in a forked child, its copy refuses work
+/// ([`PoolError::WrongProcess`]) and its drop does nothing.
+#[derive(Debug)]
+pub struct Pool {
+    owner: Owner,
+}
+
+impl Pool {
+    pub(crate) fn from_owner(owner: Owner) -> Pool {
+        Pool { owner }
+    }
+
+    /// A pool of `processes` workers started with the default start method.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::build`].
+    pub fn new(processes: usize) -> Result<Pool, PoolError> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for the other settings.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The number of worker processes the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.owner.shared.processes
+    }
+
+    /// Calls with options: chunk size, retries, time limit, window, progress.
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks::new(&self.owner)
+    }
+
+    /// Runs `f(args)` in a worker and waits for its result (Python's `apply`).
+    ///
+    /// # Errors
+    ///
+    /// The task's error (see [`PoolError`]), or why it could not be submitted.
+    pub fn apply<F, A>(&self, f: F, args: A) -> Result<F::Output, PoolError>
+    where
+        F: Target<A>,
+        A: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().apply(f, args)
+    }
+
+    /// Submits `f(args)`; the result arrives later (Python's `apply_async`).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NotRunning`] after `close` or `terminate`, [`PoolError::Broken`],
+    /// [`PoolError::Unregistered`], [`PoolError::Arguments`].
+    pub fn apply_async<F, A>(&self, f: F, args: A) -> Result<AsyncResult<F::Output>, PoolError>
+    where
+        F: Target<A>,
+        A: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().apply_async(f, args)
+    }
+
+    /// `f(item)` for every item, in order, in chunks of Python's default size (about four
+    /// chunks per worker); waits for all of them (Python's `map`).
+    ///
+    /// # Errors
+    ///
+    /// The error of the first failed chunk in input order, once every chunk has finished; or
+    /// why the work could not be submitted.
+    pub fn map<F, T>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<F::Output>, PoolError>
+    where
+        F: Target<(T,)>,
+        T: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().map(f, items)
+    }
+
+    /// [`map`](Self::map) without waiting (Python's `map_async`).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_async`](Self::apply_async).
+    pub fn map_async<F, T>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<AsyncResult<Vec<F::Output>>, PoolError>
+    where
+        F: Target<(T,)>,
+        T: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().map_async(f, items)
+    }
+
+    /// `f(item)` for every item, lazily, in input order (Python's `imap`, chunk size 1 unless
+    /// set with [`tasks`](Self::tasks)). See [`Imap`] for the window that bounds its memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_async`](Self::apply_async).
+    pub fn imap<'a, F, T, I>(&self, f: F, items: I) -> Result<Imap<'a, F::Output>, PoolError>
+    where
+        F: Target<(T,)>,
+        T: Serialize + Send + 'a,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'a,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().imap(f, items)
+    }
+
+    /// [`imap`](Self::imap), with the results in the order they finish (Python's
+    /// `imap_unordered`).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_async`](Self::apply_async).
+    pub fn imap_unordered<'a, F, T, I>(
+        &self,
+        f: F,
+        items: I,
+    ) -> Result<Imap<'a, F::Output>, PoolError>
+    where
+        F: Target<(T,)>,
+        T: Serialize + Send + 'a,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'a,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().imap_unordered(f, items)
+    }
+
+    /// `f(a, b, ...)` for every tuple `(a, b, ...)`, in order (Python's `starmap`).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    pub fn starmap<F, A>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<F::Output>, PoolError>
+    where
+        F: Target<A>,
+        A: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().starmap(f, items)
+    }
+
+    /// [`starmap`](Self::starmap) without waiting (Python's `starmap_async`).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_async`](Self::apply_async).
+    pub fn starmap_async<F, A>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<AsyncResult<Vec<F::Output>>, PoolError>
+    where
+        F: Target<A>,
+        A: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        self.tasks().starmap_async(f, items)
+    }
+
+    /// No new work: the workers exit once the submitted work is done (Python's `close`).
+    pub fn close(&self) {
+        let _ = self.owner.close();
+    }
+
+    /// Fails every unfinished task with [`PoolError::Terminated`] and stops the workers now
+    /// (SIGTERM, then SIGKILL after a second); returns once they have exited (Python's
+    /// `terminate`, which leaves the unfinished results waiting for ever).
+    pub fn terminate(&self) {
+        let _ = self.owner.terminate();
+    }
+
+    /// Async twin of [`terminate`](Self::terminate).
+    pub async fn terminate_async(&self) {
+        let _ = self.owner.terminate_async().await;
+    }
+
+    /// Waits for the workers to exit, after [`close`](Self::close) or
+    /// [`terminate`](Self::terminate) (Python's `join`).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidArgument`] (`Pool is still running`) before `close` or `terminate`.
+    pub fn join(&self) -> Result<(), PoolError> {
+        self.owner.join(None)
+    }
+
+    /// [`join`](Self::join), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join), and [`PoolError::Timeout`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.owner.join(Some(timeout))
+    }
+
+    /// Async twin of [`join`](Self::join).
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub async fn join_async(&self) -> Result<(), PoolError> {
+        self.owner.join_async().await
+    }
+
+    /// The pool's counters: tasks, workers ready, crashes, restarts, time limits.
+    pub fn stats(&self) -> PoolStats {
+        self.owner.stats()
+    }
+}
