@@ -1,6 +1,7 @@
 //! The benchmark workloads (sizes as in DESIGN.md).
 
 mod pipe;
+mod pool;
 mod process;
 mod sync;
 
@@ -18,6 +19,10 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(sync::QueueThroughput),
         Box::new(sync::ValueLock),
         Box::new(sync::LockUncontended),
+        Box::new(pool::PoolMap),
+        Box::new(pool::PoolImapUnorderedC1),
+        Box::new(pool::PoolApplyAsync),
+        Box::new(pool::CrashRecovery),
     ]
 }
 

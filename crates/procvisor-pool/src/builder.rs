@@ -246,17 +246,34 @@ fn start_all(spec: &WorkerSpec, processes: usize) -> Result<Vec<Started>, PoolEr
     Ok(started)
 }
 
-/// Starts the router on the node's runtime, under the node's root supervisor.
+/// Starts the router, under the node's root supervisor, on a thread of its own with a
+/// single-threaded runtime: the router, its link tasks and its timers then never wake each
+/// other across threads (on a small machine, those wakeups cost more than the work).
 fn spawn_router(
     args: RouterArgs,
 ) -> Result<ractor::ActorRef<crate::router::RouterMessage>, PoolError> {
-    let runtime = pool_support::runtime();
     let root = pool_support::root_supervisor();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| start_error(format!("cannot start the pool's runtime: {e}")))?;
     let (tx, rx) = std::sync::mpsc::channel();
-    runtime.spawn(async move {
-        let spawned = ractor::Actor::spawn_linked(None, Router, args, root).await;
-        let _ = tx.send(spawned.map(|(router, _)| router));
-    });
+    std::thread::Builder::new()
+        .name("procvisor-pool-router".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match ractor::Actor::spawn_linked(None, Router, args, root).await {
+                    Ok((router, handle)) => {
+                        let _ = tx.send(Ok(router));
+                        let _ = handle.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| start_error(format!("cannot start the pool's router thread: {e}")))?;
     match rx.recv() {
         Ok(Ok(router)) => Ok(router),
         Ok(Err(e)) => Err(start_error(format!("cannot start the pool's router: {e}"))),

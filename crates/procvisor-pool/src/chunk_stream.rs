@@ -17,6 +17,8 @@ pub(crate) type Arrival = (u64, Result<Payload, PoolError>);
 struct State {
     arrived: VecDeque<Arrival>,
     waker: Option<Waker>,
+    /// A consumer sleeps on `arrived` (a notification costs a system call; skip it otherwise).
+    waiting: bool,
 }
 
 #[derive(Default)]
@@ -49,11 +51,13 @@ impl ChunkStream {
             if let Some(arrival) = state.arrived.pop_front() {
                 return Some(arrival);
             }
+            state.waiting = true;
             match deadline {
                 None => state = self.arrived.wait(state).unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
+                        state.waiting = false;
                         return None;
                     }
                     state = self
@@ -63,6 +67,7 @@ impl ChunkStream {
                         .0;
                 }
             }
+            state.waiting = false;
         }
     }
 
@@ -84,8 +89,11 @@ impl Sink for ChunkStream {
         let mut state = self.lock();
         state.arrived.push_back((part, outcome));
         let waker = state.waker.take();
+        let waiting = state.waiting;
         drop(state);
-        self.arrived.notify_one();
+        if waiting {
+            self.arrived.notify_one();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }

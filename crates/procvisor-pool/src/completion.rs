@@ -34,6 +34,8 @@ struct State {
     phase: Phase,
     callbacks: Vec<Callback>,
     wakers: Vec<Waker>,
+    /// Threads sleep on `ready` (a notification costs a system call; skip it otherwise).
+    waiting: usize,
 }
 
 pub(crate) struct Completion {
@@ -62,6 +64,7 @@ impl Completion {
                 phase: Phase::Pending,
                 callbacks: Vec::new(),
                 wakers: Vec::new(),
+                waiting: 0,
             }),
             ready: Condvar::new(),
             outcome: OnceLock::new(),
@@ -101,7 +104,9 @@ impl Completion {
 
     fn make_ready(&self, state: &mut State) {
         state.phase = Phase::Ready;
-        self.ready.notify_all();
+        if state.waiting > 0 {
+            self.ready.notify_all();
+        }
         for waker in state.wakers.drain(..) {
             waker.wake();
         }
@@ -154,11 +159,13 @@ impl Completion {
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<&Outcome> {
         let mut state = self.lock();
         while state.phase != Phase::Ready {
+            state.waiting += 1;
             match deadline {
                 None => state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
+                        state.waiting -= 1;
                         return None;
                     }
                     state = self
@@ -168,6 +175,7 @@ impl Completion {
                         .0;
                 }
             }
+            state.waiting -= 1;
         }
         drop(state);
         self.outcome.get()

@@ -16,8 +16,12 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// What the pool starts in each worker process.
-pub(crate) fn pool_worker(link: Connection, mode: WorkerMode) -> ExitCode {
+pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
     pool_support::quiet_panics(true);
+    // The reader thread waits for work; spinning would take a core from the tasks.
+    link.set_receive_spin(std::time::Duration::ZERO);
+    // Tasks arrive in batches; take each batch in with one receive.
+    let _ = link.set_read_ahead(64 * 1024);
     ignore_interrupts();
     let Ok(writer) = link.try_clone() else {
         return ExitCode(1);
@@ -152,6 +156,8 @@ enum Run {
 struct InboxState {
     queue: VecDeque<Queued>,
     stop: bool,
+    /// The executor sleeps on `more` (a notification costs a system call; skip it otherwise).
+    waiting: bool,
 }
 
 /// The tasks received and not yet started.
@@ -176,7 +182,9 @@ impl Inbox {
             if state.stop {
                 return None;
             }
+            state.waiting = true;
             state = self.more.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiting = false;
         }
     }
 }
@@ -191,8 +199,11 @@ fn read_link(mut link: Connection, inbox: &Inbox, writer: &Mutex<Connection>, ac
                     .into_iter()
                     .map(|task| resolve(task, &mut targets, actor_mode))
                     .collect();
-                inbox.lock().queue.extend(resolved);
-                inbox.more.notify_one();
+                let mut state = inbox.lock();
+                state.queue.extend(resolved);
+                if state.waiting {
+                    inbox.more.notify_one();
+                }
             }
             Ok(ToWorker::Revoke(ids)) => {
                 // Answered with the inbox held: a task started after this point cannot be
@@ -209,8 +220,11 @@ fn read_link(mut link: Connection, inbox: &Inbox, writer: &Mutex<Connection>, ac
                 let _ = send(writer, &ToRouter::Revoked(given_back));
             }
             Ok(ToWorker::Stop) => {
-                inbox.lock().stop = true;
-                inbox.more.notify_one();
+                let mut state = inbox.lock();
+                state.stop = true;
+                if state.waiting {
+                    inbox.more.notify_one();
+                }
                 return;
             }
             Err(_) => {

@@ -1,7 +1,10 @@
 //! [`Connection`]: one end of a message stream between two processes.
 
 mod async_ops;
+mod read_ahead;
 mod serde_impl;
+
+use read_ahead::{Buffered, ReadAhead};
 
 use crate::codec;
 use crate::error::ConnectionError;
@@ -69,6 +72,8 @@ pub struct Connection {
     /// Reused encoding buffer for typed sends.
     scratch: Vec<u8>,
     spin: Spin,
+    /// Bytes received beyond the current message (see [`set_read_ahead`](Self::set_read_ahead)).
+    ahead: Option<ReadAhead>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +116,7 @@ impl Connection {
             pending: PendingWrite::default(),
             scratch: Vec::new(),
             spin: Spin::default(),
+            ahead: None,
         }
     }
 
@@ -158,6 +164,73 @@ impl Connection {
         self.spin = Spin::new(spin);
     }
 
+    /// Lets each receive take in up to `bytes` of what has arrived, so that the messages behind
+    /// the first come from memory, without a system call each (`0`: off, the default).
+    ///
+    /// For a private link that one handle reads: messages read ahead live in this handle, so a
+    /// [`try_clone`](Self::try_clone) of it, or the same connection sent to another process
+    /// (refused while messages are buffered), would not see them. Descriptors sent with
+    /// messages still arrive with their own message.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::InvalidArgument`] when turning it off with messages buffered.
+    pub fn set_read_ahead(&mut self, bytes: usize) -> Result<(), ConnectionError> {
+        match (&self.ahead, bytes) {
+            (Some(ahead), 0) if ahead.buffered() > 0 => Err(ConnectionError::InvalidArgument(
+                "cannot turn read-ahead off while messages are buffered",
+            )),
+            (_, 0) => {
+                self.ahead = None;
+                Ok(())
+            }
+            (Some(ahead), _) if ahead.buffered() > 0 => Err(ConnectionError::InvalidArgument(
+                "cannot resize read-ahead while messages are buffered",
+            )),
+            _ => {
+                self.ahead = Some(ReadAhead::new(bytes));
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes received and not yet consumed (with read-ahead on).
+    pub(crate) fn buffered(&self) -> usize {
+        self.ahead.as_ref().map_or(0, ReadAhead::buffered)
+    }
+
+    /// Receives a message only if it is already in memory (read-ahead): never waits, never makes
+    /// a system call. `None` when no whole message is buffered (a partial one is kept).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    pub fn try_recv_buffered<T: DeserializeOwned>(&mut self) -> Option<Result<T, ConnectionError>> {
+        if self.buffered() == 0 || self.check_readable().is_err() {
+            return None;
+        }
+        let ahead = self.ahead.as_mut()?;
+        let mut source = Buffered {
+            ahead,
+            inner: NoSource,
+            refill: false,
+        };
+        match self.reader.read(&mut source, self.max_frame, None) {
+            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(Err(frame_error(e))),
+            Ok(frame) => Some(self.with_fds(frame).and_then(decode_frame)),
+        }
+    }
+
+    /// Gives a frame read through the read-ahead buffer its descriptors.
+    fn with_fds(&mut self, mut frame: Frame) -> Result<Frame, ConnectionError> {
+        if let Some(ahead) = self.ahead.as_mut() {
+            let end = ahead.position();
+            frame.fds = ahead.take_fds(end - self.reader.last_len(), end);
+        }
+        Ok(frame)
+    }
+
     /// The underlying descriptor (Python's `fileno()`).
     ///
     /// # Errors
@@ -173,6 +246,9 @@ impl Connection {
         drop(self.async_fd.take());
         self.fd = None;
         self.reader = FrameReader::default();
+        if let Some(ahead) = self.ahead.as_mut() {
+            *ahead = ReadAhead::new(0);
+        }
         self.pending = PendingWrite::default();
     }
 
@@ -301,6 +377,9 @@ impl Connection {
     /// [`WriteOnly`](ConnectionError::WriteOnly), [`Closed`](ConnectionError::Closed).
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         self.check_readable()?;
+        if self.buffered() > 0 {
+            return Ok(true);
+        }
         let fd = self.open_fd()?;
         sys::poll_one(fd, libc::POLLIN, timeout).map_err(ConnectionError::Io)
     }
@@ -390,9 +469,19 @@ impl Connection {
             blocking,
             spin: Some(&mut self.spin),
         };
-        self.reader
-            .read(&mut source, self.max_frame, maxlength)
-            .map_err(frame_error)
+        let frame = match self.ahead.as_mut() {
+            None => self.reader.read(&mut source, self.max_frame, maxlength),
+            Some(ahead) => {
+                let mut source = Buffered {
+                    ahead,
+                    inner: source,
+                    refill: true,
+                };
+                self.reader.read(&mut source, self.max_frame, maxlength)
+            }
+        }
+        .map_err(frame_error)?;
+        self.with_fds(frame)
     }
 }
 
@@ -442,6 +531,20 @@ fn frame_error(e: FrameError) -> ConnectionError {
             ConnectionError::MessageTooLong { length, maxlength }
         }
         FrameError::Io(e) => ConnectionError::from_recv_io(e),
+    }
+}
+
+/// A source with nothing in it (for reads served only from the read-ahead buffer).
+struct NoSource;
+
+impl ByteSource for NoSource {
+    fn read_append(
+        &mut self,
+        _: &mut Vec<u8>,
+        _: usize,
+        _: Option<&mut Vec<OwnedFd>>,
+    ) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
     }
 }
 

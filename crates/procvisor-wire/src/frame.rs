@@ -103,6 +103,17 @@ pub(crate) trait ByteSource {
     ) -> io::Result<usize>;
 }
 
+impl<S: ByteSource + ?Sized> ByteSource for &mut S {
+    fn read_append(
+        &mut self,
+        dst: &mut Vec<u8>,
+        max: usize,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> io::Result<usize> {
+        (**self).read_append(dst, max, fds)
+    }
+}
+
 /// A resumable frame reader.
 #[derive(Debug, Default)]
 pub(crate) struct FrameReader {
@@ -115,9 +126,16 @@ pub(crate) struct FrameReader {
     skip: u64,
     /// A fatal error happened; the stream position is unknown.
     broken: bool,
+    /// Bytes (header and payload) of the last frame returned.
+    last_len: u64,
 }
 
 impl FrameReader {
+    /// The size in the stream (header and payload) of the last frame returned.
+    pub(crate) fn last_len(&self) -> u64 {
+        self.last_len
+    }
+
     /// Whether part of a frame has been read (the next read continues it).
     pub(crate) fn in_frame(&self) -> bool {
         !self.header.is_empty() || self.skip > 0
@@ -179,6 +197,7 @@ impl FrameReader {
                 });
             }
         }
+        self.last_len = (self.header.len() + self.payload.len()) as u64;
         let frame = Frame {
             payload: std::mem::take(&mut self.payload),
             fds: std::mem::take(&mut self.fds),

@@ -19,6 +19,12 @@ pub trait Waitable {
     ///
     /// When the object is closed.
     fn wait_fd(&self) -> io::Result<BorrowedFd<'_>>;
+
+    /// Whether it is ready without looking at its descriptor (a connection with messages read
+    /// ahead into memory).
+    fn ready_in_memory(&self) -> bool {
+        false
+    }
 }
 
 impl Waitable for Connection {
@@ -28,6 +34,10 @@ impl Waitable for Connection {
         }
         self.fileno().map_err(io::Error::other)?;
         Ok(self.as_fd())
+    }
+
+    fn ready_in_memory(&self) -> bool {
+        self.buffered() > 0
     }
 }
 
@@ -47,11 +57,19 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
         (**self).wait_fd()
     }
+
+    fn ready_in_memory(&self) -> bool {
+        (**self).ready_in_memory()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for &mut T {
     fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
         (**self).wait_fd()
+    }
+
+    fn ready_in_memory(&self) -> bool {
+        (**self).ready_in_memory()
     }
 }
 
@@ -78,11 +96,29 @@ impl<T: Waitable + ?Sized> Waitable for &mut T {
 ///
 /// When an object is closed or not readable, or `ppoll` fails.
 pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+    if let Some(ready) = ready_in_memory(objects)? {
+        return Ok(ready);
+    }
     let fds = objects
         .iter()
         .map(|o| o.wait_fd())
         .collect::<io::Result<Vec<_>>>()?;
     sys::poll_many(&fds, libc::POLLIN, timeout)
+}
+
+/// The objects ready without a look at their descriptors, if any (checking the others too,
+/// so that a closed one is still an error).
+fn ready_in_memory<W: Waitable>(objects: &[W]) -> io::Result<Option<Vec<usize>>> {
+    let ready: Vec<usize> = (0..objects.len())
+        .filter(|&i| objects[i].ready_in_memory())
+        .collect();
+    if ready.is_empty() {
+        return Ok(None);
+    }
+    for object in objects {
+        object.wait_fd()?;
+    }
+    Ok(Some(ready))
 }
 
 /// Async twin of [`wait`].
@@ -98,6 +134,9 @@ pub async fn wait_async<W: Waitable>(
     objects: &[W],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<usize>> {
+    if let Some(ready) = ready_in_memory(objects)? {
+        return Ok(ready);
+    }
     // Duplicates get their own reactor registrations, independent of the objects' own.
     let registered = objects
         .iter()

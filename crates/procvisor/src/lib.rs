@@ -17,12 +17,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub use procvisor_pool::{
+    AsyncResult, Imap, InitError, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
+    Tasks, Worker, WorkerExit, WorkerPool, register_worker,
+};
 pub use procvisor_runtime::{
     Context, ContextError, CurrentProcess, DEFAULT_START_METHOD, ExitCode, ExitReason, Failure,
-    FailureKind, ParentProcess, Process, ProcessError, ProcessReturn, Sentinel, StartMethod,
-    Target, active_children, cpu_count, current_process, default_context, get_all_start_methods,
-    get_context, get_start_method, get_start_method_if_set, log_to_stderr, parent_process,
-    register, registered_targets, set_start_method, set_start_method_forced,
+    FailureKind, ParentProcess, Process, ProcessError, ProcessReturn, RestartIntensity, Sentinel,
+    StartMethod, Target, active_children, cpu_count, current_process, default_context,
+    get_all_start_methods, get_context, get_start_method, get_start_method_if_set, log_to_stderr,
+    parent_process, register, registered_targets, set_start_method, set_start_method_forced,
 };
 pub use procvisor_sync::{
     AcquireError, Array, ArrayGuard, Barrier, BoundedSemaphore, BrokenBarrierError, Condition,
@@ -47,6 +51,11 @@ pub mod wire {
 /// The synchronisation layer, for what the facade does not re-export.
 pub mod sync {
     pub use procvisor_sync::*;
+}
+
+/// The pool layer, for what the facade does not re-export.
+pub mod pool {
+    pub use procvisor_pool::*;
 }
 
 /// The runtime layer, for what the facade does not re-export.

@@ -49,10 +49,15 @@ impl Worker {
                 }
             }
         };
+        // Refilled only once half empty, so that tasks go out in batches (one message and one
+        // wakeup of the worker for many tasks), not one by one as answers come back.
+        if self.in_flight.len() > depth / 2 {
+            return 0;
+        }
         let quota = maxtasksperchild
             .map(|max| max.saturating_sub(self.dispatched) as usize)
             .unwrap_or(usize::MAX);
-        depth.saturating_sub(self.in_flight.len()).min(quota)
+        (depth - self.in_flight.len()).min(quota)
     }
 }
 
@@ -177,6 +182,7 @@ impl RouterState {
         }
         worker.in_flight = kept;
         worker.dispatched = worker.dispatched.saturating_sub(returned.len() as u64);
+        // The first of those left is the one running; it has been since before the revoke.
         if !returned.is_empty() {
             self.shared
                 .counters
@@ -187,6 +193,5 @@ impl RouterState {
         for job in returned.into_iter().rev() {
             self.queue.push_front(job);
         }
-        self.dispatch();
     }
 }

@@ -19,6 +19,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
+/// How much of a worker's answers one receive takes in.
+const READ_AHEAD: usize = 64 * 1024;
+
 /// A worker's identity within its pool (never reused).
 pub(crate) type WorkerId = u64;
 
@@ -158,12 +161,19 @@ pub(crate) fn spawn_link_tasks(
 
     let watcher = tokio::spawn(async move {
         let mut end = link;
+        // Answers arrive in bursts: one receive takes in the whole burst, and the router hears
+        // it as one message.
+        let _ = end.0.set_read_ahead(READ_AHEAD);
         loop {
             tokio::select! {
                 biased;
                 message = end.0.recv_async::<ToRouter>() => match message {
                     Ok(message) => {
-                        if router.send_message(RouterMessage::FromWorker(id, message)).is_err() {
+                        let mut batch = vec![message];
+                        while let Some(Ok(message)) = end.0.try_recv_buffered::<ToRouter>() {
+                            batch.push(message);
+                        }
+                        if router.send_message(RouterMessage::FromWorker(id, batch)).is_err() {
                             return;
                         }
                     }
@@ -174,7 +184,8 @@ pub(crate) fn spawn_link_tasks(
                     while matches!(end.0.poll(Some(Duration::ZERO)), Ok(true)) {
                         match end.0.recv_async::<ToRouter>().await {
                             Ok(message) => {
-                                let _ = router.send_message(RouterMessage::FromWorker(id, message));
+                                let _ = router
+                                    .send_message(RouterMessage::FromWorker(id, vec![message]));
                             }
                             Err(_) => break,
                         }

@@ -73,8 +73,8 @@ pub(crate) enum RouterMessage {
     Submit(Vec<Job>),
     /// A worker process started (or could not).
     Started(WorkerId, Box<Result<Started, PoolError>>),
-    /// A worker said something.
-    FromWorker(WorkerId, ToRouter),
+    /// A worker said something (one or more messages, in order).
+    FromWorker(WorkerId, Vec<ToRouter>),
     /// A worker's link ended: it died or exited.
     LinkEnded(WorkerId),
     /// A worker whose link ended has exited, this way.
@@ -255,7 +255,14 @@ impl Actor for Router {
         match message {
             RouterMessage::Submit(jobs) => state.submit(jobs),
             RouterMessage::Started(id, started) => state.started(id, *started),
-            RouterMessage::FromWorker(id, message) => state.from_worker(id, message),
+            RouterMessage::FromWorker(id, messages) => {
+                for message in messages {
+                    state.from_worker(id, message);
+                }
+                // Once per burst of answers: the refills go out as one batch per worker.
+                state.dispatch();
+                state.stop_idle_if_closing();
+            }
             RouterMessage::LinkEnded(id) => state.link_ended(id),
             RouterMessage::Exited(id, reason) => state.exited(id, reason),
             RouterMessage::Deadline(id, task) => state.deadline(id, task),

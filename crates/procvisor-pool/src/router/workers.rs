@@ -117,7 +117,6 @@ impl RouterState {
                         worker.stage = Stage::Ready;
                     }
                 }
-                self.dispatch();
             }
             ToRouter::InitFailed(failure) => {
                 if let Some(worker) = self.workers.get_mut(&id) {
@@ -180,8 +179,6 @@ impl RouterState {
         if recycle {
             self.replenish();
         }
-        self.dispatch();
-        self.stop_idle_if_closing();
     }
 
     /// The worker's link ended: it died or exited. Its queued tasks go to other workers; the

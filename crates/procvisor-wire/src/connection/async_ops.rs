@@ -1,8 +1,8 @@
 //! The async twins of [`Connection`]'s blocking operations.
 
 use super::{
-    Connection, PendingWrite, RawFdRef, SocketSource, checked_range, copy_into, decode_frame,
-    frame_error,
+    Buffered, Connection, PendingWrite, RawFdRef, SocketSource, checked_range, copy_into,
+    decode_frame, frame_error,
 };
 use crate::codec;
 use crate::error::ConnectionError;
@@ -96,6 +96,9 @@ impl Connection {
     /// Async twin of [`poll`](Self::poll).
     pub async fn poll_async(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         self.check_readable()?;
+        if self.buffered() > 0 {
+            return Ok(true);
+        }
         let ready = async {
             let async_fd = registered(&self.async_fd, &self.async_init, self.fd.as_ref())?;
             loop {
@@ -174,6 +177,25 @@ impl Connection {
         maxlength: Option<usize>,
     ) -> Result<Frame, ConnectionError> {
         self.check_readable()?;
+        if self.buffered() > 0 {
+            // Whole messages may be in memory already: no need to wait for the socket.
+            let fd = self.fd.as_ref().ok_or(ConnectionError::Closed)?.as_fd();
+            let source = SocketSource {
+                fd,
+                blocking: Blocking::Never,
+                spin: None,
+            };
+            let ahead = self.ahead.as_mut().expect("buffered");
+            let mut source = Buffered {
+                ahead,
+                inner: source,
+                refill: false,
+            };
+            match self.reader.read(&mut source, self.max_frame, maxlength) {
+                Err(frame::FrameError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return self.with_fds(other.map_err(frame_error)?),
+            }
+        }
         loop {
             let async_fd = registered(&self.async_fd, &self.async_init, self.fd.as_ref())?;
             let mut guard = async_fd.readable().await.map_err(ConnectionError::Io)?;
@@ -183,11 +205,22 @@ impl Connection {
                 blocking: Blocking::Never,
                 spin: None,
             };
-            match self.reader.read(&mut source, self.max_frame, maxlength) {
+            let read = match self.ahead.as_mut() {
+                None => self.reader.read(&mut source, self.max_frame, maxlength),
+                Some(ahead) => {
+                    let mut source = Buffered {
+                        ahead,
+                        inner: source,
+                        refill: true,
+                    };
+                    self.reader.read(&mut source, self.max_frame, maxlength)
+                }
+            };
+            match read {
                 Err(frame::FrameError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     guard.clear_ready()
                 }
-                other => return other.map_err(frame_error),
+                other => return self.with_fds(other.map_err(frame_error)?),
             }
         }
     }

@@ -23,6 +23,11 @@ impl Serialize for Connection {
             .fd
             .as_ref()
             .ok_or_else(|| S::Error::custom("cannot send a closed Connection"))?;
+        if self.buffered() > 0 {
+            return Err(S::Error::custom(
+                "cannot send a Connection with received messages buffered (read-ahead)",
+            ));
+        }
         if self.reader.in_frame() || !self.pending.is_empty() {
             return Err(S::Error::custom(
                 "cannot send a Connection in the middle of a message (a receive or send was interrupted)",

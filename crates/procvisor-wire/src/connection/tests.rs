@@ -504,3 +504,110 @@ fn raw_fd_round_trip_through_from_fd() {
     assert_eq!(b.recv::<String>().unwrap(), "via from_fd");
     let _ = std::os::fd::OwnedFd::from_raw_fd;
 }
+
+#[test]
+fn read_ahead_takes_many_messages_in_one_receive_and_keeps_their_order() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.set_read_ahead(64 * 1024).unwrap();
+    for i in 0..100_u32 {
+        a.send(&(i, "x".repeat(i as usize))).unwrap();
+    }
+    let (first, _): (u32, String) = b.recv().unwrap();
+    assert_eq!(first, 0);
+    assert!(
+        b.poll(Some(Duration::ZERO)).unwrap(),
+        "the rest is in memory"
+    );
+    let mut buffered = 0;
+    while let Some(message) = b.try_recv_buffered::<(u32, String)>() {
+        let (i, s) = message.unwrap();
+        assert_eq!((i as usize, s.len()), (buffered + 1, buffered + 1));
+        buffered += 1;
+    }
+    assert!(buffered > 10, "only {buffered} came from memory");
+    for expected in buffered as u32 + 1..100 {
+        let (i, _): (u32, String) = b.recv().unwrap();
+        assert_eq!(i, expected);
+    }
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+}
+
+#[test]
+fn read_ahead_gives_each_descriptor_to_its_own_message() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.set_read_ahead(64 * 1024).unwrap();
+    let mut peers = Vec::new();
+    // Messages without descriptors around messages that carry one.
+    for i in 0..6_u32 {
+        a.send(&("plain", i)).unwrap();
+        let (end, peer) = pipe(true).unwrap();
+        a.send(&(format!("carrier {i}"), end)).unwrap();
+        peers.push(peer);
+    }
+    for (i, mut peer) in peers.into_iter().enumerate() {
+        let (label, n): (String, u32) = b.recv().unwrap();
+        assert_eq!((label.as_str(), n), ("plain", i as u32));
+        let (label, mut end): (String, super::Connection) = b.recv().unwrap();
+        assert_eq!(label, format!("carrier {i}"));
+        // The descriptor is the one sent with this message: it reaches this peer.
+        end.send(&i).unwrap();
+        assert_eq!(peer.recv::<usize>().unwrap(), i);
+    }
+}
+
+#[test]
+fn wait_and_async_receive_see_messages_read_ahead() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.set_read_ahead(4096).unwrap();
+    a.send(&1).unwrap();
+    a.send(&2).unwrap();
+    assert_eq!(b.recv::<i32>().unwrap(), 1);
+    // The socket is empty now; the second message waits in memory.
+    assert_eq!(crate::wait(&[&b], Some(Duration::ZERO)).unwrap(), vec![0]);
+    let rt = runtime();
+    let got = rt.block_on(async { b.recv_async::<i32>().await.unwrap() });
+    assert_eq!(got, 2);
+}
+
+#[test]
+fn a_connection_with_messages_read_ahead_is_not_handed_over() {
+    let (mut carrier, _carrier_peer) = pipe(true).unwrap();
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.set_read_ahead(4096).unwrap();
+    a.send(&1).unwrap();
+    a.send(&2).unwrap();
+    assert_eq!(b.recv::<i32>().unwrap(), 1);
+    let err = carrier.send(&b).unwrap_err();
+    assert!(err.to_string().contains("buffered"), "{err}");
+    assert!(
+        b.set_read_ahead(0).is_err(),
+        "cannot turn off with a message buffered"
+    );
+    assert_eq!(b.recv::<i32>().unwrap(), 2);
+    b.set_read_ahead(0).unwrap();
+    carrier.send(&b).unwrap();
+}
+
+#[test]
+fn read_ahead_survives_a_message_larger_than_its_buffer() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.set_read_ahead(256).unwrap();
+    let big = vec![9_u8; 100_000];
+    let sender = std::thread::spawn(move || {
+        a.send_bytes(b"small").unwrap();
+        a.send_bytes(&big).unwrap();
+        a.send_bytes(b"after").unwrap();
+        a
+    });
+    let got = within(LIMIT, "large message through read-ahead", move || {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(b.recv_bytes(None).unwrap());
+        }
+        out
+    });
+    assert_eq!(got[0], b"small");
+    assert_eq!(got[1].len(), 100_000);
+    assert_eq!(got[2], b"after");
+    sender.join().unwrap();
+}
