@@ -204,8 +204,7 @@ pub(crate) fn decode_one<R: DeserializeOwned>(parts: &[Payload]) -> Result<R, St
 pub(crate) fn decode_all<R: DeserializeOwned>(parts: &[Payload]) -> Result<Vec<R>, String> {
     let mut values = Vec::new();
     for part in parts {
-        let chunk: Vec<R> = part.decode().map_err(|e| e.to_string())?;
-        values.extend(chunk);
+        part.decode_extend(&mut values).map_err(|e| e.to_string())?;
     }
     Ok(values)
 }

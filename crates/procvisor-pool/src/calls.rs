@@ -8,10 +8,14 @@ use crate::completion::Completion;
 use crate::core::{CallSettings, Core, Target};
 use crate::error::{PoolError, TaskInfo};
 use crate::imap::{Imap, NextChunk};
-use crate::options::{Progress, TaskOptions, checked_chunksize, default_chunksize, default_window};
+use crate::options::{Chunker, Progress, TaskOptions, checked_chunksize, default_window};
+use crate::sink::Sink;
 use procvisor_wire::Payload;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// One call on a pool: where it goes and with which options.
 pub(crate) struct Call<'c> {
@@ -40,13 +44,6 @@ impl Call<'_> {
         }
     }
 
-    fn chunksize(&self, items: usize) -> Result<usize, PoolError> {
-        match self.options.chunksize {
-            Some(chunksize) => checked_chunksize(chunksize),
-            None => Ok(default_chunksize(items, self.core.shared.processes)),
-        }
-    }
-
     /// One task with one item.
     pub(crate) fn apply_async<T: Serialize, R: DeserializeOwned>(
         &self,
@@ -68,38 +65,69 @@ impl Call<'_> {
         Ok(AsyncResult::new(completion, decode_one::<R>, info))
     }
 
+    /// Cuts `items` into chunks (see [`Chunker`]), encodes each and submits it as the next part
+    /// of `sink`; returns the item positions of every part. The first chunks go out one by one,
+    /// so that every worker starts while the rest is encoded; later ones in groups. An input of
+    /// known length is never gathered first.
+    fn submit_chunks<T: Serialize>(
+        &self,
+        items: impl Iterator<Item = T>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Vec<Range<usize>>, PoolError> {
+        let (items, len): (Box<dyn Iterator<Item = T> + '_>, usize) = match items.size_hint() {
+            (low, Some(high)) if low == high => (Box::new(items), low),
+            _ => {
+                let gathered: Vec<T> = items.collect();
+                let len = gathered.len();
+                (Box::new(gathered.into_iter()), len)
+            }
+        };
+        let processes = self.core.shared.processes;
+        let mut chunker = Chunker::new(self.options.chunksize, len, processes)?;
+        let settings = self.settings();
+        let mut items = items.peekable();
+        let mut chunk: Vec<T> = Vec::new();
+        let mut pending = Vec::new();
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        while items.peek().is_some() {
+            chunk.clear();
+            chunk.extend(items.by_ref().take(chunker.next_size()));
+            let args = encode_chunk(&self.target, &chunk)?;
+            chunker.encoded(chunk.len(), args.bytes().len());
+            let start = ranges.last().map_or(0, |r| r.end);
+            let range = start..start + chunk.len();
+            pending.push(self.core.job(
+                &self.target,
+                args,
+                sink.clone(),
+                ranges.len() as u64,
+                Some(range.clone()),
+                &settings,
+            ));
+            ranges.push(range);
+            if ranges.len() <= processes || pending.len() >= 16 {
+                self.core.submit(std::mem::take(&mut pending))?;
+            }
+        }
+        self.core.submit(pending)?;
+        Ok(ranges)
+    }
+
     /// Every item, in chunks, as one result.
     pub(crate) fn map_async<T: Serialize, R: DeserializeOwned>(
         &self,
-        items: &[T],
+        items: impl Iterator<Item = T>,
     ) -> Result<AsyncResult<Vec<R>>, PoolError> {
         self.core.check()?;
-        let chunksize = self.chunksize(items.len())?;
-        let chunks: Vec<&[T]> = items.chunks(chunksize).collect();
-        let completion = Completion::new(chunks.len(), self.core.shared.callbacks.clone());
-        let settings = self.settings();
-        let mut jobs = Vec::with_capacity(chunks.len());
-        for (part, chunk) in chunks.iter().enumerate() {
-            let args = encode_chunk(&self.target, chunk)?;
-            let start = part * chunksize;
-            jobs.push(self.core.job(
-                &self.target,
-                args,
-                completion.clone(),
-                part as u64,
-                Some(start..start + chunk.len()),
-                &settings,
-            ));
-        }
-        let info = jobs.first().map_or_else(
-            || self.whole(items.len()),
-            |job| TaskInfo {
-                items: Some(0..items.len()),
-                ..job.info.clone()
-            },
-        );
-        self.core.submit(jobs)?;
-        Ok(AsyncResult::new(completion, decode_all::<R>, info))
+        let completion = Completion::open(self.core.shared.callbacks.clone());
+        let ranges = self.submit_chunks(items, completion.clone())?;
+        completion.seal(ranges.len());
+        let len = ranges.last().map_or(0, |r| r.end);
+        Ok(AsyncResult::new(
+            completion,
+            decode_all::<R>,
+            self.whole(len),
+        ))
     }
 
     fn whole(&self, len: usize) -> TaskInfo {
@@ -111,64 +139,52 @@ impl Call<'_> {
         }
     }
 
-    /// Every item, in chunks; waits, decoding chunks as they arrive (while the workers compute
-    /// the others). The first error in input order wins, after every chunk has finished.
+    /// Every item, in chunks; waits, decoding chunks in order as they arrive (while the workers
+    /// compute the others). The first error in input order wins, after every chunk has
+    /// finished.
     pub(crate) fn map<T: Serialize, R: DeserializeOwned>(
         &self,
-        items: &[T],
+        items: impl Iterator<Item = T>,
     ) -> Result<Vec<R>, PoolError> {
         self.core.check()?;
-        let chunksize = self.chunksize(items.len())?;
         let stream = ChunkStream::new();
-        let settings = self.settings();
-        let chunk_count = items.len().div_ceil(chunksize);
-        // Submitted a few at a time: the first workers start while the rest is encoded.
-        let mut pending = Vec::new();
-        for (part, chunk) in items.chunks(chunksize).enumerate() {
-            let args = encode_chunk(&self.target, chunk)?;
-            let start = part * chunksize;
-            pending.push(self.core.job(
-                &self.target,
-                args,
-                stream.clone(),
-                part as u64,
-                Some(start..start + chunk.len()),
-                &settings,
-            ));
-            if part < self.core.shared.processes || pending.len() >= 16 {
-                self.core.submit(std::mem::take(&mut pending))?;
-            }
-        }
-        self.core.submit(pending)?;
-
-        let mut chunks: Vec<Option<Vec<R>>> = (0..chunk_count).map(|_| None).collect();
-        let mut first_error: Option<(u64, PoolError)> = None;
+        let ranges = self.submit_chunks(items, stream.clone())?;
+        let len = ranges.last().map_or(0, |r| r.end);
+        let mut results: Vec<R> = Vec::with_capacity(len);
+        let mut early = BTreeMap::new();
+        let mut next = 0_u64;
+        let mut first_error: Option<PoolError> = None;
         let mut done = 0_u64;
-        let total = Some(items.len() as u64);
-        for _ in 0..chunk_count {
+        for _ in 0..ranges.len() {
             let (part, outcome) = stream.next(None).expect("waits without a deadline");
-            let len = chunk_len(part, chunksize, items.len());
-            let decoded = outcome.and_then(|payload| {
-                payload.decode::<Vec<R>>().map_err(|e| PoolError::Result {
-                    task: self.whole(items.len()),
-                    message: e.to_string(),
-                })
-            });
-            match decoded {
-                Ok(values) => chunks[part as usize] = Some(values),
-                Err(error) => {
-                    if first_error.as_ref().is_none_or(|(first, _)| part < *first) {
-                        first_error = Some((part, error));
+            done += ranges.get(part as usize).map_or(0, |r| r.len()) as u64;
+            early.insert(part, outcome);
+            while let Some(outcome) = early.remove(&next) {
+                match outcome {
+                    Ok(payload) if first_error.is_none() => {
+                        if let Err(e) = payload.decode_extend(&mut results) {
+                            first_error = Some(PoolError::Result {
+                                task: self.whole(len),
+                                message: e.to_string(),
+                            });
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        first_error.get_or_insert(error);
                     }
                 }
+                next += 1;
             }
-            done += len as u64;
-            self.report(Progress { done, total });
+            self.report(Progress {
+                done,
+                total: Some(len as u64),
+            });
         }
-        if let Some((_, error)) = first_error {
-            return Err(error);
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(results),
         }
-        Ok(chunks.into_iter().flatten().flatten().collect())
     }
 
     fn report(&self, progress: Progress) {
@@ -220,10 +236,4 @@ impl Call<'_> {
             self.options.progress.clone(),
         ))
     }
-}
-
-/// How many items chunk `part` holds.
-fn chunk_len(part: u64, chunksize: usize, items: usize) -> usize {
-    let start = part as usize * chunksize;
-    chunksize.min(items.saturating_sub(start))
 }

@@ -28,7 +28,9 @@ enum Phase {
 
 struct State {
     parts: Vec<Option<Payload>>,
-    remaining: usize,
+    received: usize,
+    /// How many parts there are, once known (see [`Completion::seal`]).
+    expected: Option<usize>,
     /// The failed part with the lowest index, and its error.
     error: Option<(usize, PoolError)>,
     phase: Phase,
@@ -56,10 +58,18 @@ impl std::fmt::Debug for Completion {
 impl Completion {
     /// A result of `parts` parts (zero parts is complete at once: an empty map).
     pub(crate) fn new(parts: usize, runner: Arc<CallbackRunner>) -> Arc<Completion> {
-        let completion = Arc::new(Completion {
+        let completion = Completion::open(runner);
+        completion.seal(parts);
+        completion
+    }
+
+    /// A result whose number of parts is told later, by [`seal`](Self::seal).
+    pub(crate) fn open(runner: Arc<CallbackRunner>) -> Arc<Completion> {
+        Arc::new(Completion {
             state: Mutex::new(State {
-                parts: (0..parts).map(|_| None).collect(),
-                remaining: parts,
+                parts: Vec::new(),
+                received: 0,
+                expected: None,
                 error: None,
                 phase: Phase::Pending,
                 callbacks: Vec::new(),
@@ -69,13 +79,20 @@ impl Completion {
             ready: Condvar::new(),
             outcome: OnceLock::new(),
             runner,
-        });
-        if parts == 0 {
-            let mut state = completion.lock();
-            completion.finish(&mut state);
-            completion.publish(state);
+        })
+    }
+
+    /// Says how many parts there are; complete now if they have all arrived.
+    pub(crate) fn seal(self: &Arc<Self>, parts: usize) {
+        let mut state = self.lock();
+        if state.expected.is_some() {
+            return;
         }
-        completion
+        state.expected = Some(parts);
+        if state.received >= parts {
+            self.finish(&mut state);
+            self.publish(state);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -206,10 +223,14 @@ impl Completion {
     pub(crate) fn accept(self: &Arc<Self>, part: u64, outcome: Result<Payload, PoolError>) {
         let mut state = self.lock();
         let index = part as usize;
-        if state.phase != Phase::Pending
-            || index >= state.parts.len()
-            || state.parts[index].is_some()
+        if state.phase != Phase::Pending || state.expected.is_some_and(|expected| index >= expected)
         {
+            return;
+        }
+        if state.parts.len() <= index {
+            state.parts.resize_with(index + 1, || None);
+        }
+        if state.parts[index].is_some() {
             return;
         }
         match outcome {
@@ -222,8 +243,11 @@ impl Completion {
                 }
             }
         }
-        state.remaining -= 1;
-        if state.remaining == 0 {
+        state.received += 1;
+        if state
+            .expected
+            .is_some_and(|expected| state.received >= expected)
+        {
             self.finish(&mut state);
             self.publish(state);
         }
@@ -295,6 +319,25 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_millis(10);
         assert!(c.wait(Some(deadline)).is_none());
         assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn an_open_result_completes_once_sealed_and_all_parts_are_in() {
+        let c = Completion::open(CallbackRunner::new());
+        c.accept(1, Ok(payload(1)));
+        c.accept(0, Ok(payload(0)));
+        assert!(c.outcome().is_none(), "not sealed yet");
+        c.seal(3);
+        assert!(c.outcome().is_none());
+        c.accept(2, Ok(payload(2)));
+        assert_eq!(c.wait(None).unwrap().as_ref().unwrap().len(), 3);
+        let early = Completion::open(CallbackRunner::new());
+        early.accept(0, Ok(payload(0)));
+        early.seal(1);
+        assert!(
+            early.outcome().is_some(),
+            "sealed after its last part arrived"
+        );
     }
 
     #[test]

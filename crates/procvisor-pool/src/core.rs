@@ -44,7 +44,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(processes: usize, retries: u32, time_limit: Option<Duration>) -> Shared {
         Shared {
-            owner: std::process::id(),
+            owner: pool_support::current_pid(),
             processes,
             counters: Counters::default(),
             lifecycle: Lifecycle::default(),
@@ -72,7 +72,7 @@ impl Core {
     }
 
     pub(crate) fn check_owner(&self) -> Result<(), PoolError> {
-        if std::process::id() != self.shared.owner {
+        if pool_support::current_pid() != self.shared.owner {
             return Err(PoolError::WrongProcess {
                 owner: self.shared.owner,
             });

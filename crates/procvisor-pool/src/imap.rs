@@ -105,6 +105,12 @@ impl<'a, R: DeserializeOwned> Imap<'a, R> {
         let Some(next_chunk) = self.next_chunk.as_mut() else {
             return;
         };
+        // Refilled once half the window is free, so that chunks go to the router in batches
+        // rather than one message per chunk consumed.
+        let outstanding = self.submitted - self.consumed;
+        if outstanding > 0 && outstanding > (self.window / 2) as u64 {
+            return;
+        }
         let mut jobs = Vec::new();
         while self.submitted - self.consumed < self.window as u64 {
             let Some((len, encoded)) = next_chunk() else {

@@ -44,6 +44,61 @@ pub(crate) fn default_chunksize(items: usize, processes: usize) -> usize {
     items.div_ceil(slots).max(1)
 }
 
+/// About how many encoded bytes a default chunk holds.
+const CHUNK_BYTES: usize = 128 * 1024;
+/// The first chunk of a default `map`, whose encoded size sets the others'.
+const PROBE_ITEMS: usize = 1024;
+
+/// The sizes of a `map`'s chunks.
+///
+/// Given by the caller, a chunk size is used as is. By default it is Python's (about four chunks
+/// per worker), but no larger than about [`CHUNK_BYTES`] encoded: the first chunk is small, and
+/// its encoded size per item sets the size of the others. Python's formula alone makes chunks
+/// of megabytes on large inputs, which cost more in page faults and idle workers (the first
+/// results wait for the whole first chunk) than their fewer messages save; capped, a `map` of a
+/// million integers runs about twice as fast.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chunker {
+    next: usize,
+    /// The largest default size (Python's); `None` for a size given by the caller.
+    adapt_up_to: Option<usize>,
+}
+
+impl Chunker {
+    pub(crate) fn new(
+        given: Option<usize>,
+        items: usize,
+        processes: usize,
+    ) -> Result<Chunker, PoolError> {
+        Ok(match given {
+            Some(size) => Chunker {
+                next: checked_chunksize(size)?,
+                adapt_up_to: None,
+            },
+            None => {
+                let python = default_chunksize(items, processes);
+                Chunker {
+                    next: python.min(PROBE_ITEMS),
+                    adapt_up_to: Some(python),
+                }
+            }
+        })
+    }
+
+    /// The size of the next chunk.
+    pub(crate) fn next_size(&self) -> usize {
+        self.next
+    }
+
+    /// Learns from a chunk of `items` items that encoded to `bytes` bytes.
+    pub(crate) fn encoded(&mut self, items: usize, bytes: usize) {
+        if let Some(python) = self.adapt_up_to.take() {
+            let per_item = (bytes / items.max(1)).max(1);
+            self.next = (CHUNK_BYTES / per_item).clamp(1, python);
+        }
+    }
+}
+
 /// Checks a chunk size given by the caller (Python: `ValueError('Chunksize must be 1+, not 0')`).
 pub(crate) fn checked_chunksize(chunksize: usize) -> Result<usize, PoolError> {
     if chunksize == 0 {
@@ -71,5 +126,28 @@ mod tests {
         assert_eq!(default_chunksize(100, 4), 7);
         assert_eq!(default_chunksize(0, 4), 1);
         assert!(checked_chunksize(0).is_err());
+    }
+
+    #[test]
+    fn default_chunks_stay_near_their_byte_budget() {
+        // A million 8-byte integers on 2 workers: Python would cut 125000-item chunks.
+        let mut chunker = Chunker::new(None, 1_000_000, 2).unwrap();
+        assert_eq!(chunker.next_size(), PROBE_ITEMS);
+        chunker.encoded(PROBE_ITEMS, PROBE_ITEMS * 8 + 8);
+        assert_eq!(chunker.next_size(), CHUNK_BYTES / 8);
+        // Small inputs keep Python's size.
+        let mut small = Chunker::new(None, 10, 4).unwrap();
+        assert_eq!(small.next_size(), 1);
+        small.encoded(1, 16);
+        assert_eq!(small.next_size(), 1);
+        // Huge items: one per chunk.
+        let mut huge = Chunker::new(None, 100, 1).unwrap();
+        huge.encoded(huge.next_size(), 25 * 1024 * 1024);
+        assert_eq!(huge.next_size(), 1);
+        // A size given by the caller is kept.
+        let mut given = Chunker::new(Some(7), 1_000_000, 2).unwrap();
+        given.encoded(7, 7_000_000);
+        assert_eq!(given.next_size(), 7);
+        assert!(Chunker::new(Some(0), 10, 1).is_err());
     }
 }

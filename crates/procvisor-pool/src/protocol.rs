@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn the_borrowed_form_decodes_as_the_owned_form() {
-        let args = std::sync::Arc::new(Payload::encode(&[(3_i64,), (4,)]).unwrap());
+        let args = std::sync::Arc::new(Payload::encode(&[(3_i64,), (4,)][..]).unwrap());
         let out = Outgoing::Tasks(vec![
             (7, TargetRef::Named(1, "crate::f".into()), args.clone()),
             (8, TargetRef::Known(1), args),

@@ -173,9 +173,8 @@ impl<'p> Tasks<'p> {
         F::Output: DeserializeOwned,
     {
         drop(f);
-        let items: Vec<T> = items.into_iter().collect();
         // A value encodes as its one-tuple: the items travel as they are.
-        self.call::<F>()?.map(&items)
+        self.call::<F>()?.map(items.into_iter())
     }
 
     /// [`Pool::map_async`](crate::Pool::map_async) with these options.
@@ -194,8 +193,7 @@ impl<'p> Tasks<'p> {
         F::Output: DeserializeOwned,
     {
         drop(f);
-        let items: Vec<T> = items.into_iter().collect();
-        self.call::<F>()?.map_async(&items)
+        self.call::<F>()?.map_async(items.into_iter())
     }
 
     /// [`Pool::imap`](crate::Pool::imap) with these options.
@@ -252,8 +250,7 @@ impl<'p> Tasks<'p> {
         F::Output: DeserializeOwned,
     {
         drop(f);
-        let items: Vec<A> = items.into_iter().collect();
-        self.call::<F>()?.map(&items)
+        self.call::<F>()?.map(items.into_iter())
     }
 
     /// [`Pool::starmap_async`](crate::Pool::starmap_async) with these options.
@@ -272,7 +269,6 @@ impl<'p> Tasks<'p> {
         F::Output: DeserializeOwned,
     {
         drop(f);
-        let items: Vec<A> = items.into_iter().collect();
-        self.call::<F>()?.map_async(&items)
+        self.call::<F>()?.map_async(items.into_iter())
     }
 }

@@ -107,8 +107,7 @@ impl<W: Worker> WorkerPool<W> {
         &self,
         tasks: impl IntoIterator<Item = W::Task>,
     ) -> Result<Vec<W::Output>, PoolError> {
-        let tasks: Vec<W::Task> = tasks.into_iter().collect();
-        self.engine().map(&tasks)
+        self.engine().map(tasks.into_iter())
     }
 
     /// [`map`](Self::map) without waiting.
@@ -120,8 +119,7 @@ impl<W: Worker> WorkerPool<W> {
         &self,
         tasks: impl IntoIterator<Item = W::Task>,
     ) -> Result<AsyncResult<Vec<W::Output>>, PoolError> {
-        let tasks: Vec<W::Task> = tasks.into_iter().collect();
-        self.engine().map_async(&tasks)
+        self.engine().map_async(tasks.into_iter())
     }
 
     /// Every task, lazily, outputs in input order.

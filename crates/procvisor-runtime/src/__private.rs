@@ -215,6 +215,11 @@ pub mod pool_support {
         crate::target::name_of::<F>()
     }
 
+    /// This process's pid, without a system call.
+    pub fn current_pid() -> u32 {
+        node().pid()
+    }
+
     /// A handle to this process's node runtime (started on first use).
     pub fn runtime() -> tokio::runtime::Handle {
         node().runtime().handle().clone()

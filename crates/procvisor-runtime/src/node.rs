@@ -85,6 +85,11 @@ impl Node {
         }
     }
 
+    /// This process's pid (read once: a forked child has a node of its own).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
     pub(crate) fn identity(&self) -> Identity {
         self.identity
             .lock()

@@ -307,6 +307,27 @@ impl Payload {
         with_received_fds(fds, || crate::codec::decode(&self.bytes))
     }
 
+    /// Decodes a sequence of `T`, appending the values to `out` (see
+    /// [`codec::decode_extend`](crate::codec::decode_extend)).
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode).
+    pub fn decode_extend<T: serde::de::DeserializeOwned>(
+        &self,
+        out: &mut Vec<T>,
+    ) -> Result<(), crate::codec::CodecError> {
+        let fds = self
+            .fds
+            .iter()
+            .map(|fd| fd.as_fd().try_clone_to_owned())
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| {
+                crate::codec::CodecError::decode(format!("cannot duplicate a descriptor: {e}"))
+            })?;
+        with_received_fds(fds, || crate::codec::decode_extend(&self.bytes, out))
+    }
+
     /// The encoded bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

@@ -31,7 +31,7 @@ impl<'de, T: serde::Deserialize<'de>> DeserializeSeed<'de> for Seed<T> {
 
 struct Guarded<D>(D);
 struct GuardedVisitor<V>(V);
-struct GuardedSeed<S>(S);
+pub(super) struct GuardedSeed<S>(pub(super) S);
 struct GuardedAccess<A>(A);
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for GuardedSeed<S> {

@@ -71,6 +71,23 @@ impl ReadAhead {
         n
     }
 
+    /// Receives up to `max` bytes straight into `dst` (the buffer being empty).
+    fn read_through<S: ByteSource>(
+        &mut self,
+        source: &mut S,
+        dst: &mut Vec<u8>,
+        max: usize,
+    ) -> io::Result<usize> {
+        let mut fds = Vec::new();
+        let n = source.read_append(dst, max, Some(&mut fds))?;
+        if !fds.is_empty() {
+            self.fd_reads
+                .push_back((self.position, self.position + n as u64, fds));
+        }
+        self.position += n as u64;
+        Ok(n)
+    }
+
     /// Receives what has arrived (up to the capacity) from `source`.
     fn refill<S: ByteSource>(&mut self, source: &mut S) -> io::Result<usize> {
         self.buf.clear();
@@ -103,6 +120,10 @@ impl<S: ByteSource> ByteSource for Buffered<'_, S> {
         if self.ahead.buffered() == 0 {
             if !self.refill {
                 return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if max >= self.ahead.capacity {
+                // A large read (the body of a large message): straight into place, no copy.
+                return self.ahead.read_through(&mut self.inner, dst, max);
             }
             if self.ahead.refill(&mut self.inner)? == 0 {
                 return Ok(0);
