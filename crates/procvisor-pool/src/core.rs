@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     /// Pool-wide defaults for calls.
     pub(crate) retries: u32,
     pub(crate) time_limit: Option<Duration>,
+    /// The pids of the workers taking tasks, kept by the router.
+    pub(crate) worker_pids: Mutex<Vec<u32>>,
     next_task: AtomicU64,
     targets: Mutex<HashMap<&'static str, Target>>,
 }
@@ -51,6 +53,7 @@ impl Shared {
             callbacks: CallbackRunner::new(),
             retries,
             time_limit,
+            worker_pids: Mutex::new(Vec::new()),
             next_task: AtomicU64::new(1),
             targets: Mutex::new(HashMap::new()),
         }
@@ -172,6 +175,14 @@ impl Core {
             PoolState::Broken(cause) => PoolError::Broken { cause },
             _ => PoolError::NotRunning,
         }
+    }
+
+    pub(crate) fn worker_pids(&self) -> Vec<u32> {
+        self.shared
+            .worker_pids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn stats(&self) -> PoolStats {

@@ -291,4 +291,9 @@ impl Pool {
     pub fn stats(&self) -> PoolStats {
         self.owner.stats()
     }
+
+    /// The pids of the worker processes taking tasks now.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.owner.worker_pids()
+    }
 }

@@ -10,7 +10,7 @@ use crate::worker_trait::{self, ErasedWorker};
 use procvisor_runtime::__private::Registration;
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{ExitCode, Failure, FailureKind};
-use procvisor_wire::{Connection, Payload};
+use procvisor_wire::{Connection, ConnectionError, Payload};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -57,16 +57,29 @@ pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
                 tracing::debug_span!(target: "procvisor::pool", "task", id = task.id).entered();
             handler.run(&task)
         };
-        if send(
+        match send(
             &writer,
             &ToRouter::Done {
                 id: task.id,
                 result,
             },
-        )
-        .is_err()
-        {
-            break;
+        ) {
+            Ok(()) => {}
+            Err(Unsendable(reason)) => {
+                // The result cannot travel (too large, or its descriptors): say so instead.
+                let failure = pool_support::failure(
+                    FailureKind::Codec,
+                    format!("cannot send the result back: {reason}"),
+                );
+                let done = ToRouter::Done {
+                    id: task.id,
+                    result: Err(failure),
+                };
+                if send(&writer, &done).is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
         }
     }
     ExitCode(0)
@@ -82,12 +95,27 @@ fn ignore_interrupts() {
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
 }
 
-fn send(writer: &Mutex<Connection>, message: &ToRouter) -> Result<(), ()> {
-    writer
+/// Why a message was not sent.
+enum SendError {
+    /// The router is gone.
+    Gone,
+    /// This message cannot be sent (too large, unencodable); the link is fine.
+    Unsendable(String),
+}
+use SendError::Unsendable;
+
+fn send(writer: &Mutex<Connection>, message: &ToRouter) -> Result<(), SendError> {
+    match writer
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send(message)
-        .map_err(|_| ())
+    {
+        Ok(()) => Ok(()),
+        Err(e @ (ConnectionError::FrameTooLarge { .. } | ConnectionError::Codec(_))) => {
+            Err(Unsendable(e.to_string()))
+        }
+        Err(_) => Err(SendError::Gone),
+    }
 }
 
 /// What runs the tasks.

@@ -171,4 +171,9 @@ impl<W: Worker> WorkerPool<W> {
     pub fn stats(&self) -> PoolStats {
         self.owner.stats()
     }
+
+    /// See [`Pool::worker_pids`](crate::Pool::worker_pids).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.owner.worker_pids()
+    }
 }

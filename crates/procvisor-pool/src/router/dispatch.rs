@@ -25,6 +25,8 @@ const MAX_DEPTH: usize = 64;
 const OVERDUE_FACTOR: u32 = 8;
 /// ...and never before this long.
 const OVERDUE_MIN: Duration = Duration::from_millis(2);
+/// The most argument bytes in one message to a worker (a message may carry 256 MiB).
+const BATCH_BYTES: usize = 8 << 20;
 
 impl Worker {
     /// When its running task counts as overdue.
@@ -83,7 +85,7 @@ impl RouterState {
             Phase::Running | Phase::Closing => {}
         }
         let now = Instant::now();
-        let mut batches: Vec<(WorkerId, Vec<_>)> = Vec::new();
+        let mut batches: Vec<(WorkerId, Vec<_>, usize)> = Vec::new();
         while !self.queue.is_empty() {
             let Some(id) = self.pick(now) else {
                 break;
@@ -106,14 +108,24 @@ impl RouterState {
                 }
             }
             worker.dispatched += 1;
+            let size = job.args.bytes().len();
             let entry = (job.id(), target, job.args.clone());
             worker.in_flight.push_back(job);
-            match batches.iter_mut().find(|(w, _)| *w == id) {
-                Some((_, batch)) => batch.push(entry),
-                None => batches.push((id, vec![entry])),
+            match batches.iter_mut().find(|(w, _, _)| *w == id) {
+                Some((_, batch, bytes)) if *bytes + size <= BATCH_BYTES => {
+                    batch.push(entry);
+                    *bytes += size;
+                }
+                Some((_, batch, bytes)) => {
+                    // Full: this one goes out now, a new batch starts.
+                    let full = std::mem::replace(batch, vec![entry]);
+                    *bytes = size;
+                    worker.send(Outgoing::Tasks(full));
+                }
+                None => batches.push((id, vec![entry], size)),
             }
         }
-        for (id, batch) in batches {
+        for (id, batch, _) in batches {
             self.workers[&id].send(Outgoing::Tasks(batch));
         }
         if self.queue.is_empty() {

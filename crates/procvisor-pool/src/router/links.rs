@@ -9,7 +9,7 @@ use crate::protocol::{Outgoing, ToRouter, WorkerMode};
 use crate::worker_main::pool_worker;
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{Context, Process, StartMethod};
-use procvisor_wire::Connection;
+use procvisor_wire::{Connection, ConnectionError};
 use ractor::ActorRef;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -149,12 +149,19 @@ pub(crate) fn spawn_link_tasks(
     let writer_end = link.try_clone()?;
     let (outbox, mut inbox) = unbounded_channel::<Outgoing>();
 
+    let router_for_writer = router.clone();
     let writer = tokio::spawn(async move {
         let mut end = writer_end;
         while let Some(message) = inbox.recv().await {
-            if end.0.send_async(&message.wire()).await.is_err() {
+            match end.0.send_async(&message.wire()).await {
+                Ok(()) => {}
                 // The worker is gone; the watcher reports it.
-                return;
+                Err(ConnectionError::BrokenPipe | ConnectionError::Io(_)) => return,
+                Err(e) => {
+                    let _ = router_for_writer
+                        .send_message(RouterMessage::WriteFailed(id, e.to_string()));
+                    return;
+                }
             }
         }
     });

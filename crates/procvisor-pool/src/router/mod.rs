@@ -77,6 +77,8 @@ pub(crate) enum RouterMessage {
     FromWorker(WorkerId, Vec<ToRouter>),
     /// A worker's link ended: it died or exited.
     LinkEnded(WorkerId),
+    /// A message could not be written to a worker (it cannot get work any more).
+    WriteFailed(WorkerId, String),
     /// A worker whose link ended has exited, this way.
     Exited(WorkerId, ExitReason),
     /// Check whether this task, running on this worker, is past its time limit.
@@ -264,6 +266,7 @@ impl Actor for Router {
                 state.stop_idle_if_closing();
             }
             RouterMessage::LinkEnded(id) => state.link_ended(id),
+            RouterMessage::WriteFailed(id, error) => state.write_failed(id, &error),
             RouterMessage::Exited(id, reason) => state.exited(id, reason),
             RouterMessage::Deadline(id, task) => state.deadline(id, task),
             RouterMessage::Rebalance => {
@@ -288,6 +291,8 @@ impl RouterState {
         match &self.phase {
             Phase::Running | Phase::Closing => {
                 self.queue.extend(jobs);
+                // Closing pools may have asked every worker to stop already.
+                self.replenish();
                 self.dispatch();
             }
             Phase::Terminating => {
@@ -345,9 +350,15 @@ impl RouterState {
         let ready = self
             .workers
             .values()
-            .filter(|w| w.stage == Stage::Ready && w.end.is_none())
-            .count();
-        counters.workers_ready.store(ready, Relaxed);
+            .filter(|w| w.stage == Stage::Ready && w.end.is_none());
+        let count = ready.clone().count();
+        if counters.workers_ready.swap(count, Relaxed) != count {
+            *self
+                .shared
+                .worker_pids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = ready.map(|w| w.pid).collect();
+        }
     }
 }
 

@@ -277,6 +277,17 @@ impl RouterState {
         self.stop_idle_if_closing();
     }
 
+    /// A worker cannot be written to, though alive: kill it, so that its tasks go elsewhere.
+    pub(super) fn write_failed(&mut self, id: WorkerId, error: &str) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        tracing::error!(target: "procvisor::pool", worker = %worker.name, pid = worker.pid, %error, "cannot send to a pool worker; killing it");
+        if let Some(process) = &worker.process {
+            let _ = process.kill();
+        }
+    }
+
     /// A task reached its time limit, if it is still running on that worker.
     pub(super) fn deadline(&mut self, id: WorkerId, task: u64) {
         let Some(worker) = self.workers.get_mut(&id) else {
