@@ -18,12 +18,20 @@ use std::time::Duration;
 /// task, is rebuilt, and the others go on), and dropped like one (terminated).
 ///
 /// See [`Worker`] for an example.
-#[derive(Debug)]
 pub struct WorkerPool<W: Worker> {
     owner: Owner,
     target: Target,
     options: TaskOptions,
     worker: PhantomData<fn() -> W>,
+}
+
+impl<W: Worker> std::fmt::Debug for WorkerPool<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("worker", &std::any::type_name::<W>())
+            .field("processes", &self.processes())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Worker> WorkerPool<W> {

@@ -20,9 +20,10 @@ mod guarded;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The configuration every encode and decode uses; both ends must agree on it.
+type Config =
+    bincode::config::Configuration<bincode::config::LittleEndian, bincode::config::Fixint>;
 
-fn config() -> bincode::config::Configuration<bincode::config::LittleEndian, bincode::config::Fixint>
-{
+fn config() -> Config {
     bincode::config::standard().with_fixed_int_encoding()
 }
 

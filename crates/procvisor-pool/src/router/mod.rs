@@ -259,7 +259,7 @@ impl Actor for Router {
             RouterMessage::Started(id, started) => state.started(id, *started),
             RouterMessage::FromWorker(id, messages) => {
                 for message in messages {
-                    state.from_worker(id, message);
+                    state.heard_from(id, message);
                 }
                 // Once per burst of answers: the refills go out as one batch per worker.
                 state.dispatch();

@@ -109,7 +109,7 @@ impl RouterState {
         }
     }
 
-    pub(super) fn from_worker(&mut self, id: WorkerId, message: ToRouter) {
+    pub(super) fn heard_from(&mut self, id: WorkerId, message: ToRouter) {
         match message {
             ToRouter::Ready => {
                 if let Some(worker) = self.workers.get_mut(&id) {
