@@ -87,3 +87,44 @@ fn shared_value_prints_the_seed_values() {
         "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n"
     );
 }
+
+#[test]
+fn pool_map_squares_one_two_three() {
+    assert_eq!(output("pool_map"), "[1, 4, 9]\n");
+}
+
+#[test]
+fn pool_tour_prints_what_the_seed_prints() {
+    let started = std::time::Instant::now();
+    let out = output("pool_tour");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 17, "{out}");
+    assert_eq!(lines[0], "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]");
+    let mut unordered: Vec<i64> = lines[1..11].iter().map(|l| l.parse().unwrap()).collect();
+    unordered.sort_unstable();
+    assert_eq!(unordered, (0..10).map(|x| x * x).collect::<Vec<i64>>());
+    assert_eq!(lines[11], "400");
+    let pid: u32 = lines[12].parse().expect("a pid");
+    assert_ne!(pid, std::process::id());
+    let pids: Vec<u32> = lines[13]
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(", ")
+        .map(|p| p.parse().expect("a pid"))
+        .collect();
+    assert_eq!(pids.len(), 4);
+    assert_eq!(
+        lines[14],
+        "We lacked patience and got a multiprocessing.TimeoutError"
+    );
+    assert_eq!(
+        lines[15],
+        "For the moment, the pool remains available for more work"
+    );
+    assert_eq!(lines[16], "Now the pool is closed and no longer available");
+    // The sleeping worker was stopped with the pool, not waited for.
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+}
