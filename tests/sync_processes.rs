@@ -1,12 +1,16 @@
 //! Queues, locks and shared state across real processes, under every start method: exactly-once
 //! delivery with many producers and consumers, a consumer killed while it held the consumer
-//! lock, lock holders killed inside their section, barriers in lockstep, bounded semaphores.
+//! lock, producers killed in the middle of a put (counts stay exact, a reader in the middle of
+//! a long item does not wait for ever), lock holders killed inside their section, barriers in
+//! lockstep, bounded semaphores.
 
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 procvisor_suite::scenario_matrix!(DEADLINE;
     queue_many_to_many,
     queue_consumer_killed,
+    queue_producer_killed,
+    queue_producer_killed_mid_message,
     lock_holder_killed,
     barrier_lockstep,
     semaphore_bound,

@@ -95,7 +95,8 @@ register!(
     bounded_worker,
     wait_for_notify,
     task_worker,
-    count_up
+    count_up,
+    put_one
 );
 
 fn produce(q: Queue<(u32, u32)>, me: u32, count: u32) -> Result<(), String> {
@@ -174,6 +175,19 @@ fn task_worker(q: JoinableQueue<u32>, total: Value<u64>) {
 fn count_up(counter: Value<u64>, times: u32) {
     for _ in 0..times {
         counter.update(|c| c + 1);
+    }
+}
+
+fn put_one(q: JoinableQueue<Vec<u8>>, item: Vec<u8>) -> Result<(), String> {
+    q.put(item).map_err(|e| e.to_string())
+}
+
+/// Waits until `condition` holds; fails naming `what` after [`LONG`].
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {LONG:?}");
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -624,6 +638,142 @@ fn queue_consumer_killed() {
     assert!(q.empty(), "and none twice");
 }
 
+fn queue_producer_killed() {
+    step("fill the ring: four items of 1000 bytes (1016 with their header) in 4 KiB");
+    let q: JoinableQueue<Vec<u8>> = JoinableQueue::with_capacity(5, 4096).unwrap();
+    let mut n = 0_u8;
+    while q.put_nowait(vec![n; 1000]).is_ok() {
+        n += 1;
+    }
+    assert_eq!((n, q.qsize()), (4, 4));
+    step("a child puts a fifth: it reserves its slot and waits for room in the ring");
+    let mut child = started(put_one, (q.clone(), vec![99_u8; 1000]));
+    wait_until("the child reserved its slot", || q.qsize() == 5);
+    assert!(q.full());
+    step("kill it while it waits");
+    child.kill().unwrap();
+    child.join(Some(LONG)).unwrap();
+    step("the counts forget its item");
+    assert_eq!(q.qsize(), 4);
+    assert!(!q.full());
+    step("take them, in order");
+    for i in 0..4 {
+        assert_eq!(q.get_timeout(LONG).unwrap(), vec![i; 1000]);
+    }
+    assert!(q.get_nowait().unwrap_err().is_empty());
+    assert_eq!(q.qsize(), 0);
+    step("its slot is free again: five small items fit, a sixth does not");
+    for i in 4..9 {
+        q.put_nowait(vec![i]).expect("room for maxsize items");
+    }
+    assert!(q.full());
+    assert!(q.put_nowait(vec![9]).unwrap_err().is_full());
+    for i in 4..9 {
+        assert_eq!(q.get_timeout(LONG).unwrap(), vec![i]);
+    }
+    step("join returns once the nine items put are done");
+    for _ in 0..8 {
+        q.task_done().unwrap();
+    }
+    assert!(!q.join(Some(Duration::ZERO)));
+    q.task_done().unwrap();
+    assert!(q.join(Some(LONG)));
+    assert!(
+        q.task_done().is_err(),
+        "the dead child's item was never put"
+    );
+
+    step("a child blocked at maxsize holds the producer lock: killed there, puts go on");
+    let q: JoinableQueue<Vec<u8>> = JoinableQueue::with_capacity(1, 4096).unwrap();
+    q.put(vec![1]).unwrap();
+    let mut child = started(put_one, (q.clone(), vec![2]));
+    wait_until("the child waits for room", || {
+        q.put_nowait(vec![3]).is_err_and(|e| e.is_full())
+    });
+    child.kill().unwrap();
+    child.join(Some(LONG)).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), vec![1]);
+    q.put_timeout(vec![3], LONG).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), vec![3]);
+    assert_eq!(q.qsize(), 0);
+}
+
+fn queue_producer_killed_mid_message() {
+    // 256 KiB through a 4 KiB ring: the child streams it in fragments while someone reads.
+    let big = vec![7_u8; 256 << 10];
+    let q: JoinableQueue<Vec<u8>> = JoinableQueue::with_capacity(0, 4096).unwrap();
+    step("nobody reads: the child fills the ring with the item's first fragment and waits");
+    let mut child = started(put_one, (q.clone(), big.clone()));
+    wait_until("the child counted its item", || {
+        !q.join(Some(Duration::ZERO))
+    });
+    // It counts its item just before its first fragment goes out. Killed before that, it
+    // leaves nothing in the ring and what follows holds all the same; the pause makes the kill
+    // land after it, in the case this step is about.
+    std::thread::sleep(Duration::from_millis(20));
+    step("kill it in the middle of its item");
+    child.kill().unwrap();
+    child.join(Some(LONG)).unwrap();
+    step("a timed get drops the part it reads and times out, with no other producer");
+    let start = Instant::now();
+    assert!(
+        q.get_timeout(Duration::from_millis(500))
+            .unwrap_err()
+            .is_empty()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(q.qsize(), 0);
+    assert!(
+        q.join(Some(Duration::ZERO)),
+        "the killed put counts for nothing"
+    );
+    step("the queue works after");
+    q.put(vec![1, 2, 3]).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), vec![1, 2, 3]);
+    q.task_done().unwrap();
+    assert!(q.join(Some(Duration::ZERO)));
+
+    step("a consumer in the middle of reading the item when its producer is killed");
+    let mut child = started(put_one, (q.clone(), vec![7_u8; 4 << 20]));
+    wait_until("the child counted its item", || {
+        !q.join(Some(Duration::ZERO))
+    });
+    // The reader takes the fragments out as the child writes them, and is waiting for the
+    // next one (whether or not it started before the kill) when it finds the child dead.
+    let reader = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            (q.get_timeout(Duration::from_secs(1)), start.elapsed())
+        })
+    };
+    child.kill().unwrap();
+    child.join(Some(LONG)).unwrap();
+    let deadline = Instant::now() + LONG;
+    while !reader.is_finished() {
+        assert!(Instant::now() < deadline, "the reader waits for ever");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (got, waited) = reader.join().unwrap();
+    match got {
+        Err(e) => assert!(e.is_empty(), "{e}"),
+        // The child may have finished before the kill: then the item is whole.
+        Ok(item) => {
+            assert!(item.len() == 4 << 20 && item.iter().all(|&b| b == 7));
+            q.task_done().unwrap();
+        }
+    }
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert_eq!(q.qsize(), 0);
+    assert!(q.join(Some(Duration::ZERO)));
+    q.put(vec![4]).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), vec![4]);
+}
+
 fn lock_holder_killed() {
     for reentrant in [false, true] {
         step(if reentrant {
@@ -793,6 +943,8 @@ fn main() {
         "queue_many_to_many" => queue_many_to_many(),
         "queue_consumer_killed" => queue_consumer_killed(),
         "lock_holder_killed" => lock_holder_killed(),
+        "queue_producer_killed" => queue_producer_killed(),
+        "queue_producer_killed_mid_message" => queue_producer_killed_mid_message(),
         "barrier_lockstep" => barrier_lockstep(),
         "semaphore_bound" => semaphore_bound(),
         "condition_and_event" => condition_and_event(),

@@ -144,7 +144,8 @@ impl<T: SharedType> Array<T> {
     }
 
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.lock.state().enter(None, true);
+        // As for `Value`: a dead holder's half-done update is still made of valid elements.
+        crate::lock::note_recovery(self.lock.state().enter(None, true));
         let result = f();
         let _ = self.lock.state().exit();
         result

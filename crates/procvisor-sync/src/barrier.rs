@@ -127,7 +127,7 @@ impl Barrier {
     }
 
     fn lock(&self) {
-        self.state().lock.lock(my_pid(), None);
+        crate::lock::note_recovery(self.state().lock.lock(my_pid(), None));
     }
 
     fn unlock(&self) {

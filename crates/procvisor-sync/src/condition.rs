@@ -150,7 +150,11 @@ impl Condition {
             }
             sequence = state.sequence.load(Ordering::SeqCst);
         };
-        self.lock_state().reenter(levels);
+        if self.lock_state().reenter(levels) == crate::raw_lock::Acquired::FromDeadOwner {
+            // Another process died holding the lock while this one waited.
+            crate::lock::note_recovery(Some(crate::raw_lock::Acquired::FromDeadOwner));
+            guard.owner_died = true;
+        }
         notified
     }
 

@@ -85,7 +85,9 @@ impl Event {
         true
     }
 
-    /// Async twin of [`wait`](Self::wait). Cancel safe.
+    /// Async twin of [`wait`](Self::wait). Cancel safe. It works on any executor: the waiting
+    /// happens on tokio's blocking pool inside a tokio runtime, and on a helper thread
+    /// elsewhere.
     pub async fn wait_async(&self, timeout: Option<Duration>) -> bool {
         if self.is_set() {
             return true;
@@ -97,7 +99,7 @@ impl Event {
             futex::deadline(timeout),
         )
         .await;
-        matches!(waited, Ok(Some(()))) || self.is_set()
+        waited.is_some() || self.is_set()
     }
 }
 

@@ -70,6 +70,13 @@ pub(crate) fn outcome<G>(
     }
 }
 
+/// Logs the takeover of a dead holder's lock, for acquisitions without a guard to tell.
+pub(crate) fn note_recovery(acquired: Option<Acquired>) {
+    if acquired == Some(Acquired::FromDeadOwner) {
+        report_recovery();
+    }
+}
+
 /// A recovered lock is worth a line in any log.
 fn report_recovery() {
     tracing::warn!(
@@ -133,12 +140,17 @@ impl Lock {
 
     /// Does not wait.
     ///
+    /// If the holder died, the lock is taken over at once, as a waiting acquisition would, and
+    /// the guard's [`previous_owner_died`](LockGuard::previous_owner_died) is `true`. Telling
+    /// a dead holder from a live one in another process costs a `kill(pid, 0)` and a read of
+    /// its `/proc` status.
+    ///
     /// # Errors
     ///
-    /// [`AcquireError::WouldBlock`] when it is held.
+    /// [`AcquireError::WouldBlock`] when a live process holds it.
     pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError> {
         outcome(
-            self.raw().try_lock(my_pid()).then_some(Acquired::Cleanly),
+            self.raw().try_lock_or_take_over(my_pid()),
             |died| LockGuard {
                 lock: self,
                 owner_died: died,
@@ -147,7 +159,9 @@ impl Lock {
         )
     }
 
-    /// Async twin of [`acquire`](Self::acquire) / [`acquire_timeout`](Self::acquire_timeout).
+    /// Async twin of [`acquire`](Self::acquire) / [`acquire_timeout`](Self::acquire_timeout)
+    /// (`None`: no timeout). It works on any executor: the waiting happens on tokio's blocking
+    /// pool inside a tokio runtime, and on a helper thread elsewhere.
     ///
     /// # Cancel safety
     ///
@@ -155,17 +169,20 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// As [`acquire_timeout`](Self::acquire_timeout), plus [`AcquireError::WouldBlock`] outside
-    /// a tokio runtime when the lock is held.
+    /// As [`acquire_timeout`](Self::acquire_timeout).
     pub async fn acquire_async(
         &self,
         timeout: Option<Duration>,
     ) -> Result<LockGuard<'_>, AcquireError> {
-        if self.raw().try_lock(my_pid()) {
-            return Ok(LockGuard {
-                lock: self,
-                owner_died: false,
-            });
+        if let Some(acquired) = self.raw().try_lock_or_take_over(my_pid()) {
+            return outcome(
+                Some(acquired),
+                |died| LockGuard {
+                    lock: self,
+                    owner_died: died,
+                },
+                true,
+            );
         }
         let deadline = futex::deadline(timeout);
         let (attempt_lock, release_lock) = (self.clone(), self.clone());
@@ -180,8 +197,7 @@ impl Lock {
             },
             deadline,
         )
-        .await
-        .map_err(|_| AcquireError::WouldBlock)?;
+        .await;
         outcome(
             acquired,
             |died| LockGuard {
@@ -292,7 +308,7 @@ impl RLockState {
         let acquired = if blocking {
             self.raw.lock(my_pid(), deadline)
         } else {
-            self.raw.try_lock(my_pid()).then_some(Acquired::Cleanly)
+            self.raw.try_lock_or_take_over(my_pid())
         };
         if acquired.is_some() {
             self.owner_tid.store(my_tid(), Ordering::Relaxed);
@@ -427,11 +443,12 @@ impl RLock {
         )
     }
 
-    /// Does not wait.
+    /// Does not wait. A lock whose holder died is taken over at once, as for
+    /// [`Lock::try_acquire`].
     ///
     /// # Errors
     ///
-    /// [`AcquireError::WouldBlock`] when another thread or process holds it.
+    /// [`AcquireError::WouldBlock`] when another thread or a live process holds it.
     pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError> {
         outcome(
             self.state().enter(None, false),
@@ -502,5 +519,41 @@ impl fmt::Debug for RLock {
 impl fmt::Debug for RLockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLockGuard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(procvisor_loom)))]
+mod tests {
+    use super::*;
+    use crate::raw_lock::DEAD_PID;
+
+    #[test]
+    fn try_acquire_takes_over_a_lock_whose_holder_died() {
+        let lock = Lock::new().unwrap();
+        let held = lock.acquire().unwrap();
+        assert_eq!(
+            lock.try_acquire().unwrap_err(),
+            AcquireError::WouldBlock,
+            "held by a live process"
+        );
+        held.leak();
+        lock.raw().force_owner(DEAD_PID);
+        let guard = lock.try_acquire().expect("taken over at once");
+        assert!(guard.previous_owner_died());
+        assert_eq!(lock.owner(), Some(my_pid()));
+        drop(guard);
+        assert!(!lock.try_acquire().unwrap().previous_owner_died());
+    }
+
+    #[test]
+    fn rlock_try_acquire_takes_over_a_lock_whose_holder_died() {
+        let lock = RLock::new().unwrap();
+        lock.acquire().unwrap().leak();
+        lock.state().raw.force_owner(DEAD_PID);
+        let guard = lock.try_acquire().expect("taken over at once");
+        assert!(guard.previous_owner_died());
+        assert_eq!(lock.level(), 1, "one level, whatever the dead holder had");
+        drop(guard);
+        assert!(!lock.locked());
     }
 }

@@ -9,14 +9,37 @@
 //! the queue's shared memory, visible to every consumer, so there is nothing to flush at exit
 //! and no "joining processes that use queues" deadlock.
 //!
-//! A message longer than the ring streams through it in fragments (the producer writes while a
-//! consumer reads). Both locks are robust: if a producer dies in the middle of a long message,
-//! the next producer marks it aborted and consumers discard the part they saw; if a consumer
-//! dies, the next consumer carries on, and a message is only removed from the ring once it has
-//! been copied out, so a consumer killed between messages loses nothing.
+//! A message longer than the ring (or than the 1 GiB a record header can describe) streams
+//! through it in fragments (the producer writes while a consumer reads).
+//!
+//! # A process that dies in the middle
+//!
+//! Both locks are robust, and every change a put or a get makes to the shared counts is
+//! recorded so that whoever takes its lock over after its death can tell exactly how far it
+//! got and finish or undo it:
+//!
+//! - A put counts its item (in `items`, and in `unfinished` for a [`JoinableQueue`]) with a
+//!   [`PRODUCING`] mark in the same atomic operation, and publishes each record after noting
+//!   where the record ends in `journal`. A producer that dies before its last record is out
+//!   leaves a mark whose item is dropped from the counts; if part of its message was
+//!   published, an `ABORT` record (written at once if there is room, else by the next put)
+//!   tells consumers to drop what they saw of it.
+//! - A get uncounts the item with a [`CONSUMING`] mark in one atomic operation, after noting
+//!   in `take_from` where the item's last record starts, and removes that record afterwards: a
+//!   consumer that dies between the two leaves a mark, and the record's presence at the head
+//!   says whether to count the item back. Removing a fragment of a long message sets
+//!   [`CONTINUES`] in the head, so the next consumer knows to skip the rest of a message whose
+//!   consumer died.
+//! - The repair happens when the next producer or consumer takes the lock over, and also,
+//!   without waiting, whenever [`qsize`](Queue::qsize), [`empty`](Queue::empty),
+//!   [`full`](Queue::full) or [`JoinableQueue::join`] look at the counts, and when a consumer
+//!   in the middle of a long message finds its producer dead.
+//!
+//! A message is only removed from the ring once it has been copied out, so a consumer killed
+//! between messages loses nothing.
 
 use crate::futex::{self, AtomicU32, AtomicU64, Ordering, Wake};
-use crate::raw_lock::{Acquired, RawLock, my_pid};
+use crate::raw_lock::{Acquired, LIVENESS_CHECK, RawLock, my_pid, process_alive};
 use crate::shared::{Kind, STATE_OFFSET, Shared, type_tag};
 use procvisor_wire::codec::{self, CodecError};
 use serde::Serialize;
@@ -34,8 +57,93 @@ const HEADER: u64 = 8;
 const MORE: u32 = 1 << 31;
 const ABORT: u32 = 1 << 30;
 const LEN_MASK: u32 = ABORT - 1;
+/// The longest payload one record carries (its header has 30 bits of length); longer messages
+/// stream in fragments of at most this.
+const MAX_RECORD: u64 = LEN_MASK as u64 & !7;
+
+// Tests lower the record limit to exercise it without gigabytes of memory.
+#[cfg(test)]
+thread_local! {
+    static TEST_MAX_RECORD: std::cell::Cell<u64> = const { std::cell::Cell::new(MAX_RECORD) };
+}
+
+fn max_record() -> u64 {
+    #[cfg(test)]
+    return TEST_MAX_RECORD.with(|m| m.get());
+    #[cfg(not(test))]
+    MAX_RECORD
+}
 /// How long a consumer or producer polls before sleeping (see `procvisor_wire::DEFAULT_SPIN`).
 const SPIN: Duration = Duration::from_micros(50);
+/// How long `put_nowait` and `get_nowait` wait for another producer's put or consumer's get in
+/// progress to finish and release its lock.
+const NOWAIT_LOCK_WAIT: Duration = Duration::from_millis(10);
+
+/// In `items` and `unfinished`: the producer-lock holder counted an item it has not finished
+/// publishing.
+const PRODUCING: u64 = 1 << 63;
+/// In `items`: the consumer-lock holder uncounted an item whose last record it has not yet
+/// removed from the ring.
+const CONSUMING: u64 = 1 << 62;
+/// The count in `items` and `unfinished`, below the marks.
+const COUNT: u64 = CONSUMING - 1;
+/// In `head`: the record at the head continues a message whose beginning a consumer removed.
+const CONTINUES: u64 = 1;
+/// In `journal`: the record being published is not the message's last.
+const JOURNAL_MORE: u64 = 1;
+/// `journal` before a put has started its first record (never a tail: tails are multiples of
+/// 8).
+const NOTHING_PUBLISHED: u64 = 2;
+
+fn count(word: u64) -> u64 {
+    word & COUNT
+}
+
+/// Drops the item a producer counted in `word` with the [`PRODUCING`] mark, if the mark is
+/// still there (so repeating it after a second death is harmless). Whether it did.
+fn uncount_producing(word: &AtomicU64) -> bool {
+    let mut current = word.load(Ordering::SeqCst);
+    while current & PRODUCING != 0 {
+        let dropped = (current & CONSUMING) | count(current).saturating_sub(1);
+        match word.compare_exchange(current, dropped, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return true,
+            Err(now) => current = now,
+        }
+    }
+    false
+}
+
+// Tests stop a put or a get at a named point as if its process died there (the panic leaves
+// the lock held; the test then gives it to a dead pid).
+#[cfg(test)]
+thread_local! {
+    static CRASH_AT: std::cell::Cell<Option<(&'static str, u32)>> = const { std::cell::Cell::new(None) };
+}
+
+#[inline]
+fn checkpoint(point: &'static str) {
+    #[cfg(test)]
+    CRASH_AT.with(|crash| {
+        if let Some((at, skip)) = crash.get() {
+            if at == point {
+                if skip == 0 {
+                    crash.set(None);
+                    panic!("simulated death at {point}");
+                }
+                crash.set(Some((at, skip - 1)));
+            }
+        }
+    });
+    #[cfg(not(test))]
+    let _ = point;
+}
+
+fn report_repair(what: &str) {
+    tracing::warn!(
+        target: "procvisor::sync",
+        "a queue's {what} died in the middle of its operation; the queue was repaired"
+    );
+}
 
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -44,20 +152,33 @@ pub(crate) struct QueueState {
     consumer: RawLock,
     capacity: AtomicU64,
     maxsize: AtomicU64,
+    /// Where consumers read: a multiple of 8, plus [`CONTINUES`]. Written by the consumer-lock
+    /// holder only.
     head: AtomicU64,
+    /// Where producers write: a multiple of 8. Written by the producer-lock holder only.
     tail: AtomicU64,
+    /// Items in the queue, plus the [`PRODUCING`] and [`CONSUMING`] marks.
     items: AtomicU64,
+    /// Items put and not yet marked done, plus the [`PRODUCING`] mark.
     unfinished: AtomicU64,
+    /// The tail when the put in progress began (producer-lock holder only).
+    put_start: AtomicU64,
+    /// Where the record the put in progress is publishing ends, plus [`JOURNAL_MORE`]; or
+    /// [`NOTHING_PUBLISHED`] (producer-lock holder only).
+    journal: AtomicU64,
+    /// Where the last record of the item being taken starts (consumer-lock holder only).
+    take_from: AtomicU64,
     data_seq: AtomicU32,
     space_seq: AtomicU32,
     done_seq: AtomicU32,
     data_sleepers: AtomicU32,
     space_sleepers: AtomicU32,
     done_sleepers: AtomicU32,
-    /// A producer has published part of a message.
-    producer_partial: AtomicU32,
-    /// A consumer has consumed part of a message.
-    consumer_partial: AtomicU32,
+    /// A dead producer's partly published message still needs its `ABORT` record.
+    abort_owed: AtomicU32,
+    /// The pid of the producer-lock holder while it sleeps for room, else 0 (stale if it died
+    /// asleep: compare with the lock's owner).
+    room_waiter: AtomicU32,
 }
 
 /// Why a put did not enqueue the item. The item comes back in every case.
@@ -178,6 +299,30 @@ fn padded(len: u64) -> u64 {
     len.next_multiple_of(8)
 }
 
+/// Takes `lock` for a nowait operation: waits up to [`NOWAIT_LOCK_WAIT`] for the put or get in
+/// progress to release it (taking it over if its holder died), unless `pointless()` says that
+/// waiting cannot help.
+fn lock_briefly(lock: &RawLock, pointless: impl Fn() -> bool) -> Option<Acquired> {
+    if lock.try_lock(my_pid()) {
+        return Some(Acquired::Cleanly);
+    }
+    let until = Instant::now() + NOWAIT_LOCK_WAIT;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return None;
+        }
+        // Slices of a millisecond: each ends with a check that the holder lives.
+        let slice = (now + Duration::from_millis(1)).min(until);
+        if let Some(acquired) = lock.lock(my_pid(), Some(slice)) {
+            return Some(acquired);
+        }
+        if pointless() {
+            return None;
+        }
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// A queue of at most `maxsize` items (0: unbounded), with the default ring size.
     ///
@@ -188,14 +333,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Queue::with_capacity(maxsize, DEFAULT_QUEUE_BYTES)
     }
 
-    /// A queue with a ring of `bytes` (rounded up to a power of two, at least 4 KiB).
+    /// A queue with a ring of `bytes` (rounded up to a power of two, at least 4 KiB). Items of
+    /// any size go through any ring: one that does not fit streams through it.
     ///
     /// # Errors
     ///
-    /// When the shared memory cannot be created.
+    /// When the shared memory cannot be created (`bytes` too large for this machine, or
+    /// above 2<sup>63</sup>).
     pub fn with_capacity(maxsize: usize, bytes: usize) -> std::io::Result<Queue<T>> {
-        let capacity = bytes.max(4096).next_power_of_two();
-        let extra = ring_offset() - STATE_OFFSET - std::mem::size_of::<QueueState>() + capacity;
+        let capacity = bytes.max(4096).checked_next_power_of_two().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a queue ring of {bytes} bytes is too large"),
+            )
+        })?;
+        let extra = (ring_offset() - STATE_OFFSET - std::mem::size_of::<QueueState>())
+            .checked_add(capacity)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
         let shared: Shared<QueueState> = Shared::create(Kind::Queue, extra, type_tag::<T>())?;
         shared
             .state()
@@ -228,13 +382,28 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.state().capacity.load(Ordering::Relaxed)
     }
 
+    /// Where the next record to read starts.
+    fn head(&self) -> u64 {
+        self.state().head.load(Ordering::SeqCst) & !CONTINUES
+    }
+
+    /// Whether the record at the head continues a message whose beginning was removed.
+    fn continues(&self) -> bool {
+        self.state().head.load(Ordering::SeqCst) & CONTINUES != 0
+    }
+
+    /// Whether the message's bytes would stream in fragments rather than go as one record.
+    fn streams(&self, len: usize) -> bool {
+        len as u64 > max_record() || HEADER + padded(len as u64) > self.capacity()
+    }
+
     /// Puts an item, waiting for room as long as it takes.
     ///
     /// # Errors
     ///
     /// [`PutError::Closed`], [`PutError::Encode`], [`PutError::Descriptors`], each with the item.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, None, true)
+        self.put_until(item, None, false)
     }
 
     /// Puts an item, waiting for room at most `timeout`.
@@ -244,16 +413,20 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`PutError::Full`] with the item when there was no room in time; otherwise as
     /// [`put`](Self::put).
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, futex::deadline(Some(timeout)), true)
+        self.put_until(item, futex::deadline(Some(timeout)), false)
     }
 
     /// Puts an item only if there is room now.
+    ///
+    /// It does not wait for room. If another producer is in the middle of a put, it waits for
+    /// that put to finish, up to 10 ms, but not when that producer is itself waiting for room
+    /// (the queue is full then).
     ///
     /// # Errors
     ///
     /// [`PutError::Full`] with the item; otherwise as [`put`](Self::put).
     pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Some(Instant::now()), false)
+        self.put_until(item, Some(Instant::now()), true)
     }
 
     fn encode(item: &T) -> Result<Vec<u8>, Result<CodecError, ()>> {
@@ -264,53 +437,179 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         encoded.map_err(Ok)
     }
 
-    fn put_until(&self, item: T, deadline: Option<Instant>, spin: bool) -> Result<(), PutError<T>> {
+    fn put_until(
+        &self,
+        item: T,
+        deadline: Option<Instant>,
+        nowait: bool,
+    ) -> Result<(), PutError<T>> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(PutError::Closed(item));
+        }
+        if nowait && self.full() {
+            return Err(PutError::Full(item));
         }
         let bytes = match Self::encode(&item) {
             Ok(bytes) => bytes,
             Err(Ok(e)) => return Err(PutError::Encode(item, e)),
             Err(Err(())) => return Err(PutError::Descriptors(item)),
         };
-        match self.put_bytes(&bytes, deadline, spin) {
+        match self.put_bytes(&bytes, deadline, !nowait, nowait) {
             true => Ok(()),
             false => Err(PutError::Full(item)),
         }
     }
 
-    /// The put proper: reserve an item slot, take the producer lock, copy, publish.
-    fn put_bytes(&self, bytes: &[u8], deadline: Option<Instant>, spin: bool) -> bool {
+    /// The put proper: take the producer lock (repairing what a dead holder left), then
+    /// [`put_locked`](Self::put_locked).
+    fn put_bytes(&self, bytes: &[u8], deadline: Option<Instant>, spin: bool, nowait: bool) -> bool {
         let state = self.state();
-        let Some(acquired) = state.producer.lock(my_pid(), deadline) else {
+        let acquired = if nowait {
+            // A holder sleeping for room means the queue is full: no use waiting for it.
+            lock_briefly(&state.producer, || {
+                let waiter = state.room_waiter.load(Ordering::SeqCst);
+                waiter != 0 && state.producer.owner() == Some(waiter)
+            })
+        } else {
+            state.producer.lock(my_pid(), deadline)
+        };
+        let Some(acquired) = acquired else {
             return false;
         };
         if acquired == Acquired::FromDeadOwner {
             self.recover_producer();
         }
-        let reserved = self.reserve_item(deadline, spin);
-        // Counted unfinished before a consumer can see it (and mark it done).
-        if reserved {
-            state.unfinished.fetch_add(1, Ordering::SeqCst);
-        }
-        let written = reserved && self.write_message(bytes, deadline, spin);
-        if reserved && !written {
-            state.items.fetch_sub(1, Ordering::SeqCst);
-            state.unfinished.fetch_sub(1, Ordering::SeqCst);
-        }
+        let deadline = if nowait {
+            Some(Instant::now())
+        } else {
+            deadline
+        };
+        let put = self.put_locked(bytes, deadline, spin);
         state.producer.unlock();
-        written
+        put
     }
 
-    /// A dead producer may have left a message half-published: mark it aborted so consumers
-    /// drop what they saw of it, and give back the item slot it reserved.
+    /// With the producer lock held: pay an abort record owed for a dead producer, reserve an
+    /// item slot, wait for room, count the item, publish it. `false` (nothing enqueued, nothing
+    /// counted) when the deadline passed before the first record went out.
+    fn put_locked(&self, bytes: &[u8], deadline: Option<Instant>, spin: bool) -> bool {
+        let state = self.state();
+        if state.abort_owed.load(Ordering::SeqCst) != 0 {
+            if !self.wait_for_space(HEADER, deadline, spin) {
+                return false;
+            }
+            self.publish(ABORT, &[]);
+            state.abort_owed.store(0, Ordering::SeqCst);
+        }
+        checkpoint("locked");
+        state
+            .put_start
+            .store(state.tail.load(Ordering::SeqCst), Ordering::SeqCst);
+        state.journal.store(NOTHING_PUBLISHED, Ordering::SeqCst);
+        checkpoint("started");
+        if !self.reserve_item(deadline, spin) {
+            return false;
+        }
+        checkpoint("reserved");
+        let streams = self.streams(bytes.len());
+        let room = if streams {
+            self.wait_for_fragment_room(deadline, spin)
+        } else {
+            let whole = HEADER + padded(bytes.len() as u64);
+            self.wait_for_space(whole, deadline, spin)
+                .then_some(whole - HEADER)
+        };
+        let Some(room) = room else {
+            uncount_producing(&state.items);
+            return false;
+        };
+        // Counted unfinished before a consumer can see it (and mark it done), and only once the
+        // put can no longer fail.
+        state.unfinished.fetch_add(1 | PRODUCING, Ordering::SeqCst);
+        checkpoint("counted");
+        self.write_message(bytes, room, streams);
+        state.items.fetch_and(!PRODUCING, Ordering::SeqCst);
+        checkpoint("items settled");
+        state.unfinished.fetch_and(!PRODUCING, Ordering::SeqCst);
+        true
+    }
+
+    /// With the producer lock taken over from a dead holder: finish or undo what its put did
+    /// (see the module's documentation). Harmless to repeat.
     fn recover_producer(&self) {
         let state = self.state();
-        if state.producer_partial.swap(0, Ordering::SeqCst) == 1 {
-            if self.wait_for_space(HEADER, None, true) {
-                self.write_record(ABORT, &[]);
+        let marks = state.items.load(Ordering::SeqCst) | state.unfinished.load(Ordering::SeqCst);
+        if marks & PRODUCING == 0 {
+            return;
+        }
+        report_repair("producer");
+        let tail = state.tail.load(Ordering::SeqCst);
+        if state.journal.load(Ordering::SeqCst) == tail {
+            // Its last record is out, and it was the message's last: the item is in the queue.
+            state.items.fetch_and(!PRODUCING, Ordering::SeqCst);
+            state.unfinished.fetch_and(!PRODUCING, Ordering::SeqCst);
+            return;
+        }
+        if tail != state.put_start.load(Ordering::SeqCst) {
+            // Part of the message is out: consumers must be told to drop it.
+            state.abort_owed.store(1, Ordering::SeqCst);
+        }
+        checkpoint("recovering");
+        uncount_producing(&state.items);
+        if uncount_producing(&state.unfinished) {
+            self.wake_joiners_if_done();
+        }
+    }
+
+    /// Repairs, without waiting, what a dead producer left: its counted item and partial
+    /// message (taking its lock over), and an abort record still owed (if there is room for
+    /// it now). Cheap when there is nothing to repair.
+    fn settle_producer(&self) {
+        let state = self.state();
+        let marks = state.items.load(Ordering::SeqCst) | state.unfinished.load(Ordering::SeqCst);
+        if marks & PRODUCING == 0 && state.abort_owed.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let Some(acquired) = state.producer.try_lock_or_take_over(my_pid()) else {
+            return;
+        };
+        if acquired == Acquired::FromDeadOwner {
+            self.recover_producer();
+        }
+        if state.abort_owed.load(Ordering::SeqCst) != 0 && self.free_space() >= HEADER {
+            self.publish(ABORT, &[]);
+            state.abort_owed.store(0, Ordering::SeqCst);
+        }
+        state.producer.unlock();
+    }
+
+    /// Repairs, without waiting, what a consumer that died while taking an item left.
+    fn settle_consumer(&self) {
+        let state = self.state();
+        if state.items.load(Ordering::SeqCst) & CONSUMING == 0 {
+            return;
+        }
+        if let Some(acquired) = state.consumer.try_lock_or_take_over(my_pid()) {
+            if acquired == Acquired::FromDeadOwner {
+                self.recover_consumer();
             }
-            state.items.fetch_sub(1, Ordering::SeqCst);
+            state.consumer.unlock();
+        }
+    }
+
+    /// Makes the counts exact if a producer or consumer died in the middle of its operation.
+    fn settle(&self) {
+        self.settle_producer();
+        self.settle_consumer();
+    }
+
+    fn wake_joiners_if_done(&self) {
+        let state = self.state();
+        if count(state.unfinished.load(Ordering::SeqCst)) == 0 {
+            state.done_seq.fetch_add(1, Ordering::SeqCst);
+            if state.done_sleepers.load(Ordering::SeqCst) > 0 {
+                futex::wake(&state.done_seq, u32::MAX);
+            }
         }
     }
 
@@ -320,10 +619,16 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let spin_until = spin.then(|| Instant::now() + SPIN);
         loop {
             let items = state.items.load(Ordering::SeqCst);
-            if items < maxsize {
+            debug_assert_eq!(items & PRODUCING, 0, "one put at a time");
+            if count(items) < maxsize {
                 if state
                     .items
-                    .compare_exchange(items, items + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .compare_exchange(
+                        items,
+                        items + (1 | PRODUCING),
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    )
                     .is_ok()
                 {
                     return true;
@@ -331,16 +636,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 continue;
             }
             if !self.sleep_on_space(deadline, spin_until, || {
-                state.items.load(Ordering::SeqCst) < maxsize
+                count(state.items.load(Ordering::SeqCst)) < maxsize
             }) {
                 return false;
             }
         }
     }
 
+    /// Free bytes in the ring (exact for the producer-lock holder: only it moves the tail).
     fn free_space(&self) -> u64 {
-        let state = self.state();
-        self.capacity() - (state.tail.load(Ordering::SeqCst) - state.head.load(Ordering::SeqCst))
+        let tail = self.state().tail.load(Ordering::SeqCst);
+        self.capacity() - tail.saturating_sub(self.head())
     }
 
     fn wait_for_space(&self, needed: u64, deadline: Option<Instant>, spin: bool) -> bool {
@@ -370,50 +676,48 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             return false;
         }
         state.space_sleepers.fetch_add(1, Ordering::SeqCst);
+        state.room_waiter.store(my_pid(), Ordering::SeqCst);
         let sequence = state.space_seq.load(Ordering::SeqCst);
         let woke = if ready() {
             Wake::Retry
         } else {
             futex::wait(&state.space_seq, sequence, left)
         };
+        state.room_waiter.store(0, Ordering::SeqCst);
         state.space_sleepers.fetch_sub(1, Ordering::SeqCst);
         woke == Wake::Retry || ready()
     }
 
-    /// Writes one message as one or more records; `false` when room did not come in time (only
-    /// possible before the first record is published).
-    fn write_message(&self, bytes: &[u8], deadline: Option<Instant>, spin: bool) -> bool {
+    fn wake_space_sleepers(&self) {
         let state = self.state();
-        let capacity = self.capacity();
-        let whole = HEADER + padded(bytes.len() as u64);
-        if whole <= capacity {
-            if !self.wait_for_space(whole, deadline, spin) {
-                return false;
-            }
-            self.write_record(0, bytes);
-            return true;
+        if state.space_sleepers.load(Ordering::SeqCst) > 0 {
+            state.space_seq.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&state.space_seq, 1);
         }
-        // Longer than the ring: stream it. Once the first fragment is out, the message must be
-        // finished (or aborted by the next producer if this one dies).
+    }
+
+    /// Writes one message as one record, or as fragments when it `streams`; `room` is the
+    /// payload room already waited for. Cannot fail: once the first record is out, the message
+    /// must be finished (or aborted by whoever takes the lock over if this process dies).
+    fn write_message(&self, bytes: &[u8], mut room: u64, streams: bool) {
+        if !streams {
+            self.write_record(0, bytes);
+            return;
+        }
         let mut rest = bytes;
-        let mut first = true;
-        while !rest.is_empty() {
-            let Some(room) = self.wait_for_fragment_room(if first { deadline } else { None }, spin)
-            else {
-                return false;
-            };
-            let take = (room as usize).min(rest.len());
+        loop {
+            let take = room.min(max_record()).min(rest.len() as u64) as usize;
             let (chunk, tail) = rest.split_at(take);
             let more = !tail.is_empty();
-            if first && more {
-                state.producer_partial.store(1, Ordering::SeqCst);
-            }
             self.write_record(if more { MORE } else { 0 }, chunk);
+            if !more {
+                return;
+            }
             rest = tail;
-            first = false;
+            room = self
+                .wait_for_fragment_room(None, true)
+                .expect("no deadline");
         }
-        state.producer_partial.store(0, Ordering::SeqCst);
-        true
     }
 
     /// Waits until a fragment of at least one payload chunk fits; returns its payload room.
@@ -427,10 +731,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Some((free - HEADER) & !7)
     }
 
-    /// Copies a record into the ring at the tail and publishes it.
+    /// Publishes a record of the put in progress, noting first in the journal where it ends
+    /// and whether more follows.
     fn write_record(&self, flags: u32, payload: &[u8]) {
         let state = self.state();
-        let tail = state.tail.load(Ordering::Relaxed);
+        let end = state.tail.load(Ordering::SeqCst) + HEADER + padded(payload.len() as u64);
+        let more = if flags & MORE != 0 { JOURNAL_MORE } else { 0 };
+        state.journal.store(end | more, Ordering::SeqCst);
+        checkpoint("journaled");
+        self.publish(flags, payload);
+        checkpoint("published");
+    }
+
+    /// Copies a record into the ring at the tail and publishes it (one store of the tail).
+    fn publish(&self, flags: u32, payload: &[u8]) {
+        let state = self.state();
+        debug_assert!(payload.len() as u64 <= MAX_RECORD);
+        let tail = state.tail.load(Ordering::SeqCst);
         let mut header = [0_u8; 8];
         header[..4].copy_from_slice(&(flags | payload.len() as u32).to_le_bytes());
         self.ring_write(tail, &header);
@@ -479,75 +796,183 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// [`GetError::Closed`]; [`GetError::Decode`] for a message that is not a `T`.
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(None, true)
+        self.get_until(None, false)
     }
 
     /// Gets an item, waiting at most `timeout`.
+    ///
+    /// The timeout covers waiting for an item to begin. An item longer than the ring arrives in
+    /// pieces while its producer writes them; once its first piece is taken, the get waits for
+    /// the rest for as long as that producer is alive (it is writing as fast as the get reads).
+    /// If the producer dies before the end, the get drops what it received of the item within
+    /// about 20 ms of the death, and goes on waiting for another item until the timeout.
     ///
     /// # Errors
     ///
     /// [`GetError::Empty`] when none came in time; otherwise as [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(futex::deadline(Some(timeout)), true)
+        self.get_until(futex::deadline(Some(timeout)), false)
     }
 
     /// Gets an item only if one is there now.
+    ///
+    /// It does not wait for an item. If another consumer is in the middle of a get while items
+    /// are in the ring, it waits for that get to finish, up to 10 ms (Python's `get_nowait`
+    /// does not wait at all for another consumer). An item longer than the ring is received
+    /// whole, as in [`get_timeout`](Self::get_timeout).
     ///
     /// # Errors
     ///
     /// [`GetError::Empty`]; otherwise as [`get`](Self::get).
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        self.get_until(Some(Instant::now()), false)
+        self.get_until(Some(Instant::now()), true)
     }
 
-    fn get_until(&self, deadline: Option<Instant>, spin: bool) -> Result<T, GetError> {
+    fn get_until(&self, deadline: Option<Instant>, nowait: bool) -> Result<T, GetError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(GetError::Closed);
         }
-        let bytes = self.get_bytes(deadline, spin).ok_or(GetError::Empty)?;
+        let bytes = self
+            .get_bytes(deadline, !nowait, nowait)
+            .ok_or(GetError::Empty)?;
         Ok(codec::decode(&bytes)?)
     }
 
-    fn get_bytes(&self, deadline: Option<Instant>, spin: bool) -> Option<Vec<u8>> {
+    fn get_bytes(&self, deadline: Option<Instant>, spin: bool, nowait: bool) -> Option<Vec<u8>> {
         let state = self.state();
-        let acquired = state.consumer.lock(my_pid(), deadline)?;
-        if acquired == Acquired::FromDeadOwner
-            && state.consumer_partial.swap(0, Ordering::SeqCst) == 1
-        {
-            self.skip_partial();
+        let acquired = if nowait {
+            // Nothing to take, whoever holds the lock: no need to wait for it.
+            self.peek_header()?;
+            lock_briefly(&state.consumer, || self.peek_header().is_none())
+        } else {
+            state.consumer.lock(my_pid(), deadline)
+        }?;
+        if acquired == Acquired::FromDeadOwner {
+            self.recover_consumer();
         }
-        let message = self.read_message(deadline, spin);
+        let deadline = if nowait {
+            Some(Instant::now())
+        } else {
+            deadline
+        };
+        let message = self.take_message(deadline, spin);
         state.consumer.unlock();
         message
     }
 
-    /// A dead consumer took part of a message: drop the rest of it (it is lost).
-    fn skip_partial(&self) {
-        loop {
-            let Some((flags, len)) = self.wait_for_header(None, true) else {
-                return;
-            };
-            self.consume_record(len);
-            if flags & MORE == 0 {
-                if flags & ABORT == 0 {
-                    self.state().items.fetch_sub(1, Ordering::SeqCst);
-                }
-                return;
-            }
+    /// With the consumer lock taken over from a dead holder: count back the item it uncounted
+    /// if its last record is still in the ring, or just clear the mark. (What is left of a
+    /// message it was in the middle of is skipped by [`take_message`](Self::take_message).)
+    fn recover_consumer(&self) {
+        let state = self.state();
+        if state.items.load(Ordering::SeqCst) & CONSUMING == 0 {
+            return;
+        }
+        report_repair("consumer");
+        if self.head() == state.take_from.load(Ordering::SeqCst) {
+            // Undo `fetch_add(CONSUMING - 1)`: one more item, no mark.
+            state.items.fetch_sub(CONSUMING - 1, Ordering::SeqCst);
+        } else {
+            state.items.fetch_and(!CONSUMING, Ordering::SeqCst);
         }
     }
 
-    /// Waits for a record header at the head; returns its flags and length.
-    fn wait_for_header(&self, deadline: Option<Instant>, spin: bool) -> Option<(u32, u64)> {
+    /// With the consumer lock held: skips what is left of a message whose consumer died (or
+    /// gave up skipping it), then reads the next message. `None` when the deadline passed
+    /// first.
+    fn take_message(&self, deadline: Option<Instant>, spin: bool) -> Option<Vec<u8>> {
+        let state = self.state();
+        // The rest of a message whose beginning went with a dead consumer: it is lost.
+        let mut skipping = self.continues();
+        let mut message = Vec::new();
+        loop {
+            let started = self.continues();
+            // Skipping waits no longer than the deadline (nothing is lost by giving up: the
+            // next consumer carries on). Receiving the rest of a message waits as long as its
+            // producer lives: what was taken of it cannot be put back.
+            let wait_until = if started && !skipping { None } else { deadline };
+            let (flags, len) = self.wait_for_record(wait_until, spin, started)?;
+            let head = self.head();
+            let next = head + HEADER + padded(len);
+            if flags & ABORT != 0 {
+                // A producer died inside this message; what came of it is dropped.
+                message.clear();
+                skipping = false;
+                state.head.store(next, Ordering::SeqCst);
+                self.wake_space_sleepers();
+                continue;
+            }
+            if !skipping {
+                let offset = message.len();
+                message.resize(offset + len as usize, 0);
+                self.ring_read(head + HEADER, &mut message[offset..]);
+            }
+            if flags & MORE != 0 {
+                // Removed fragment by fragment: a consumer that dies now loses this message.
+                state.head.store(next | CONTINUES, Ordering::SeqCst);
+                checkpoint("fragment taken");
+                self.wake_space_sleepers();
+                continue;
+            }
+            // Copied out before the record leaves the ring: a consumer killed before this
+            // leaves the message for the next one.
+            self.take_last(head, next);
+            if skipping {
+                skipping = false;
+                continue;
+            }
+            return Some(message);
+        }
+    }
+
+    /// Removes the last record of an item (from `head` to `next`) and uncounts the item, so
+    /// that a consumer dying at any point leaves the count right (see
+    /// [`recover_consumer`](Self::recover_consumer)).
+    fn take_last(&self, head: u64, next: u64) {
+        let state = self.state();
+        state.take_from.store(head, Ordering::SeqCst);
+        checkpoint("take journaled");
+        // One item less, and the mark, in one step (the count is at least 1: this item).
+        state.items.fetch_add(CONSUMING - 1, Ordering::SeqCst);
+        checkpoint("take counted");
+        state.head.store(next, Ordering::SeqCst);
+        checkpoint("taken");
+        state.items.fetch_and(!CONSUMING, Ordering::SeqCst);
+        self.wake_space_sleepers();
+    }
+
+    /// The flags and payload length of the record at the head, if one is there.
+    fn peek_header(&self) -> Option<(u32, u64)> {
+        let head = self.head();
+        if self
+            .state()
+            .tail
+            .load(Ordering::SeqCst)
+            .saturating_sub(head)
+            < HEADER
+        {
+            return None;
+        }
+        let mut header = [0_u8; 8];
+        self.ring_read(head, &mut header);
+        let word = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+        Some((word & !LEN_MASK, u64::from(word & LEN_MASK)))
+    }
+
+    /// Waits for a record at the head; returns its flags and length. In the middle of a
+    /// message, checks every [`LIVENESS_CHECK`] that the producer writing it lives, and repairs
+    /// the queue if it died (an `ABORT` record then arrives).
+    fn wait_for_record(
+        &self,
+        deadline: Option<Instant>,
+        spin: bool,
+        mid_message: bool,
+    ) -> Option<(u32, u64)> {
         let state = self.state();
         let spin_until = spin.then(|| Instant::now() + SPIN);
         loop {
-            let head = state.head.load(Ordering::Relaxed);
-            if state.tail.load(Ordering::SeqCst) - head >= HEADER {
-                let mut header = [0_u8; 8];
-                self.ring_read(head, &mut header);
-                let word = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
-                return Some((word & !LEN_MASK, u64::from(word & LEN_MASK)));
+            if let Some(header) = self.peek_header() {
+                return Some(header);
             }
             if spin_until.is_some_and(|s| Instant::now() < s) {
                 std::thread::yield_now();
@@ -557,66 +982,31 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if left.is_some_and(|l| l.is_zero()) {
                 return None;
             }
+            let slice = if mid_message {
+                Some(left.map_or(LIVENESS_CHECK, |l| l.min(LIVENESS_CHECK)))
+            } else {
+                left
+            };
             state.data_sleepers.fetch_add(1, Ordering::SeqCst);
             let sequence = state.data_seq.load(Ordering::SeqCst);
-            if state.tail.load(Ordering::SeqCst) - head < HEADER {
-                futex::wait(&state.data_seq, sequence, left);
-            }
+            let woke = if self.peek_header().is_some() {
+                Wake::Retry
+            } else {
+                futex::wait(&state.data_seq, sequence, slice)
+            };
             state.data_sleepers.fetch_sub(1, Ordering::SeqCst);
+            if woke == Wake::TimedOut && mid_message {
+                self.settle_producer();
+            }
         }
     }
 
-    /// Removes a record of `len` payload bytes from the head and tells waiting producers.
-    fn consume_record(&self, len: u64) {
-        let state = self.state();
-        state.head.fetch_add(HEADER + padded(len), Ordering::SeqCst);
-        if state.space_sleepers.load(Ordering::SeqCst) > 0 {
-            state.space_seq.fetch_add(1, Ordering::SeqCst);
-            futex::wake(&state.space_seq, 1);
-        }
-    }
-
-    fn read_message(&self, deadline: Option<Instant>, spin: bool) -> Option<Vec<u8>> {
-        let state = self.state();
-        let mut message = Vec::new();
-        let mut started = false;
-        loop {
-            let (flags, len) = self.wait_for_header(if started { None } else { deadline }, spin)?;
-            if flags & ABORT != 0 {
-                // A producer died inside this message; what came of it is dropped.
-                self.consume_record(0);
-                message.clear();
-                started = false;
-                state.consumer_partial.store(0, Ordering::SeqCst);
-                continue;
-            }
-            let offset = message.len();
-            message.resize(offset + len as usize, 0);
-            let head = state.head.load(Ordering::Relaxed);
-            self.ring_read(head + HEADER, &mut message[offset..]);
-            if flags & MORE != 0 {
-                // Committed fragment by fragment: a consumer that dies now loses this message.
-                state.consumer_partial.store(1, Ordering::SeqCst);
-                self.consume_record(len);
-                started = true;
-                continue;
-            }
-            // Copied out before the record leaves the ring: a consumer killed before this line
-            // leaves the message for the next one.
-            self.consume_record(len);
-            state.consumer_partial.store(0, Ordering::SeqCst);
-            state.items.fetch_sub(1, Ordering::SeqCst);
-            if state.space_sleepers.load(Ordering::SeqCst) > 0 {
-                state.space_seq.fetch_add(1, Ordering::SeqCst);
-                futex::wake(&state.space_seq, 1);
-            }
-            return Some(message);
-        }
-    }
-
-    /// Python's `qsize()`: the number of items in the queue now.
+    /// Python's `qsize()`: the number of items in the queue now (an item being put counts from
+    /// when its producer reserved room for it; an item being taken stops counting when its
+    /// consumer starts removing it).
     pub fn qsize(&self) -> usize {
-        self.state().items.load(Ordering::SeqCst) as usize
+        self.settle();
+        count(self.state().items.load(Ordering::SeqCst)) as usize
     }
 
     /// Whether it holds no items now.
@@ -626,7 +1016,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Whether it holds `maxsize` items now.
     pub fn full(&self) -> bool {
-        self.state().items.load(Ordering::SeqCst) >= self.state().maxsize.load(Ordering::Relaxed)
+        self.qsize() as u64 >= self.state().maxsize.load(Ordering::Relaxed)
     }
 
     /// The maximum number of items (`None`: unbounded).
@@ -653,7 +1043,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`GetError::Closed`] is never returned; an error means the queue was not closed first.
+    /// [`NotClosed`] when [`close`](Self::close) was not called on this handle first (Python
+    /// raises an `AssertionError`).
     pub fn join_thread(&self) -> Result<(), NotClosed> {
         if self.is_closed() {
             Ok(())
@@ -666,7 +1057,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn cancel_join_thread(&self) {}
 
     /// Async twin of [`put`](Self::put) / [`put_timeout`](Self::put_timeout) (`None`: no
-    /// timeout).
+    /// timeout). It works on any executor: the waiting happens on tokio's blocking pool inside
+    /// a tokio runtime, and on a helper thread elsewhere.
     ///
     /// # Cancel safety
     ///
@@ -687,14 +1079,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Err(Ok(e)) => return Err(PutError::Encode(item, e)),
             Err(Err(())) => return Err(PutError::Descriptors(item)),
         };
-        if self.put_bytes(&bytes, Some(Instant::now()), false) {
+        // Try at once unless the item streams: streaming waits for consumers, which must not
+        // happen on the executor's thread.
+        if !self.streams(bytes.len()) && self.put_bytes(&bytes, Some(Instant::now()), false, false)
+        {
             return Ok(());
         }
         let queue = self.clone();
         let put = crate::blocking::wait_on_pool(
             move |slice| {
                 queue
-                    .put_bytes(&bytes, Some(Instant::now() + slice), false)
+                    .put_bytes(&bytes, Some(Instant::now() + slice), false, false)
                     .then_some(())
             },
             // An enqueued item cannot be taken back; it stays in the queue.
@@ -703,18 +1098,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         )
         .await;
         match put {
-            Ok(Some(())) => Ok(()),
-            _ => Err(PutError::Full(item)),
+            Some(()) => Ok(()),
+            None => Err(PutError::Full(item)),
         }
     }
 
     /// Async twin of [`get`](Self::get) / [`get_timeout`](Self::get_timeout) (`None`: no
-    /// timeout).
+    /// timeout). It works on any executor: the waiting happens on tokio's blocking pool inside
+    /// a tokio runtime, and on a helper thread elsewhere.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: the waiting happens without taking anything, and the item is taken by the
-    /// future itself when it is polled, so a dropped future never loses an item.
+    /// future itself when it is polled, so a dropped future never loses an item. So an item
+    /// longer than the ring is received on the thread that polls the future, which waits there
+    /// while its producer streams the rest (see [`get_timeout`](Self::get_timeout)).
     ///
     /// # Errors
     ///
@@ -726,42 +1124,62 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(GetError::Closed);
         }
+        let deadline = futex::deadline(timeout);
         loop {
-            if let Some(bytes) = self.get_bytes(Some(Instant::now()), false) {
+            if let Some(bytes) = self.get_bytes_now() {
                 return Ok(codec::decode(&bytes)?);
             }
             let queue = self.clone();
             let ready = crate::blocking::wait_on_pool(
                 move |slice| {
                     queue
-                        .wait_until_nonempty(Instant::now() + slice)
+                        .wait_until_takeable(Instant::now() + slice)
                         .then_some(())
                 },
                 |()| {},
-                futex::deadline(timeout),
+                deadline,
             )
-            .await
-            .map_err(|_| GetError::Empty)?;
+            .await;
             if ready.is_none() {
                 return Err(GetError::Empty);
             }
         }
     }
 
-    /// Waits (without taking anything) until an item may be there.
-    fn wait_until_nonempty(&self, deadline: Instant) -> bool {
+    /// A get that does not wait at all (for an async get, on the executor's thread). It takes
+    /// over the consumer lock of a dead holder.
+    fn get_bytes_now(&self) -> Option<Vec<u8>> {
+        let state = self.state();
+        let acquired = state.consumer.try_lock_or_take_over(my_pid())?;
+        if acquired == Acquired::FromDeadOwner {
+            self.recover_consumer();
+        }
+        let message = self.take_message(Some(Instant::now()), false);
+        state.consumer.unlock();
+        message
+    }
+
+    /// Waits (without taking anything) until an item is there and no other consumer holds the
+    /// consumer lock, or until `deadline`.
+    fn wait_until_takeable(&self, deadline: Instant) -> bool {
         let state = self.state();
         loop {
-            if state.tail.load(Ordering::SeqCst) != state.head.load(Ordering::SeqCst) {
+            let ready = self.peek_header().is_some();
+            if ready && state.consumer.owner().is_none_or(|pid| !process_alive(pid)) {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
+            if ready {
+                // Another consumer is taking it: look again shortly.
+                std::thread::sleep(left.min(Duration::from_millis(1)));
+                continue;
+            }
             state.data_sleepers.fetch_add(1, Ordering::SeqCst);
             let sequence = state.data_seq.load(Ordering::SeqCst);
-            if state.tail.load(Ordering::SeqCst) == state.head.load(Ordering::SeqCst) {
+            if self.peek_header().is_none() {
                 futex::wait(&state.data_seq, sequence, Some(left));
             }
             state.data_sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -780,7 +1198,7 @@ impl<T> fmt::Debug for Queue<T> {
         write!(
             f,
             "<Queue items={} bytes={}>",
-            state.items.load(Ordering::Relaxed),
+            count(state.items.load(Ordering::Relaxed)),
             state.capacity.load(Ordering::Relaxed)
         )
     }
@@ -824,6 +1242,15 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         Ok(JoinableQueue(Queue::new(maxsize)?))
     }
 
+    /// A joinable queue with a ring of `bytes`, as [`Queue::with_capacity`].
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn with_capacity(maxsize: usize, bytes: usize) -> std::io::Result<JoinableQueue<T>> {
+        Ok(JoinableQueue(Queue::with_capacity(maxsize, bytes)?))
+    }
+
     /// The queue itself (put, get and the rest).
     pub fn queue(&self) -> &Queue<T> {
         &self.0
@@ -839,7 +1266,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         let state = self.0.state();
         let mut unfinished = state.unfinished.load(Ordering::SeqCst);
         loop {
-            if unfinished == 0 {
+            if count(unfinished) == 0 {
                 return Err(crate::ReleaseError::TooManyTaskDone);
             }
             match state.unfinished.compare_exchange(
@@ -852,36 +1279,49 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
                 Err(now) => unfinished = now,
             }
         }
-        if unfinished == 1 {
-            state.done_seq.fetch_add(1, Ordering::SeqCst);
-            if state.done_sleepers.load(Ordering::SeqCst) > 0 {
-                futex::wake(&state.done_seq, u32::MAX);
-            }
+        if count(unfinished) == 1 {
+            self.0.wake_joiners_if_done();
         }
         Ok(())
     }
 
     /// Waits until every item put has been marked finished, or `timeout` passes; returns
     /// whether they all were.
+    ///
+    /// An item counts from when its put reserved room for it. If its producer dies before the
+    /// put completes, the item no longer counts: `join` notices within about 20 ms.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
         let state = self.0.state();
         let deadline = futex::deadline(timeout);
+        self.0.settle_producer();
         loop {
             state.done_sleepers.fetch_add(1, Ordering::SeqCst);
             let sequence = state.done_seq.load(Ordering::SeqCst);
-            let finished = state.unfinished.load(Ordering::SeqCst) == 0;
+            let unfinished = state.unfinished.load(Ordering::SeqCst);
             let left = futex::remaining(deadline);
-            let outcome = if finished {
+            let mut check_producer = false;
+            let outcome = if count(unfinished) == 0 {
                 Some(true)
             } else if left.is_some_and(|l| l.is_zero()) {
                 Some(false)
             } else {
-                futex::wait(&state.done_seq, sequence, left);
+                // A put in progress: look now and then whether its producer died.
+                let producing = unfinished & PRODUCING != 0;
+                let slice = if producing {
+                    Some(left.map_or(LIVENESS_CHECK, |l| l.min(LIVENESS_CHECK)))
+                } else {
+                    left
+                };
+                check_producer =
+                    futex::wait(&state.done_seq, sequence, slice) == Wake::TimedOut && producing;
                 None
             };
             state.done_sleepers.fetch_sub(1, Ordering::SeqCst);
             if let Some(outcome) = outcome {
                 return outcome;
+            }
+            if check_producer {
+                self.0.settle_producer();
             }
         }
     }
@@ -900,7 +1340,7 @@ impl<T> fmt::Debug for JoinableQueue<T> {
         write!(
             f,
             "<JoinableQueue unfinished={}>",
-            self.0.shared.state().unfinished.load(Ordering::Relaxed)
+            count(self.0.shared.state().unfinished.load(Ordering::Relaxed))
         )
     }
 }
@@ -970,7 +1410,7 @@ impl<T> fmt::Debug for SimpleQueue<T> {
         write!(
             f,
             "<SimpleQueue items={}>",
-            self.0.shared.state().items.load(Ordering::Relaxed)
+            count(self.0.shared.state().items.load(Ordering::Relaxed))
         )
     }
 }
@@ -984,5 +1424,389 @@ impl<T: Serialize + DeserializeOwned> Serialize for SimpleQueue<T> {
 impl<'de, T: Serialize + DeserializeOwned> serde::Deserialize<'de> for SimpleQueue<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(SimpleQueue(Queue::deserialize(deserializer)?))
+    }
+}
+
+#[cfg(all(test, not(procvisor_loom)))]
+mod tests {
+    //! A process killed in the middle of a put or a get, at each step: the panic of
+    //! `checkpoint` stands for the death, and the lock it held is then given to a pid no
+    //! process has, as if its holder had died.
+
+    use super::*;
+    use crate::raw_lock::DEAD_PID;
+    use std::sync::mpsc;
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    type Q = JoinableQueue<Vec<u8>>;
+
+    /// Runs `f` as a process that dies the `skip + 1`-th time it reaches `point`, holding
+    /// `lock`. Whether it got there.
+    fn die_at<R>(lock: &RawLock, point: &'static str, skip: u32, f: impl FnOnce() -> R) -> bool {
+        CRASH_AT.with(|crash| crash.set(Some((point, skip))));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let reached = CRASH_AT.with(|crash| crash.take()).is_none();
+        assert_eq!(outcome.is_err(), reached, "{point}");
+        if reached {
+            assert_eq!(
+                lock.owner(),
+                Some(my_pid()),
+                "{point}: the dying put or get held it"
+            );
+            lock.force_owner(DEAD_PID);
+        }
+        reached
+    }
+
+    /// Runs `f` on a thread; fails naming `step` if it does not finish within [`LIMIT`].
+    fn within<R: Send + 'static>(step: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(LIMIT)
+            .unwrap_or_else(|_| panic!("`{step}` did not finish within {LIMIT:?}"))
+    }
+
+    /// Takes every item until the queue stays empty for `quiet`.
+    fn drain(q: &Q, quiet: Duration) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        loop {
+            match q.get_timeout(quiet) {
+                Ok(item) => got.push(item),
+                Err(GetError::Empty) => return got,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// After the death, the queue holds exactly `expected` (and counts them), every one of them
+    /// is unfinished until marked done, and it goes on working.
+    fn check_queue(q: &Q, expected: &[Vec<u8>], what: &str) {
+        assert_eq!(q.qsize(), expected.len(), "{what}: qsize");
+        let got = drain(q, Duration::from_millis(50));
+        assert_eq!(got, expected, "{what}: the items");
+        assert_eq!(q.qsize(), 0, "{what}: qsize after taking them");
+        finish(q, expected.len(), what);
+    }
+
+    /// Marks `n` items done; then nothing is unfinished, and the queue works.
+    fn finish(q: &Q, n: usize, what: &str) {
+        for _ in 0..n {
+            q.task_done().unwrap();
+        }
+        assert!(
+            q.join(Some(Duration::ZERO)),
+            "{what}: unfinished items left"
+        );
+        assert!(q.task_done().is_err(), "{what}: more unfinished than put");
+        q.put_timeout(vec![9], LIMIT).unwrap();
+        assert_eq!(
+            q.get_timeout(LIMIT).unwrap(),
+            vec![9],
+            "{what}: works after"
+        );
+        q.task_done().unwrap();
+    }
+
+    const PUT_STEPS: [&str; 7] = [
+        "locked",
+        "started",
+        "reserved",
+        "counted",
+        "journaled",
+        "published",
+        "items settled",
+    ];
+
+    #[test]
+    fn a_producer_dying_at_any_step_of_a_put_leaves_exact_counts() {
+        for step in PUT_STEPS {
+            // Bounded: a slot lost to the dead producer would make the second put fail.
+            let q: Q = JoinableQueue::with_capacity(2, 4096).unwrap();
+            q.put(vec![1]).unwrap();
+            assert!(die_at(&q.state().producer, step, 0, || q.put(vec![2; 100])));
+            let enqueued = step == "published" || step == "items settled";
+            assert_eq!(q.qsize(), 1 + usize::from(enqueued), "{step}: qsize");
+            assert!(!q.join(Some(Duration::ZERO)));
+            if enqueued {
+                assert!(q.full(), "{step}");
+                check_queue(&q, &[vec![1], vec![2; 100]], step);
+            } else {
+                assert!(!q.full(), "{step}: the dead producer's slot came back");
+                q.put_timeout(vec![3], LIMIT).unwrap();
+                check_queue(&q, &[vec![1], vec![3]], step);
+            }
+        }
+    }
+
+    #[test]
+    fn the_next_put_repairs_what_a_dead_producer_left() {
+        for step in PUT_STEPS {
+            let q: Q = JoinableQueue::with_capacity(2, 4096).unwrap();
+            assert!(die_at(&q.state().producer, step, 0, || q.put(vec![2; 100])));
+            // No observer first: the put takes the lock over and repairs.
+            q.put_timeout(vec![3], LIMIT).unwrap();
+            let enqueued = step == "published" || step == "items settled";
+            let expected: &[Vec<u8>] = if enqueued {
+                &[vec![2; 100], vec![3]]
+            } else {
+                &[vec![3]]
+            };
+            check_queue(&q, expected, step);
+        }
+    }
+
+    #[test]
+    fn a_repair_interrupted_by_another_death_is_finished_by_the_next() {
+        for died_in in ["reserved", "counted", "journaled"] {
+            let q: Q = JoinableQueue::with_capacity(2, 4096).unwrap();
+            assert!(die_at(&q.state().producer, died_in, 0, || q.put(vec![2])));
+            // The process repairing it dies too, half-way.
+            assert!(die_at(&q.state().producer, "recovering", 0, || q.put(vec![3])));
+            q.put_timeout(vec![4], LIMIT).unwrap();
+            check_queue(&q, &[vec![4]], died_in);
+        }
+    }
+
+    /// A message longer than the ring, its producer dying at `step` of its `skip + 1`-th
+    /// record. A consumer reads while it streams, and no other producer puts.
+    #[test]
+    fn a_producer_dying_in_the_middle_of_a_long_message_does_not_block_a_timed_get() {
+        // 10 003 bytes encoded; with records of at most 1 KiB in an 8 KiB ring (fragments wait
+        // for 2 KiB of room), ten records of 1024 bytes, the last of 787.
+        let big = vec![7_u8; 10_000];
+        TEST_MAX_RECORD.with(|m| m.set(1024));
+        for (step, skip) in [
+            ("counted", 0),
+            ("journaled", 0),
+            ("published", 0),
+            ("journaled", 1),
+            ("published", 1),
+            ("published", 5),
+            ("journaled", 9),
+            ("published", 9),
+            ("items settled", 0),
+        ] {
+            let what = format!("{step} #{skip}");
+            let q: Q = JoinableQueue::with_capacity(0, 8192).unwrap();
+            q.put(vec![1]).unwrap();
+            let consumer = {
+                let q = q.clone();
+                std::thread::spawn(move || drain(&q, Duration::from_millis(300)))
+            };
+            assert!(
+                die_at(&q.state().producer, step, skip, || q.put(big.clone())),
+                "{what}"
+            );
+            let got = within(&what, move || consumer.join().unwrap());
+            let complete = step == "items settled" || (step == "published" && skip == 9);
+            let expected = if complete {
+                vec![vec![1], big.clone()]
+            } else {
+                vec![vec![1]]
+            };
+            assert_eq!(got.len(), expected.len(), "{what}");
+            assert!(got == expected, "{what}: the items");
+            assert_eq!(q.qsize(), 0, "{what}");
+            finish(&q, got.len(), &what);
+        }
+        TEST_MAX_RECORD.with(|m| m.set(MAX_RECORD));
+    }
+
+    #[test]
+    fn a_partial_message_left_in_a_full_ring_is_dropped_when_a_consumer_comes() {
+        let q: Q = JoinableQueue::with_capacity(0, 4096).unwrap();
+        // No consumer: the producer fills the ring with the first fragment, then dies waiting.
+        assert!(die_at(&q.state().producer, "published", 0, || q
+            .put(vec![7; 10_000])));
+        // Repaired at once (the item is not counted), but the ring has no room to say so.
+        assert_eq!(q.qsize(), 0);
+        assert_eq!(q.state().abort_owed.load(Ordering::SeqCst), 1);
+        assert!(q.join(Some(Duration::ZERO)));
+        let start = Instant::now();
+        assert!(matches!(
+            within("get", {
+                let q = q.clone();
+                move || q.get_timeout(Duration::from_millis(200))
+            }),
+            Err(GetError::Empty)
+        ));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(q.state().abort_owed.load(Ordering::SeqCst), 0);
+        finish(&q, 0, "after the abort");
+    }
+
+    #[test]
+    fn a_timed_get_alone_drops_a_dead_producers_partial_message() {
+        let q: Q = JoinableQueue::with_capacity(0, 4096).unwrap();
+        assert!(die_at(&q.state().producer, "published", 0, || q
+            .put(vec![7; 10_000])));
+        // No observer, no other producer: the get finds the death itself.
+        let start = Instant::now();
+        assert!(
+            within("get", {
+                let q = q.clone();
+                move || q.get_timeout(Duration::from_millis(200))
+            })
+            .unwrap_err()
+            .is_empty()
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(q.qsize(), 0);
+        assert!(q.join(Some(Duration::ZERO)));
+        finish(&q, 0, "after the abort");
+    }
+
+    #[test]
+    fn the_next_put_writes_an_owed_abort_first() {
+        let q: Q = JoinableQueue::with_capacity(0, 4096).unwrap();
+        assert!(die_at(&q.state().producer, "published", 0, || q
+            .put(vec![7; 10_000])));
+        assert_eq!(q.qsize(), 0);
+        let producer = {
+            let q = q.clone();
+            std::thread::spawn(move || q.put_timeout(vec![3], LIMIT).unwrap())
+        };
+        assert_eq!(
+            within("get", {
+                let q = q.clone();
+                move || q.get_timeout(LIMIT).unwrap()
+            }),
+            vec![3]
+        );
+        producer.join().unwrap();
+        finish(&q, 1, "after the abort");
+    }
+
+    #[test]
+    fn a_consumer_dying_at_any_step_of_a_get_leaves_exact_counts() {
+        for (step, taken) in [
+            ("take journaled", false),
+            ("take counted", false),
+            ("taken", true),
+        ] {
+            let q: Q = JoinableQueue::with_capacity(0, 4096).unwrap();
+            q.put(vec![1]).unwrap();
+            q.put(vec![2]).unwrap();
+            assert!(die_at(&q.state().consumer, step, 0, || q.get()));
+            // A consumer that dies after removing the item had it: it went with it.
+            let left: &[Vec<u8>] = if taken {
+                &[vec![2]]
+            } else {
+                &[vec![1], vec![2]]
+            };
+            assert_eq!(q.qsize(), left.len(), "{step}: qsize");
+            assert_eq!(drain(&q, Duration::from_millis(50)), left, "{step}");
+            // The dead consumer never marked its item done.
+            finish(&q, 2, step);
+        }
+    }
+
+    #[test]
+    fn a_consumer_dying_in_the_middle_of_a_long_message_loses_only_that_message() {
+        for skip in [0, 2] {
+            let q: Q = JoinableQueue::with_capacity(0, 8192).unwrap();
+            let producer = {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    // Ten records (see above).
+                    TEST_MAX_RECORD.with(|m| m.set(1024));
+                    q.put(vec![7; 10_000]).unwrap();
+                    q.put(vec![2]).unwrap();
+                })
+            };
+            assert!(die_at(&q.state().consumer, "fragment taken", skip, || q.get()));
+            assert_eq!(
+                within("the next get", {
+                    let q = q.clone();
+                    move || q.get_timeout(LIMIT).unwrap()
+                }),
+                vec![2],
+                "the rest of the long message was skipped"
+            );
+            producer.join().unwrap();
+            assert_eq!(q.qsize(), 0);
+            finish(&q, 2, "after the lost message");
+        }
+    }
+
+    #[test]
+    fn a_message_longer_than_a_record_goes_in_several() {
+        TEST_MAX_RECORD.with(|m| m.set(1024));
+        let q: Q = JoinableQueue::with_capacity(0, 64 << 10).unwrap();
+        let item: Vec<u8> = (0..5000_u32).map(|i| i as u8).collect();
+        // It fits in the ring, so the put completes with no consumer.
+        q.put_timeout(item.clone(), LIMIT).unwrap();
+        let used = q.state().tail.load(Ordering::SeqCst) - q.head();
+        assert_eq!(used, 5 * HEADER + 5008, "five records of at most 1 KiB");
+        assert_eq!(q.get_timeout(LIMIT).unwrap(), item);
+        TEST_MAX_RECORD.with(|m| m.set(MAX_RECORD));
+    }
+
+    #[test]
+    fn nowait_waits_briefly_for_a_put_or_get_in_progress() {
+        let q: Q = JoinableQueue::with_capacity(0, 4096).unwrap();
+        // Another thread of this process is in the middle of a put, and finishes soon.
+        assert!(q.state().producer.try_lock(my_pid()));
+        let releaser = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                q.state().producer.unlock();
+            })
+        };
+        q.put_nowait(vec![1])
+            .expect("waited for the put in progress");
+        releaser.join().unwrap();
+        // One that does not finish in time: Full.
+        assert!(q.state().producer.try_lock(my_pid()));
+        let start = Instant::now();
+        assert!(q.put_nowait(vec![2]).unwrap_err().is_full());
+        assert!(start.elapsed() >= NOWAIT_LOCK_WAIT);
+        q.state().producer.unlock();
+
+        assert!(q.state().consumer.try_lock(my_pid()));
+        let releaser = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                q.state().consumer.unlock();
+            })
+        };
+        assert_eq!(q.get_nowait().unwrap(), vec![1]);
+        releaser.join().unwrap();
+        // Nothing in the ring: Empty at once, whoever holds the lock.
+        assert!(q.state().consumer.try_lock(my_pid()));
+        let start = Instant::now();
+        assert!(q.get_nowait().unwrap_err().is_empty());
+        assert!(start.elapsed() < NOWAIT_LOCK_WAIT);
+        q.state().consumer.unlock();
+    }
+
+    #[test]
+    fn put_nowait_does_not_wait_for_a_producer_that_waits_for_room() {
+        let q: Q = JoinableQueue::with_capacity(0, 4096).unwrap();
+        q.put(vec![0; 4000]).unwrap();
+        let blocked = {
+            let q = q.clone();
+            std::thread::spawn(move || q.put(vec![1; 1000]).unwrap())
+        };
+        let deadline = Instant::now() + LIMIT;
+        while q.state().room_waiter.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the second put waits for room");
+            std::thread::yield_now();
+        }
+        let start = Instant::now();
+        assert!(q.put_nowait(vec![2]).unwrap_err().is_full());
+        assert!(
+            start.elapsed() < NOWAIT_LOCK_WAIT / 2,
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(q.get().unwrap(), vec![0; 4000]);
+        blocked.join().unwrap();
+        assert_eq!(q.get().unwrap(), vec![1; 1000]);
     }
 }

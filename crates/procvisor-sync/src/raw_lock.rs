@@ -25,6 +25,10 @@ const WAITERS: u32 = 1 << 31;
 /// The owner's pid (Linux pids fit in 22 bits).
 const PID_MASK: u32 = !WAITERS;
 
+/// A pid no process can have (pids fit in 22 bits): a lock "held" by it was held by the dead.
+#[cfg(test)]
+pub(crate) const DEAD_PID: u32 = PID_MASK - 1;
+
 /// How often a sleeper checks that the owner is alive.
 pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(20);
 
@@ -100,6 +104,49 @@ impl RawLock {
         self.word
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
+    }
+
+    /// Takes the lock without waiting: if it is free, or if the process holding it has died
+    /// (then the lock is taken over, as a waiting acquisition would after its next liveness
+    /// check). `None` if a live process holds it.
+    ///
+    /// Checking the holder costs a `kill(pid, 0)` and, if the process exists, a read of its
+    /// `/proc` status (a zombie counts as dead); a holder in this process is known to be alive.
+    pub(crate) fn try_lock_or_take_over(&self, me: u32) -> Option<Acquired> {
+        if self.try_lock(me) {
+            return Some(Acquired::Cleanly);
+        }
+        loop {
+            let word = self.word.load(Ordering::Relaxed);
+            let owner = word & PID_MASK;
+            if owner == 0 {
+                // Released meanwhile (a free word holds no waiters bit).
+                return self.try_lock(me).then_some(Acquired::Cleanly);
+            }
+            if process_alive(owner) {
+                return None;
+            }
+            // Keep the waiters bit, so that our release wakes whoever sleeps on the lock.
+            if self
+                .word
+                .compare_exchange(
+                    word,
+                    me | (word & WAITERS),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return Some(Acquired::FromDeadOwner);
+            }
+        }
+    }
+
+    /// Makes the lock look held by `pid`, as if that process had died holding it.
+    #[cfg(test)]
+    pub(crate) fn force_owner(&self, pid: u32) {
+        let word = self.word.load(Ordering::Relaxed);
+        self.word.store(pid | (word & WAITERS), Ordering::Relaxed);
     }
 
     /// Takes the lock, waiting until `deadline` (`None`: forever). `None` on timeout.
@@ -226,6 +273,27 @@ mod tests {
             Some(Acquired::FromDeadOwner)
         );
         assert_eq!(lock.owner(), Some(my_pid()));
+    }
+
+    #[test]
+    fn a_non_waiting_acquisition_takes_over_from_a_dead_holder_only() {
+        let lock = RawLock::default();
+        assert_eq!(
+            lock.try_lock_or_take_over(my_pid()),
+            Some(Acquired::Cleanly)
+        );
+        assert_eq!(
+            lock.try_lock_or_take_over(my_pid()),
+            None,
+            "held by a live process (this one)"
+        );
+        lock.force_owner(PID_MASK - 1);
+        assert_eq!(
+            lock.try_lock_or_take_over(my_pid()),
+            Some(Acquired::FromDeadOwner)
+        );
+        assert_eq!(lock.owner(), Some(my_pid()));
+        assert!(lock.unlock());
     }
 
     #[test]

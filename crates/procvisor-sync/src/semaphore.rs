@@ -141,7 +141,9 @@ macro_rules! semaphore_api {
             }
         }
 
-        /// Async twin of [`acquire_timeout`](Self::acquire_timeout) (`None`: no timeout).
+        /// Async twin of [`acquire_timeout`](Self::acquire_timeout) (`None`: no timeout). It
+        /// works on any executor: the waiting happens on tokio's blocking pool inside a tokio
+        /// runtime, and on a helper thread elsewhere.
         ///
         /// # Cancel safety
         ///
@@ -171,8 +173,7 @@ macro_rules! semaphore_api {
                 },
                 futex::deadline(timeout),
             )
-            .await
-            .map_err(|_| AcquireError::WouldBlock)?;
+            .await;
             match taken {
                 Some(()) => Ok(Permit { state }),
                 None => Err(AcquireError::Timeout),

@@ -78,8 +78,8 @@ impl<T: SharedType> Value<T> {
 
     fn enter(&self) {
         // A dead previous holder leaves at worst a half-written value of a `SharedType`, which
-        // is still a valid value: carry on.
-        self.lock.state().enter(None, true);
+        // is still a valid value: carry on, after logging it as every takeover is.
+        crate::lock::note_recovery(self.lock.state().enter(None, true));
     }
 
     /// Reads the value (taking the lock).
@@ -252,5 +252,71 @@ impl<'de, T: SharedType> serde::Deserialize<'de> for RawValue<T> {
             shared: Shared::deserialize_as(deserializer, Kind::Value, type_tag::<T>() ^ 1)?,
             _value: PhantomData,
         })
+    }
+}
+
+#[cfg(all(test, not(procvisor_loom)))]
+mod tests {
+    use super::*;
+    use crate::raw_lock::DEAD_PID;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects the targets of the warnings logged on this thread.
+    struct Warnings(Arc<Mutex<Vec<String>>>);
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(event.metadata().target().to_string());
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// Runs `f` with the lock of `value` held by a dead process; returns the warnings logged.
+    fn with_dead_holder<T: SharedType>(value: &Value<T>, f: impl FnOnce()) -> Vec<String> {
+        let leaked = value.lock().unwrap();
+        std::mem::forget(leaked);
+        value.lock.state().raw.force_owner(DEAD_PID);
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Warnings(warnings.clone()), f);
+        warnings.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn get_set_and_update_log_the_takeover_of_a_dead_holders_lock() {
+        let value = Value::new(1_u32).unwrap();
+        for (what, op) in [
+            (
+                "get",
+                Box::new(|v: &Value<u32>| {
+                    let _ = v.get();
+                }) as Box<dyn Fn(&Value<u32>)>,
+            ),
+            ("set", Box::new(|v: &Value<u32>| v.set(2))),
+            (
+                "update",
+                Box::new(|v: &Value<u32>| {
+                    let _ = v.update(|n| n + 1);
+                }),
+            ),
+        ] {
+            let logged = with_dead_holder(&value, || op(&value));
+            assert_eq!(logged, ["procvisor::sync"], "{what}");
+            assert!(!value.get_lock().locked(), "{what}: released after");
+        }
+        assert_eq!(value.get(), 3);
     }
 }
