@@ -30,10 +30,10 @@ pub use procvisor_runtime::{
 };
 pub use procvisor_sync::{
     AcquireError, Array, ArrayGuard, Barrier, BoundedSemaphore, BrokenBarrierError, Condition,
-    ConditionGuard, Event, GetError, IndexError, JoinableQueue, Lock, LockGuard, Permit, PutError,
-    Queue, RLock, RLockGuard, RawArray, RawValue, ReleaseError, Semaphore, ShareableList,
-    ShareableListError, SharedMemory, SharedMemoryError, SharedType, SimpleQueue, Value,
-    ValueGuard,
+    ConditionGuard, DEFAULT_QUEUE_BYTES, Event, GetError, IndexError, JoinableQueue, Lock,
+    LockGuard, NotClosed, Permit, PutError, Queue, RLock, RLockGuard, RawArray, RawValue,
+    ReleaseError, Semaphore, ShareableList, ShareableListError, SharedMemory, SharedMemoryError,
+    SharedType, SimpleQueue, Value, ValueGuard,
 };
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Listener, ListenerBuilder,
