@@ -38,6 +38,12 @@ pub(crate) struct ConditionState {
 ///
 /// `notify(n)` wakes at most `n` of the processes and threads waiting when it is called; a
 /// waiter that times out does not use up a notification.
+///
+/// A process that dies inside [`wait`](Self::wait) stays counted as a waiter (waiters are
+/// counted, not named, so nothing tells which one died). A notification later issued for it is
+/// left over, and the next waiter to come takes it at once: its `wait` returns `true` without
+/// a notify of its own, a spurious wakeup. Code that checks its predicate after waking, as
+/// [`wait_for`](Self::wait_for) does, is not affected.
 #[derive(Clone)]
 pub struct Condition {
     lock: RLock,

@@ -26,7 +26,7 @@ const WAITERS: u32 = 1 << 31;
 const PID_MASK: u32 = !WAITERS;
 
 /// A pid no process can have (pids fit in 22 bits): a lock "held" by it was held by the dead.
-#[cfg(test)]
+#[cfg(all(test, not(procvisor_loom)))]
 pub(crate) const DEAD_PID: u32 = PID_MASK - 1;
 
 /// How often a sleeper checks that the owner is alive.
@@ -143,7 +143,7 @@ impl RawLock {
     }
 
     /// Makes the lock look held by `pid`, as if that process had died holding it.
-    #[cfg(test)]
+    #[cfg(all(test, not(procvisor_loom)))]
     pub(crate) fn force_owner(&self, pid: u32) {
         let word = self.word.load(Ordering::Relaxed);
         self.word.store(pid | (word & WAITERS), Ordering::Relaxed);
