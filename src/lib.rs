@@ -141,16 +141,20 @@ pub fn scenario(binary: &str, name: &str, method: &str, deadline: Duration) -> F
     finished
 }
 
-/// Declares one test per start method for each named scenario of the `scenarios` binary.
+/// Declares one test per start method for each named scenario of the `scenarios` binary (or
+/// of the helper binary given first).
 #[macro_export]
 macro_rules! scenario_matrix {
-    ($deadline:expr; $($name:ident),* $(,)?) => {$(
+    ($deadline:expr; $($name:ident),* $(,)?) => {
+        $crate::scenario_matrix!(env!("CARGO_BIN_EXE_scenarios"), $deadline; $($name),*);
+    };
+    ($binary:expr, $deadline:expr; $($name:ident),* $(,)?) => {$(
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
             fn run(method: &str) {
-                $crate::scenario(env!("CARGO_BIN_EXE_scenarios"), stringify!($name), method, $deadline);
+                $crate::scenario($binary, stringify!($name), method, $deadline);
             }
             #[test]
             fn fork() {

@@ -296,8 +296,11 @@ pub(crate) fn install_child(
 
 /// Installs a prepared node as this process's node.
 pub(crate) fn install(prepared: PreparedNode) -> &'static Node {
-    let started_by = prepared.0.started_by.expect("a child node");
-    let node = Box::into_raw(prepared.0);
+    let mut node = prepared.0;
+    let started_by = node.started_by.expect("a child node");
+    // A fork child's node was built in the parent, before the fork.
+    node.pid = std::process::id();
+    let node = Box::into_raw(node);
 
     // The previous node (a forked child's copy of its parent's) is leaked on purpose: its
     // runtime's threads do not exist here, and dropping it could block on their locks.
