@@ -28,6 +28,9 @@ pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
     };
     let writer = Arc::new(Mutex::new(writer));
     let actor_mode = matches!(mode, WorkerMode::Actor { .. });
+    let _worker =
+        tracing::debug_span!(target: "procvisor::pool", "worker", pid = std::process::id())
+            .entered();
     let mut handler = match Handler::set_up(mode) {
         Ok(handler) => handler,
         Err(failure) => {
@@ -53,8 +56,13 @@ pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
 
     while let Some(task) = inbox.next() {
         let result = {
-            let _span =
-                tracing::debug_span!(target: "procvisor::pool", "task", id = task.id).entered();
+            let _span = tracing::debug_span!(
+                target: "procvisor::pool",
+                "task",
+                id = task.id,
+                target = task.run.name()
+            )
+            .entered();
             handler.run(&task)
         };
         match send(
@@ -178,6 +186,16 @@ enum Run {
     Function(&'static Registration),
     Actor,
     Missing(String),
+}
+
+impl Run {
+    fn name(&self) -> &str {
+        match self {
+            Run::Function(registration) => (registration.name)(),
+            Run::Actor => "worker",
+            Run::Missing(name) => name,
+        }
+    }
 }
 
 #[derive(Default)]
