@@ -231,9 +231,13 @@ pub(crate) fn serve(spec: &str) -> ! {
             Connection::from_fd(OwnedFd::from_raw_fd(key), true, false),
         )
     };
-    // Ctrl-C in a terminal goes to the whole process group; the server ends with its parent.
-    // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // Ctrl-C in a terminal goes to the whole process group; the server ends with its parent, so
+    // it keeps SIGINT blocked (pending for ever). Blocked, not ignored: a child inherits the
+    // mask, and a SIGINT sent to it before it unblocks stays pending instead of being lost
+    // (an ignored signal is discarded, so an early `interrupt()` would do nothing).
+    let mut interrupts = nix::sys::signal::SigSet::empty();
+    interrupts.add(nix::sys::signal::Signal::SIGINT);
+    let _ = interrupts.thread_block();
     let Ok(secret) = key.recv_bytes(Some(64)) else {
         crate::sys::exit_now(2)
     };
@@ -277,8 +281,7 @@ pub(crate) fn serve(spec: &str) -> ! {
                     }
                     std::mem::forget((control, status, signals));
                     let _ = mask.thread_unblock();
-                    // SAFETY: restoring the default disposition has no preconditions.
-                    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+                    let _ = interrupts.thread_unblock();
                     if crate::sys::die_with_parent(server_pid).is_err() {
                         crate::sys::exit_now(1);
                     }
