@@ -13,6 +13,7 @@ fmt:
 
 clippy:
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy -p procvisor-pool --features progress --all-targets --locked -- -D warnings
 
 loom:
     RUSTFLAGS="--cfg procvisor_loom" CARGO_TARGET_DIR=target/loom cargo test -p procvisor-sync --lib --release --locked loom

@@ -32,7 +32,7 @@ use std::time::Duration;
 ///     .processes(2)
 ///     .maxtasksperchild(100)
 ///     .restart_intensity(RestartIntensity::new(10, Duration::from_secs(1)))
-///     .task_timeout(Duration::from_secs(30))
+///     .task_time_limit(Duration::from_secs(30))
 ///     .build()?;
 /// assert_eq!(pool.map(square, 1..=3)?, vec![1, 4, 9]);
 /// # Ok::<(), procvisor_pool::PoolError>(())
@@ -46,7 +46,7 @@ pub struct PoolBuilder {
     context: Option<Context>,
     intensity: Option<RestartIntensity>,
     retries: u32,
-    task_timeout: Option<Duration>,
+    task_time_limit: Option<Duration>,
 }
 
 impl PoolBuilder {
@@ -121,9 +121,9 @@ impl PoolBuilder {
 
     /// A time limit for every task: a task still running after `limit` has its worker killed
     /// (and replaced) and fails with [`PoolError::TimeLimitExceeded`]. Per call:
-    /// [`Tasks::timeout`](crate::Tasks::timeout).
-    pub fn task_timeout(mut self, limit: Duration) -> Self {
-        self.task_timeout = Some(limit);
+    /// [`Tasks::time_limit`](crate::Tasks::time_limit).
+    pub fn task_time_limit(mut self, limit: Duration) -> Self {
+        self.task_time_limit = Some(limit);
         self
     }
 
@@ -208,7 +208,7 @@ impl PoolBuilder {
             context: self.context,
         };
         let initial = start_all(&spec, processes)?;
-        let shared = Arc::new(Shared::new(processes, self.retries, self.task_timeout));
+        let shared = Arc::new(Shared::new(processes, self.retries, self.task_time_limit));
         let router = spawn_router(RouterArgs {
             shared: shared.clone(),
             spec,

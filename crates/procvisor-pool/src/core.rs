@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) time_limit: Option<Duration>,
     /// The pids of the workers taking tasks, kept by the router.
     pub(crate) worker_pids: Mutex<Vec<u32>>,
+    /// `Imap`s with input left: a closing pool keeps its workers for them.
+    pub(crate) open_streams: std::sync::atomic::AtomicUsize,
     next_task: AtomicU64,
     targets: Mutex<HashMap<&'static str, Target>>,
 }
@@ -54,6 +56,7 @@ impl Shared {
             retries,
             time_limit,
             worker_pids: Mutex::new(Vec::new()),
+            open_streams: std::sync::atomic::AtomicUsize::new(0),
             next_task: AtomicU64::new(1),
             targets: Mutex::new(HashMap::new()),
         }
@@ -99,11 +102,9 @@ impl Core {
         }
         let short = pool_support::short_name(name);
         if !check(name) {
-            let short = if name.contains("{{closure}}") {
-                "<a named fn: a pool cannot run closures>".to_string()
-            } else {
-                short
-            };
+            if name.contains("{{closure}}") {
+                return Err(PoolError::Closure);
+            }
             return Err(PoolError::Unregistered {
                 target: name,
                 short,
@@ -147,10 +148,30 @@ impl Core {
 
     /// Hands jobs to the router. When the pool takes no work, each job's sink gets the error.
     pub(crate) fn submit(&self, jobs: Vec<Job>) -> Result<(), PoolError> {
+        self.submit_checked(jobs, Core::check)
+    }
+
+    /// [`submit`](Self::submit) for the rest of a call made before `close`: an `imap` reads its
+    /// input as it goes, and a closed pool still finishes what it was given.
+    pub(crate) fn submit_continued(&self, jobs: Vec<Job>) -> Result<(), PoolError> {
+        self.submit_checked(jobs, |core| {
+            core.check_owner()?;
+            match core.shared.lifecycle.state() {
+                PoolState::Closing => Ok(()),
+                _ => core.shared.lifecycle.check_running(),
+            }
+        })
+    }
+
+    fn submit_checked(
+        &self,
+        jobs: Vec<Job>,
+        check: impl FnOnce(&Core) -> Result<(), PoolError>,
+    ) -> Result<(), PoolError> {
         if jobs.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.check() {
+        if let Err(e) = check(self) {
             fail_jobs(jobs, &e);
             return Err(e);
         }

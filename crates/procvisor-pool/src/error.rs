@@ -113,6 +113,12 @@ pub enum PoolError {
         /// The name to put in `register!`.
         short: String,
     },
+    /// A closure was given where a pool needs a registered function.
+    #[error(
+        "a pool runs registered functions, not closures: move the closure's body into a named \
+         `fn`, register it with `procvisor::register!`, and pass the function"
+    )]
+    Closure,
     /// The worker type is not registered, so a worker process cannot build it.
     #[error(
         "the worker type `{worker}` is not registered, so a pool worker cannot build it.\n\
@@ -177,8 +183,9 @@ pub enum PoolError {
         /// The task.
         task: TaskInfo,
     },
-    /// Waiting for a result timed out; the task goes on (Python's `multiprocessing.TimeoutError`).
-    #[error("timed out waiting for the result (the task goes on)")]
+    /// Waiting timed out (Python's `multiprocessing.TimeoutError`). What was waited for goes
+    /// on: a task keeps running and a later `get` can still return its result.
+    #[error("timed out waiting")]
     Timeout,
     /// The result arrived but is not of the expected type.
     #[error("cannot decode the result of {task}: {message}")]

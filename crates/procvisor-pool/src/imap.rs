@@ -51,6 +51,8 @@ pub struct Imap<'a, R> {
     done: u64,
     total: Option<u64>,
     progress: Option<ProgressHook>,
+    /// Counted in the pool's open streams (input left to read).
+    open: bool,
 }
 
 impl<R> fmt::Debug for Imap<'_, R> {
@@ -95,7 +97,12 @@ impl<'a, R: DeserializeOwned> Imap<'a, R> {
             done: 0,
             total,
             progress,
+            open: true,
         };
+        imap.core
+            .shared
+            .open_streams
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         imap.refill();
         imap
     }
@@ -117,6 +124,7 @@ impl<'a, R: DeserializeOwned> Imap<'a, R> {
                 self.next_chunk = None;
                 break;
             };
+            // (`close_stream` runs below once the input is done.)
             let part = self.submitted;
             self.submitted += 1;
             let range = self.next_item..self.next_item + len;
@@ -135,9 +143,12 @@ impl<'a, R: DeserializeOwned> Imap<'a, R> {
                 Err(error) => self.stream.clone().deliver(part, Err(error)),
             }
         }
-        if !jobs.is_empty() && self.core.submit(jobs).is_err() {
+        if !jobs.is_empty() && self.core.submit_continued(jobs).is_err() {
             // Each job's chunk got the error; read no further.
             self.next_chunk = None;
+        }
+        if self.next_chunk.is_none() {
+            self.close_stream();
         }
     }
 
@@ -261,3 +272,25 @@ impl<R: DeserializeOwned> futures_core::Stream for Imap<'_, R> {
 }
 
 impl<R> Unpin for Imap<'_, R> {}
+
+impl<R> Imap<'_, R> {
+    /// The input is done (or abandoned): a closing pool need not wait for this `Imap` any more.
+    fn close_stream(&mut self) {
+        if std::mem::replace(&mut self.open, false) {
+            self.core
+                .shared
+                .open_streams
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            let _ = self
+                .core
+                .router
+                .send_message(crate::router::RouterMessage::StreamEnded);
+        }
+    }
+}
+
+impl<R> Drop for Imap<'_, R> {
+    fn drop(&mut self) {
+        self.close_stream();
+    }
+}

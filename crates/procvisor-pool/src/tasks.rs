@@ -29,7 +29,7 @@ use std::time::Duration;
 ///     .tasks()
 ///     .chunksize(10)
 ///     .retries(2)
-///     .timeout(Duration::from_secs(5))
+///     .time_limit(Duration::from_secs(5))
 ///     .map(square, 0..100)?;
 /// assert_eq!(squares[99], 9801);
 /// # Ok::<(), procvisor_pool::PoolError>(())
@@ -66,13 +66,13 @@ impl<'p> Tasks<'p> {
 
     /// Kills the worker of a task (chunk) still running after `limit`; the task fails with
     /// [`PoolError::TimeLimitExceeded`] (or is retried) and the worker is replaced.
-    pub fn timeout(mut self, limit: Duration) -> Self {
+    pub fn time_limit(mut self, limit: Duration) -> Self {
         self.options.time_limit = Some(Some(limit));
         self
     }
 
     /// No time limit for these calls, whatever the pool's default.
-    pub fn no_timeout(mut self) -> Self {
+    pub fn no_time_limit(mut self) -> Self {
         self.options.time_limit = Some(None);
         self
     }
@@ -85,7 +85,8 @@ impl<'p> Tasks<'p> {
     }
 
     /// Calls `hook` on the caller's thread as the results of a `map`, `starmap` or `imap`
-    /// arrive.
+    /// arrive. (The `_async` forms do not report progress: nothing of theirs runs on the
+    /// caller's thread until `get`.)
     pub fn on_progress(mut self, hook: impl Fn(Progress) + Send + Sync + 'static) -> Self {
         self.options.progress = Some(Arc::new(hook));
         self
@@ -161,7 +162,8 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::map`](crate::Pool::map).
+    /// As [`Pool::map`](crate::Pool::map). When an item cannot be encoded the call fails at that
+    /// chunk; the chunks already sent still run, and their results are dropped.
     pub fn map<F, T>(
         &self,
         f: F,

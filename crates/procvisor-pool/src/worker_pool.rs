@@ -82,9 +82,28 @@ impl<W: Worker> WorkerPool<W> {
         self
     }
 
-    /// Sets the time limit of every task (see [`Tasks::timeout`](crate::Tasks::timeout)).
-    pub fn with_timeout(mut self, limit: Duration) -> Self {
+    /// Sets the time limit of every task (see [`Tasks::time_limit`](crate::Tasks::time_limit)).
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
         self.options.time_limit = Some(Some(limit));
+        self
+    }
+
+    /// No time limit, whatever the pool's default.
+    pub fn with_no_time_limit(mut self) -> Self {
+        self.options.time_limit = Some(None);
+        self
+    }
+
+    /// Sets the window of [`imap`](Self::imap) (see [`Tasks::window`](crate::Tasks::window)).
+    pub fn with_window(mut self, chunks: usize) -> Self {
+        self.options.window = Some(chunks);
+        self
+    }
+
+    /// Sets a progress hook for [`map`](Self::map) and [`imap`](Self::imap) (see
+    /// [`Tasks::on_progress`](crate::Tasks::on_progress)).
+    pub fn with_progress(mut self, hook: impl Fn(crate::Progress) + Send + Sync + 'static) -> Self {
+        self.options.progress = Some(std::sync::Arc::new(hook));
         self
     }
 
@@ -173,6 +192,29 @@ impl<W: Worker> WorkerPool<W> {
     /// As [`Pool::join`](crate::Pool::join).
     pub fn join(&self) -> Result<(), PoolError> {
         self.owner.join(None)
+    }
+
+    /// See [`Pool::join_timeout`](crate::Pool::join_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::join_timeout`](crate::Pool::join_timeout).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.owner.join(Some(timeout))
+    }
+
+    /// See [`Pool::join_async`](crate::Pool::join_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::join`](crate::Pool::join).
+    pub async fn join_async(&self) -> Result<(), PoolError> {
+        self.owner.join_async().await
+    }
+
+    /// See [`Pool::terminate_async`](crate::Pool::terminate_async).
+    pub async fn terminate_async(&self) {
+        let _ = self.owner.terminate_async().await;
     }
 
     /// See [`Pool::stats`](crate::Pool::stats).

@@ -519,3 +519,31 @@ fn a_pool_of_200_workers_sums_the_squares() {
 //   Pool terminates it (documented).
 // - TestPoolNotLeakOnFailure: starting a worker cannot be made to fail on demand here; the
 //   builder stops the started workers when one fails (`builder::start_all`).
+
+/// Python's habit: `it = pool.imap(f, xs); pool.close(); for x in it: ...; pool.join()`. The
+/// input is read lazily here, so a closing pool keeps serving an `Imap` that was made before.
+#[test]
+fn an_imap_made_before_close_is_served_to_the_end() {
+    within(LIMIT, "imap after close", || {
+        let pool = Pool::new(2).unwrap();
+        let it = pool.tasks().window(8).imap(sqr, 0..1000).unwrap();
+        pool.close();
+        assert!(matches!(pool.imap(sqr, 0..3), Err(PoolError::NotRunning)));
+        let all: Vec<i64> = it.map(Result::unwrap).collect();
+        assert_eq!(all, squares(1000));
+        pool.join().unwrap();
+    });
+}
+
+/// A dropped `Imap` does not keep a closing pool waiting.
+#[test]
+fn a_dropped_imap_lets_a_closing_pool_finish() {
+    within(LIMIT, "dropped imap", || {
+        let pool = Pool::new(2).unwrap();
+        let mut it = pool.tasks().window(4).imap(sqr, 0..1_000_000).unwrap();
+        assert_eq!(it.next().unwrap().unwrap(), 0);
+        pool.close();
+        drop(it);
+        pool.join().unwrap();
+    });
+}

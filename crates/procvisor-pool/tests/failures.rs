@@ -303,7 +303,7 @@ fn a_task_past_its_time_limit_has_its_worker_killed_and_replaced() {
         let start = Instant::now();
         match pool
             .tasks()
-            .timeout(Duration::from_millis(200))
+            .time_limit(Duration::from_millis(200))
             .apply(sleep_ms, (10_000,))
         {
             Err(PoolError::TimeLimitExceeded { limit, pid, .. }) => {
@@ -323,7 +323,7 @@ fn a_task_past_its_time_limit_has_its_worker_killed_and_replaced() {
         // Tasks within their limit are untouched, with a pool-wide default too.
         let pool = Pool::builder()
             .processes(1)
-            .task_timeout(Duration::from_millis(300))
+            .task_time_limit(Duration::from_millis(300))
             .build()
             .unwrap();
         assert!(pool.apply(sleep_ms, (10,)).is_ok());
@@ -331,7 +331,7 @@ fn a_task_past_its_time_limit_has_its_worker_killed_and_replaced() {
             pool.apply(sleep_ms, (5_000,)),
             Err(PoolError::TimeLimitExceeded { .. })
         ));
-        assert!(pool.tasks().no_timeout().apply(sleep_ms, (400,)).is_ok());
+        assert!(pool.tasks().no_time_limit().apply(sleep_ms, (400,)).is_ok());
     });
 }
 

@@ -87,6 +87,8 @@ pub(crate) enum RouterMessage {
     Rebalance,
     /// Workers that did not stop after SIGTERM get SIGKILL.
     KillStragglers,
+    /// An `Imap` has read all its input (or was dropped).
+    StreamEnded,
     /// `close()`.
     Close,
     /// `terminate()`.
@@ -104,6 +106,8 @@ enum End {
     TimeLimit(Duration),
     /// Killed by `terminate`, a broken pool, or the router stopping.
     Terminated,
+    /// Killed because a message to it could not be written.
+    Unreachable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +278,7 @@ impl Actor for Router {
                 state.dispatch();
             }
             RouterMessage::KillStragglers => state.kill_stragglers(),
+            RouterMessage::StreamEnded => state.stop_idle_if_closing(),
             RouterMessage::Close => state.close(),
             RouterMessage::Terminate => state.terminate(),
         }

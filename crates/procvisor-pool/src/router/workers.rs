@@ -44,9 +44,14 @@ impl RouterState {
         }
     }
 
-    /// Whether any task is queued, running, or waiting for its worker's exit status.
+    /// Whether any task is queued, running, or waiting for its worker's exit status, or an
+    /// `Imap` may still submit some.
     pub(super) fn has_work(&self) -> bool {
-        !self.queue.is_empty()
+        self.shared
+            .open_streams
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+            || !self.queue.is_empty()
             || self
                 .workers
                 .values()
@@ -283,9 +288,12 @@ impl RouterState {
             return;
         };
         tracing::error!(target: "procvisor::pool", worker = %worker.name, pid = worker.pid, %error, "cannot send to a pool worker; killing it");
+        // The pool's doing, not the worker's: not a crash.
+        worker.end.get_or_insert(End::Unreachable);
         if let Some(process) = &worker.process {
             let _ = process.kill();
         }
+        self.replenish();
     }
 
     /// A task reached its time limit, if it is still running on that worker.
