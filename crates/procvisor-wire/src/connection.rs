@@ -464,24 +464,41 @@ impl Connection {
     ) -> Result<Frame, ConnectionError> {
         self.check_readable()?;
         let fd = self.fd.as_ref().ok_or(ConnectionError::Closed)?.as_fd();
-        let mut source = SocketSource {
+        let source = SocketSource {
             fd,
             blocking,
             spin: Some(&mut self.spin),
         };
-        let frame = match self.ahead.as_mut() {
-            None => self.reader.read(&mut source, self.max_frame, maxlength),
-            Some(ahead) => {
-                let mut source = Buffered {
-                    ahead,
-                    inner: source,
-                    refill: true,
-                };
-                self.reader.read(&mut source, self.max_frame, maxlength)
-            }
-        }
+        let frame = read_through(
+            &mut self.reader,
+            self.ahead.as_mut(),
+            source,
+            self.max_frame,
+            maxlength,
+        )
         .map_err(frame_error)?;
         self.with_fds(frame)
+    }
+}
+
+/// Reads a frame from `source`, through the read-ahead buffer when there is one.
+fn read_through(
+    reader: &mut FrameReader,
+    ahead: Option<&mut ReadAhead>,
+    mut source: SocketSource<'_>,
+    limit: usize,
+    maxlength: Option<usize>,
+) -> Result<Frame, FrameError> {
+    match ahead {
+        None => reader.read(&mut source, limit, maxlength),
+        Some(ahead) => {
+            let mut source = Buffered {
+                ahead,
+                inner: source,
+                refill: true,
+            };
+            reader.read(&mut source, limit, maxlength)
+        }
     }
 }
 

@@ -296,15 +296,7 @@ impl Payload {
     ///
     /// When the bytes are not a `T`, or a descriptor cannot be duplicated.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::codec::CodecError> {
-        let fds = self
-            .fds
-            .iter()
-            .map(|fd| fd.as_fd().try_clone_to_owned())
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| {
-                crate::codec::CodecError::decode(format!("cannot duplicate a descriptor: {e}"))
-            })?;
-        with_received_fds(fds, || crate::codec::decode(&self.bytes))
+        with_received_fds(self.duplicate_fds()?, || crate::codec::decode(&self.bytes))
     }
 
     /// Decodes a sequence of `T`, appending the values to `out` (see
@@ -317,15 +309,20 @@ impl Payload {
         &self,
         out: &mut Vec<T>,
     ) -> Result<(), crate::codec::CodecError> {
-        let fds = self
-            .fds
+        with_received_fds(self.duplicate_fds()?, || {
+            crate::codec::decode_extend(&self.bytes, out)
+        })
+    }
+
+    /// Duplicates of the descriptors, for one decoding.
+    fn duplicate_fds(&self) -> Result<Vec<OwnedFd>, crate::codec::CodecError> {
+        self.fds
             .iter()
             .map(|fd| fd.as_fd().try_clone_to_owned())
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| {
                 crate::codec::CodecError::decode(format!("cannot duplicate a descriptor: {e}"))
-            })?;
-        with_received_fds(fds, || crate::codec::decode_extend(&self.bytes, out))
+            })
     }
 
     /// The encoded bytes.

@@ -2,7 +2,7 @@
 
 use super::{
     Buffered, Connection, PendingWrite, RawFdRef, SocketSource, checked_range, copy_into,
-    decode_frame, frame_error,
+    decode_frame, frame_error, read_through,
 };
 use crate::codec;
 use crate::error::ConnectionError;
@@ -200,22 +200,18 @@ impl Connection {
             let async_fd = registered(&self.async_fd, &self.async_init, self.fd.as_ref())?;
             let mut guard = async_fd.readable().await.map_err(ConnectionError::Io)?;
             let fd = self.fd.as_ref().ok_or(ConnectionError::Closed)?.as_fd();
-            let mut source = SocketSource {
+            let source = SocketSource {
                 fd,
                 blocking: Blocking::Never,
                 spin: None,
             };
-            let read = match self.ahead.as_mut() {
-                None => self.reader.read(&mut source, self.max_frame, maxlength),
-                Some(ahead) => {
-                    let mut source = Buffered {
-                        ahead,
-                        inner: source,
-                        refill: true,
-                    };
-                    self.reader.read(&mut source, self.max_frame, maxlength)
-                }
-            };
+            let read = read_through(
+                &mut self.reader,
+                self.ahead.as_mut(),
+                source,
+                self.max_frame,
+                maxlength,
+            );
             match read {
                 Err(frame::FrameError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     guard.clear_ready()
