@@ -89,7 +89,8 @@ impl Sink for ChunkStream {
         let mut state = self.lock();
         state.arrived.push_back((part, outcome));
         let waker = state.waker.take();
-        let waiting = state.waiting;
+        // One wakeup is enough: the consumer takes everything that arrived when it runs.
+        let waiting = std::mem::replace(&mut state.waiting, false);
         drop(state);
         if waiting {
             self.arrived.notify_one();

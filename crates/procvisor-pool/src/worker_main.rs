@@ -247,7 +247,7 @@ fn read_link(mut link: Connection, inbox: &Inbox, writer: &Mutex<Connection>, ac
                     .collect();
                 let mut state = inbox.lock();
                 state.queue.extend(resolved);
-                if state.waiting {
+                if std::mem::replace(&mut state.waiting, false) {
                     inbox.more.notify_one();
                 }
             }
