@@ -32,6 +32,8 @@ pub(crate) struct ChildState {
 #[derive(Debug)]
 pub(crate) struct ChildRecord {
     pub(crate) pid: u32,
+    /// Its number among its parent's children (the last of its identity numbers).
+    pub(crate) number: u32,
     pub(crate) name: String,
     pub(crate) daemon: bool,
     /// Terminated rather than joined when this process exits: daemons, and children started
@@ -59,6 +61,7 @@ impl ChildRecord {
     ) -> Self {
         Self {
             pid,
+            number: 0,
             name,
             daemon,
             terminate_at_exit: daemon,
@@ -100,6 +103,9 @@ impl ChildRecord {
                     crate::logging::emit(&log, &self.name, self.pid)
                 }
                 Ok(crate::link::ToParent::Outcome(outcome)) => self.set_outcome(outcome),
+                Ok(crate::link::ToParent::ActorLink(conn)) => {
+                    crate::actor::adopt_link(self.number, conn)
+                }
                 Err(e) if e.is_timeout() => {
                     // Keep the partial state for whoever reads next.
                     self.put_link(link);

@@ -31,6 +31,7 @@
 //! child started with `spawn` or `forkserver` is this program's binary executed again and
 //! diverted to its target before `main` runs, in programs, examples, tests and doctests alike.
 
+mod actor;
 mod bootstrap;
 mod child_record;
 mod context;
@@ -54,6 +55,10 @@ mod target;
 #[doc(hidden)]
 pub mod __private;
 
+pub use actor::{
+    Actor, ActorContext, ActorError, ActorHost, ActorId, CallFailure, InitError, Place, RemoteRef,
+    spawn_in, spawn_local, spawn_local_named, spawn_named_in,
+};
 pub use context::{
     Context, DEFAULT_START_METHOD, StartMethod, default_context, get_all_start_methods,
     get_context, get_start_method, get_start_method_if_set, set_start_method,

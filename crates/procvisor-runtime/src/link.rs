@@ -38,4 +38,6 @@ pub(crate) enum ToChild {
 pub(crate) enum ToParent {
     Log(LogRecord),
     Outcome(ChildOutcome),
+    /// The parent's end of a new actor link (see `actor::link_on_demand`).
+    ActorLink(Box<procvisor_wire::Connection>),
 }

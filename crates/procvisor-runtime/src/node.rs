@@ -37,6 +37,7 @@ pub(crate) struct Node {
     pub(crate) children: Children,
     runtime: OnceLock<tokio::runtime::Runtime>,
     root: OnceLock<ActorRef<RootMessage>>,
+    actors: OnceLock<Arc<crate::actor::ActorNet>>,
     /// Children waiting for their process actors (see [`watch`](Self::watch)).
     pending_watch: Mutex<Vec<Arc<ChildRecord>>>,
     watch_scheduled: std::sync::atomic::AtomicBool,
@@ -75,6 +76,7 @@ impl Node {
             children: Children::default(),
             runtime: OnceLock::new(),
             root: OnceLock::new(),
+            actors: OnceLock::new(),
             pending_watch: Mutex::new(Vec::new()),
             watch_scheduled: std::sync::atomic::AtomicBool::new(false),
             fork_close: Mutex::new(Vec::new()),
@@ -143,6 +145,13 @@ impl Node {
                 .expect("cannot start the root supervisor")
                 .0
             })
+            .clone()
+    }
+
+    /// This node's part of the actor net, made on first use.
+    pub(crate) fn actor_net(&self) -> Arc<crate::actor::ActorNet> {
+        self.actors
+            .get_or_init(|| Arc::new(crate::actor::ActorNet::new(self.identity().ident)))
             .clone()
     }
 

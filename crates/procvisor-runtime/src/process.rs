@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 /// takes its children with it (parent-death signal).
 pub struct Process {
     /// This process's number among its parent's children (Python numbers at creation).
-    number: u32,
+    pub(crate) number: u32,
     name: Option<String>,
     daemon: Option<bool>,
     context: Option<Context>,

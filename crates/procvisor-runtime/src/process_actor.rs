@@ -118,6 +118,7 @@ async fn watch(
 
                 Ok(ToParent::Log(log)) => crate::logging::emit(&log, &record.name, record.pid),
                 Ok(ToParent::Outcome(outcome)) => record.set_outcome(outcome),
+                Ok(ToParent::ActorLink(conn)) => crate::actor::adopt_link(record.number, conn),
                 Err(_) => {
                     link_open = false;
                     record.set_link_closed();

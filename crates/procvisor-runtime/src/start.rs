@@ -47,6 +47,7 @@ pub(crate) fn start(
     let node = node();
     let name = identity.name.clone();
     let daemon = identity.daemon;
+    let number = identity.ident.last().copied().unwrap_or(0);
     let failed = |source: std::io::Error| ProcessError::Start {
         name: name.clone(),
         source,
@@ -99,6 +100,7 @@ pub(crate) fn start(
 
     let mut record = ChildRecord::new(launched.pid, name, daemon, method, launched.pidfd, reaper);
     record.terminate_at_exit |= terminate_at_exit;
+    record.number = number;
     let record = Arc::new(record);
     node.children.insert(record.clone());
     if reaper == Reaper::Forkserver {

@@ -1,0 +1,107 @@
+//! Where a call waits for its reply: from a thread (with a deadline) or from a task.
+
+use super::envelope::CallFailure;
+use procvisor_wire::Payload;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+pub(crate) type CallResult = Result<Payload, CallFailure>;
+
+#[derive(Default)]
+struct State {
+    result: Option<CallResult>,
+    waker: Option<Waker>,
+    sleeping: bool,
+}
+
+/// One pending call's reply.
+#[derive(Default)]
+pub(crate) struct CallSlot {
+    state: Mutex<State>,
+    filled: Condvar,
+}
+
+impl std::fmt::Debug for CallSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSlot").finish_non_exhaustive()
+    }
+}
+
+impl CallSlot {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores the reply (the first one wins) and wakes the waiter.
+    pub(crate) fn fill(&self, result: CallResult) {
+        let mut state = self.lock();
+        if state.result.is_some() {
+            return;
+        }
+        state.result = Some(result);
+        let waker = state.waker.take();
+        let sleeping = state.sleeping;
+        drop(state);
+        if sleeping {
+            self.filled.notify_one();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Waits for the reply until `deadline`; `None` when it passed first.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<CallResult> {
+        let mut state = self.lock();
+        loop {
+            if let Some(result) = state.result.take() {
+                return Some(result);
+            }
+            state.sleeping = true;
+            state = match deadline {
+                None => self.filled.wait(state).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        state.sleeping = false;
+                        return None;
+                    }
+                    self.filled
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+            state.sleeping = false;
+        }
+    }
+
+    /// The reply if it is in; otherwise registers `waker`.
+    pub(crate) fn poll(&self, waker: &Waker) -> Poll<CallResult> {
+        let mut state = self.lock();
+        match state.result.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                state.waker = Some(waker.clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Waits on `slot` from synchronous code. On a thread of a multi-threaded tokio runtime the wait
+/// moves off the runtime ([`tokio::task::block_in_place`]); on a single-threaded runtime it is
+/// refused, as nothing else could deliver the reply.
+pub(crate) fn wait_blocking(
+    slot: &CallSlot,
+    deadline: Option<Instant>,
+) -> Result<Option<CallResult>, super::error::ActorError> {
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => Ok(slot.wait(deadline)),
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| slot.wait(deadline)))
+        }
+        Ok(_) => Err(super::error::ActorError::WouldDeadlock),
+    }
+}

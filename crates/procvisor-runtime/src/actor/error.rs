@@ -1,0 +1,68 @@
+//! What can go wrong when reaching an actor.
+
+use super::envelope::CallFailure;
+use crate::error::ProcessError;
+use crate::outcome::Failure;
+use std::sync::Arc;
+
+/// Why a message to an actor, or a spawn, failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActorError {
+    /// No reply came within the timeout; the actor may still handle the message.
+    #[error("timed out waiting for the actor's reply")]
+    Timeout,
+    /// No actor has this number in its process (it stopped, or never existed).
+    #[error("{0}")]
+    NoSuchActor(CallFailure),
+    /// No actor is registered under the name.
+    #[error("no actor is registered as \"{0}\"")]
+    NoSuchName(String),
+    /// The actor's process cannot be reached (it has ended, or is not part of this program).
+    #[error("cannot reach the actor: {0}")]
+    Unreachable(String),
+    /// The actor panicked while handling this message; it has crashed.
+    #[error("the actor panicked: {0}")]
+    Panicked(Failure),
+    /// The actor stopped before it handled the message.
+    #[error("the actor stopped before it handled the message")]
+    Stopped,
+    /// A message or reply could not be encoded or decoded.
+    #[error("{0}")]
+    Codec(String),
+    /// The actor could not start: its `start` failed or panicked.
+    #[error("the actor could not start: {0}")]
+    StartFailed(String),
+    /// The actor type is not registered.
+    #[error(
+        "the actor type `{actor}` is not registered, so another process cannot start it.\n\
+         Fix: add `procvisor::register_actor!({short});` next to the type (at module level)."
+    )]
+    Unregistered {
+        /// The type's full name.
+        actor: &'static str,
+        /// The name to put in `register_actor!`.
+        short: String,
+    },
+    /// The process to host the actor could not be started.
+    #[error("cannot start the actor's process: {0}")]
+    Process(Arc<ProcessError>),
+    /// A blocking call was made on a thread of a single-threaded async runtime, where waiting
+    /// would stop the very runtime that must deliver the reply: use `call_async`.
+    #[error("a blocking call on a single-threaded async runtime would deadlock; use call_async")]
+    WouldDeadlock,
+}
+
+impl From<CallFailure> for ActorError {
+    fn from(failure: CallFailure) -> Self {
+        match failure {
+            CallFailure::NoSuchActor(_) => ActorError::NoSuchActor(failure),
+            CallFailure::NoSuchName(name) => ActorError::NoSuchName(name),
+            CallFailure::Unreachable(why) => ActorError::Unreachable(why),
+            CallFailure::Panicked(failure) => ActorError::Panicked(failure),
+            CallFailure::Stopped => ActorError::Stopped,
+            CallFailure::Codec(message) => ActorError::Codec(message),
+            CallFailure::StartFailed(message) => ActorError::StartFailed(message),
+        }
+    }
+}

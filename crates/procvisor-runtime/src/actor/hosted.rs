@@ -1,0 +1,223 @@
+//! A user's [`Actor`] inside its node: a ractor actor whose messages are the envelopes
+//! addressed to it, with panics turned into crashes and every call answered.
+
+use super::address::{ActorId, Recipient};
+use super::behaviour::{Actor, ActorContext};
+use super::envelope::{CallFailure, Caller};
+use super::net::{ActorEnd, unit};
+use super::remote_ref::RemoteRef;
+use crate::node::node;
+use crate::outcome::Failure;
+use procvisor_wire::Payload;
+use ractor::{ActorProcessingErr, ActorRef};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+
+/// The obligation to answer a call. Dropped unanswered (its actor stopped or crashed with the
+/// call still queued), it answers [`CallFailure::Stopped`]: no caller waits for ever.
+#[derive(Debug)]
+pub(crate) struct ReplyTo(Option<Caller>);
+
+impl ReplyTo {
+    pub(crate) fn new(caller: Caller) -> ReplyTo {
+        ReplyTo(Some(caller))
+    }
+
+    pub(crate) fn maybe(caller: Option<Caller>) -> ReplyTo {
+        ReplyTo(caller)
+    }
+
+    pub(crate) fn send(mut self, result: Result<Payload, CallFailure>) {
+        if let Some(caller) = self.0.take() {
+            node().actor_net().reply(caller, result);
+        }
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if let Some(caller) = self.0.take() {
+            node().actor_net().reply(caller, Err(CallFailure::Stopped));
+        }
+    }
+}
+
+/// What a hosted actor receives.
+#[derive(Debug)]
+pub(crate) enum HostedMsg {
+    Cast(Payload),
+    Call(Payload, ReplyTo),
+    Stop(ReplyTo),
+}
+
+/// The ractor actor that hosts an `A`.
+struct Hosted<A>(PhantomData<fn() -> A>);
+
+struct HostedState<A: Actor> {
+    actor: A,
+    ctx: ActorContext<A>,
+    end: Option<ActorEnd>,
+}
+
+impl<A: Actor> Drop for HostedState<A> {
+    /// The actor is gone, however it went (ractor skips `post_stop` in some exits).
+    fn drop(&mut self) {
+        let end = self.end.take().unwrap_or(ActorEnd::Stopped);
+        let net = node().actor_net();
+        if let Some(name) = &self.ctx.name {
+            net.unregister_name(name, net.address_of(self.ctx.id));
+        }
+        net.actor_ended(self.ctx.id, &end);
+        match &end {
+            ActorEnd::Stopped => {
+                tracing::debug!(target: "procvisor::actor", actor = std::any::type_name::<A>(), id = %self.ctx.id, "actor stopped")
+            }
+            ActorEnd::Crashed(failure) => {
+                tracing::warn!(target: "procvisor::actor", actor = std::any::type_name::<A>(), id = %self.ctx.id, %failure, "actor crashed")
+            }
+        }
+    }
+}
+
+impl<A: Actor> ractor::Actor for Hosted<A> {
+    type Msg = HostedMsg;
+    type State = HostedState<A>;
+    type Arguments = (A, ActorContext<A>);
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<HostedMsg>,
+        (actor, ctx): (A, ActorContext<A>),
+    ) -> Result<HostedState<A>, ActorProcessingErr> {
+        Ok(HostedState {
+            actor,
+            ctx,
+            end: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<HostedMsg>,
+        message: HostedMsg,
+        state: &mut HostedState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            HostedMsg::Cast(payload) => match payload.decode::<A::Msg>() {
+                Ok(msg) => {
+                    if let Err(failure) = state.run(msg).await {
+                        state.crash(&myself, failure);
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: "procvisor::actor", actor = std::any::type_name::<A>(), %e, "a cast that is not this actor's message was dropped");
+                }
+            },
+            HostedMsg::Call(payload, reply) => {
+                match payload.decode::<A::Msg>() {
+                    Ok(msg) => match state.run(msg).await {
+                        Ok(answer) => reply.send(Payload::encode(&answer).map_err(|e| {
+                            CallFailure::Codec(format!("cannot encode the reply: {e}"))
+                        })),
+                        Err(failure) => {
+                            reply.send(Err(CallFailure::Panicked(failure.clone())));
+                            state.crash(&myself, failure);
+                            return Ok(());
+                        }
+                    },
+                    Err(e) => reply.send(Err(CallFailure::Codec(format!(
+                        "the message is not a {}: {e}",
+                        std::any::type_name::<A::Msg>()
+                    )))),
+                }
+            }
+            HostedMsg::Stop(reply) => {
+                let _ = catch_future(state.actor.stopping()).await;
+                state.end = Some(ActorEnd::Stopped);
+                myself.stop(None);
+                reply.send(Ok(unit()));
+                return Ok(());
+            }
+        }
+        if state.ctx.stop_requested() {
+            let _ = catch_future(state.actor.stopping()).await;
+            state.end = Some(ActorEnd::Stopped);
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}
+
+impl<A: Actor> HostedState<A> {
+    async fn run(&mut self, msg: A::Msg) -> Result<A::Reply, Failure> {
+        catch_future(self.actor.handle(msg, &self.ctx)).await
+    }
+
+    fn crash(&mut self, myself: &ActorRef<HostedMsg>, failure: Failure) {
+        self.end = Some(ActorEnd::Crashed(failure));
+        myself.stop(Some("crashed".into()));
+    }
+}
+
+/// Polls `future`, turning a panic in any poll into a failure with its message and location.
+pub(crate) async fn catch_future<F: Future>(future: F) -> Result<F::Output, Failure> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(
+        move |cx| match crate::panics::catch(|| future.as_mut().poll(cx)) {
+            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(failure) => std::task::Poll::Ready(Err(failure)),
+        },
+    )
+    .await
+}
+
+/// Starts an actor from encoded arguments in this node; the id, or why it did not start.
+pub type StartFn =
+    fn(Payload, Option<String>) -> Pin<Box<dyn Future<Output = Result<ActorId, String>> + Send>>;
+
+/// [`StartFn`] for `A`.
+pub(crate) fn start_erased<A: Actor>(
+    args: Payload,
+    name: Option<String>,
+) -> Pin<Box<dyn Future<Output = Result<ActorId, String>> + Send>> {
+    Box::pin(async move {
+        let args: A::Args = args
+            .decode()
+            .map_err(|e| format!("cannot decode the start arguments: {e}"))?;
+        start_local::<A>(args, name).await
+    })
+}
+
+/// Starts an `A` in this node (on the node's runtime), registering `name` if given.
+pub(crate) async fn start_local<A: Actor>(
+    args: A::Args,
+    name: Option<String>,
+) -> Result<ActorId, String> {
+    let net = node().actor_net();
+    let id = net.new_actor_id();
+    let address = net.address_of(id);
+    let ctx = ActorContext {
+        myself: RemoteRef::at(address.clone()),
+        id,
+        name: name.clone(),
+        stop: AtomicBool::new(false),
+    };
+    let actor = match catch_future(A::start(args, &ctx)).await {
+        Ok(Ok(actor)) => actor,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(failure) => return Err(failure.to_string()),
+    };
+    let (mailbox, _) = ractor::Actor::spawn(None, Hosted::<A>(PhantomData), (actor, ctx))
+        .await
+        .map_err(|e| format!("cannot start the actor: {e}"))?;
+    net.local.insert(id, mailbox);
+    if let Some(name) = name {
+        net.register_name(&name, address);
+    }
+    debug_assert!(matches!(net.address_of(id).recipient, Recipient::Id(_)));
+    Ok(id)
+}

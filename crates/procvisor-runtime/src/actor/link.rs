@@ -1,0 +1,177 @@
+//! An actor link: the connection that carries envelopes between a node and its parent or one
+//! of its children.
+//!
+//! Sending does not hop threads when it need not: a thread outside any runtime that finds the
+//! link idle writes its envelope itself (a blocking send, as a `Connection::send` is), and
+//! envelopes that arrive meanwhile from others are written in the same turn. Senders on a
+//! runtime thread never block on the socket: they queue, and a writer task on the node's runtime
+//! drains the queue. Each end is read by one task, with read-ahead.
+
+use super::envelope::Envelope;
+use crate::node::node;
+use procvisor_wire::Connection;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How much of a burst one receive takes in.
+const READ_AHEAD: usize = 64 * 1024;
+
+/// Which neighbour a link leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Up,
+    Down(u32),
+}
+
+struct Writer {
+    /// The writing end, when nobody is writing; `None` while a writer has it.
+    conn: Option<Connection>,
+    queue: VecDeque<Envelope>,
+    broken: bool,
+}
+
+/// The sending side of a link.
+pub(crate) struct Link {
+    pub(crate) direction: Direction,
+    writer: Mutex<Writer>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `envelope` for the neighbour; `Err` gives it back when the link is broken.
+    pub(crate) fn send(self: &Arc<Self>, envelope: Envelope) -> Result<(), Box<Envelope>> {
+        let mut writer = self.lock();
+        if writer.broken {
+            return Err(Box::new(envelope));
+        }
+        writer.queue.push_back(envelope);
+        let Some(conn) = writer.conn.take() else {
+            // Someone is writing: they take this one too.
+            return Ok(());
+        };
+        drop(writer);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let link = self.clone();
+            node()
+                .runtime()
+                .spawn(async move { link.drain_async(conn).await });
+        } else {
+            self.drain_blocking(conn);
+        }
+        Ok(())
+    }
+
+    /// Writes the queue until it is empty, then gives the connection back.
+    fn drain_blocking(&self, mut conn: Connection) {
+        loop {
+            let batch = {
+                let mut writer = self.lock();
+                if writer.queue.is_empty() {
+                    writer.conn = Some(conn);
+                    return;
+                }
+                std::mem::take(&mut writer.queue)
+            };
+            for envelope in batch {
+                if let Err(e) = conn.send(&envelope) {
+                    self.break_with(envelope, &e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn drain_async(self: Arc<Self>, mut conn: Connection) {
+        loop {
+            let batch = {
+                let mut writer = self.lock();
+                if writer.queue.is_empty() {
+                    writer.conn = Some(conn);
+                    return;
+                }
+                std::mem::take(&mut writer.queue)
+            };
+            for envelope in batch {
+                if let Err(e) = conn.send_async(&envelope).await {
+                    self.break_with(envelope, &e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The link is broken: what was queued, and `failed`, go back to their senders.
+    fn break_with(&self, failed: Envelope, error: &str) {
+        let queued = {
+            let mut writer = self.lock();
+            writer.broken = true;
+            std::mem::take(&mut writer.queue)
+        };
+        let net = node().actor_net();
+        let reason = format!("the link to {:?} broke: {error}", self.direction);
+        for envelope in std::iter::once(failed).chain(queued) {
+            net.bounce(
+                envelope,
+                super::envelope::CallFailure::Unreachable(reason.clone()),
+            );
+        }
+    }
+
+    /// Marks the link broken (its neighbour is gone); returns what was still queued.
+    pub(crate) fn close(&self) -> Vec<Envelope> {
+        let mut writer = self.lock();
+        writer.broken = true;
+        writer.conn = None;
+        writer.queue.drain(..).collect()
+    }
+}
+
+/// Makes a link of `conn` toward `direction`: a sending side, and a task that reads the other
+/// side into the net. When the neighbour goes, the net hears of it.
+pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Arc<Link>> {
+    let mut reader = conn
+        .try_clone()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let _ = reader.set_read_ahead(READ_AHEAD);
+    let link = Arc::new(Link {
+        direction,
+        writer: Mutex::new(Writer {
+            conn: Some(conn),
+            queue: VecDeque::new(),
+            broken: false,
+        }),
+    });
+    let weak = Arc::downgrade(&link);
+    node().runtime().spawn(async move {
+        let net = node().actor_net();
+        loop {
+            match reader.recv_async::<Envelope>().await {
+                Ok(envelope) => {
+                    net.route(envelope);
+                    while let Some(Ok(envelope)) = reader.try_recv_buffered::<Envelope>() {
+                        net.route(envelope);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(target: "procvisor::actor", ?direction, %e, "actor link ended");
+                    break;
+                }
+            }
+        }
+        if let Some(link) = weak.upgrade() {
+            net.link_lost(&link);
+        }
+    });
+    Ok(link)
+}

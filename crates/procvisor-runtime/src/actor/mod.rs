@@ -1,0 +1,33 @@
+//! Actors across processes: user-defined actors that live in any process of the program and
+//! are reached from any other through a [`RemoteRef`].
+//!
+//! Every node (process) has a part of the actor net: its actors, and links to its parent and
+//! to the children that host actors. Envelopes travel hop by hop along the process tree;
+//! siblings meet at their common ancestor; names are kept by the main process.
+
+mod address;
+mod behaviour;
+mod call_slot;
+mod envelope;
+mod error;
+mod hosted;
+mod link;
+mod link_on_demand;
+mod net;
+mod remote_ref;
+mod spawning;
+
+pub use address::ActorId;
+pub use behaviour::{Actor, ActorContext, InitError};
+pub use envelope::CallFailure;
+pub use error::ActorError;
+pub use remote_ref::RemoteRef;
+pub use spawning::{ActorHost, Place, spawn_in, spawn_local, spawn_local_named, spawn_named_in};
+
+pub(crate) use link_on_demand::adopt as adopt_link;
+pub(crate) use net::ActorNet;
+
+#[doc(hidden)]
+pub use behaviour::{ACTORS, ActorRegistration, actor_registration};
+#[doc(hidden)]
+pub use hosted::StartFn;

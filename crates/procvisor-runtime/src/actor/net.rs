@@ -1,0 +1,465 @@
+//! A node's part of the actor net: its actors, its links to its parent and children, the calls
+//! it waits on, and (in the main process) the registry of names.
+//!
+//! Every envelope is routed hop by hop along the process tree: down toward a descendant, up
+//! otherwise; siblings meet at their common ancestor. Names live in the main process. Nothing
+//! waits for ever on a process that is gone: when a link ends, every call waiting on a reply
+//! from beyond it fails, whether it was made here or only passed through here.
+
+use super::address::{ActorId, Address, Hop, Recipient, next_hop};
+use super::call_slot::CallSlot;
+use super::envelope::{Body, CallFailure, Caller, Envelope};
+use super::hosted::{HostedMsg, ReplyTo};
+use super::link::{Direction, Link};
+use dashmap::DashMap;
+use procvisor_wire::{Connection, Payload};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A call made here, waiting for its reply.
+struct Pending {
+    slot: Arc<CallSlot>,
+    /// The node the call went to (updated when a name is resolved here).
+    target: Vec<u32>,
+}
+
+/// What happened to an actor of this node.
+#[derive(Debug, Clone)]
+pub(crate) enum ActorEnd {
+    /// It stopped normally.
+    Stopped,
+    /// It panicked.
+    Crashed(crate::outcome::Failure),
+}
+
+/// Hooks for the end of this node's actors (dedicated hosts, supervisors).
+pub(crate) type EndHook = Box<dyn FnOnce(&ActorEnd) + Send + Sync>;
+
+pub(crate) struct ActorNet {
+    pub(crate) here: Vec<u32>,
+    next_actor: AtomicU64,
+    next_call: AtomicU64,
+    pub(crate) local: DashMap<ActorId, ractor::ActorRef<HostedMsg>>,
+    /// Names to addresses (the main process only).
+    names: DashMap<String, Address>,
+    pending: DashMap<u64, Pending>,
+    /// Calls that passed through here toward a neighbour: (caller node, call) to the link.
+    transit: DashMap<(Vec<u32>, u64), Direction>,
+    up: Mutex<Option<Arc<Link>>>,
+    down: DashMap<u32, Arc<Link>>,
+    end_hooks: DashMap<ActorId, Vec<EndHook>>,
+    /// Called when the link to the parent ends (an actor host exits then).
+    on_up_lost: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// What the host process of this node waits on (actor hosts only).
+    host_events: Mutex<Option<std::sync::mpsc::Sender<super::spawning::HostEvent>>>,
+}
+
+impl std::fmt::Debug for ActorNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorNet")
+            .field("here", &self.here)
+            .field("actors", &self.local.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActorNet {
+    pub(crate) fn new(here: Vec<u32>) -> ActorNet {
+        ActorNet {
+            here,
+            next_actor: AtomicU64::new(1),
+            next_call: AtomicU64::new(1),
+            local: DashMap::new(),
+            names: DashMap::new(),
+            pending: DashMap::new(),
+            transit: DashMap::new(),
+            up: Mutex::new(None),
+            down: DashMap::new(),
+            end_hooks: DashMap::new(),
+            on_up_lost: Mutex::new(None),
+            host_events: Mutex::new(None),
+        }
+    }
+
+    fn is_root(&self) -> bool {
+        self.here.is_empty()
+    }
+
+    pub(crate) fn new_actor_id(&self) -> ActorId {
+        ActorId(self.next_actor.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn address_of(&self, id: ActorId) -> Address {
+        Address {
+            node: self.here.clone(),
+            recipient: Recipient::Id(id),
+        }
+    }
+
+    /// Opens a link to a child node (its number among this node's children).
+    pub(crate) fn attach_child(&self, number: u32, conn: Connection) -> std::io::Result<()> {
+        let link = super::link::open(conn, Direction::Down(number))?;
+        self.down.insert(number, link);
+        Ok(())
+    }
+
+    /// Opens the link to the parent node.
+    pub(crate) fn attach_parent(&self, conn: Connection) -> std::io::Result<()> {
+        let link = super::link::open(conn, Direction::Up)?;
+        *self.up.lock().unwrap_or_else(|p| p.into_inner()) = Some(link);
+        Ok(())
+    }
+
+    /// Runs `hook` when the link to the parent ends.
+    pub(crate) fn on_parent_lost(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.on_up_lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
+    }
+
+    /// The link to the parent, opening one on demand (a process that was not started as an
+    /// actor host asks its parent through the process link).
+    fn up_link(&self) -> Option<Arc<Link>> {
+        let mut up = self.up.lock().unwrap_or_else(|p| p.into_inner());
+        if up.is_none() && !self.is_root() {
+            *up = super::link_on_demand::open_to_parent();
+        }
+        up.clone()
+    }
+
+    /// Registers a call to `target` made here; returns its number and where its reply lands.
+    pub(crate) fn new_call(&self, target: &[u32]) -> (Caller, Arc<CallSlot>) {
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(CallSlot::default());
+        self.pending.insert(
+            call,
+            Pending {
+                slot: slot.clone(),
+                target: target.to_vec(),
+            },
+        );
+        (
+            Caller {
+                node: self.here.clone(),
+                call,
+            },
+            slot,
+        )
+    }
+
+    /// Forgets a call that timed out (a late reply is dropped).
+    pub(crate) fn forget_call(&self, call: u64) {
+        self.pending.remove(&call);
+    }
+
+    /// Sends `envelope` on its way.
+    pub(crate) fn route(&self, envelope: Envelope) {
+        let hop = next_hop(&self.here, &envelope.to.node);
+        if let Body::Reply { call, .. } = &envelope.body {
+            if hop != Hop::Local {
+                self.replied_through(&envelope.to, *call);
+            }
+        }
+        match hop {
+            Hop::Local => self.deliver(envelope),
+            Hop::Down(child) => {
+                let link = self.down.get(&child).map(|l| l.clone());
+                match link {
+                    Some(link) => self.forward(&link, envelope),
+                    None => self.bounce(
+                        envelope,
+                        CallFailure::Unreachable(format!(
+                            "process {} is not running (or hosts no actors)",
+                            child_path(&self.here, child)
+                        )),
+                    ),
+                }
+            }
+            Hop::Up => match self.up_link() {
+                Some(link) => self.forward(&link, envelope),
+                None => self.bounce(
+                    envelope,
+                    CallFailure::Unreachable("the process is not part of this program".into()),
+                ),
+            },
+        }
+    }
+
+    fn forward(&self, link: &Arc<Link>, envelope: Envelope) {
+        let waiting = match &envelope.body {
+            Body::Call { from, .. } | Body::Spawn { from, .. } => Some(from.clone()),
+            Body::Stop { from } => from.clone(),
+            _ => None,
+        };
+        if let Some(from) = waiting.filter(|from| from.node != self.here) {
+            self.transit.insert((from.node, from.call), link.direction);
+        }
+        if let Err(envelope) = link.send(envelope) {
+            self.bounce(
+                *envelope,
+                CallFailure::Unreachable(format!("the link to {:?} is closed", link.direction)),
+            );
+        }
+    }
+
+    /// Returns a call that cannot go on to its caller, with `failure` as its reply. Casts and
+    /// replies that cannot be delivered are dropped.
+    pub(crate) fn bounce(&self, envelope: Envelope, failure: CallFailure) {
+        let caller = match envelope.body {
+            Body::Call { from, .. } | Body::Spawn { from, .. } => from,
+            Body::Stop { from: Some(from) } => from,
+            Body::Cast(_) => {
+                tracing::debug!(target: "procvisor::actor", to = %envelope.to, %failure, "a cast was dropped");
+                return;
+            }
+            _ => return,
+        };
+        self.reply(caller, Err(failure));
+    }
+
+    /// Sends a reply to `caller`.
+    pub(crate) fn reply(&self, caller: Caller, result: Result<Payload, CallFailure>) {
+        self.route(Envelope {
+            to: Address {
+                node: caller.node,
+                recipient: Recipient::Node,
+            },
+            body: Body::Reply {
+                call: caller.call,
+                result,
+            },
+        });
+    }
+
+    fn deliver(&self, envelope: Envelope) {
+        let Envelope { to, body } = envelope;
+        match (to.recipient, body) {
+            (_, Body::Reply { call, result }) => {
+                if let Some((_, pending)) = self.pending.remove(&call) {
+                    pending.slot.fill(result);
+                }
+            }
+            (Recipient::Name(name), body) => self.resolve(name, body),
+            (Recipient::Id(id), body) => self.to_actor(id, body),
+            (
+                Recipient::Node,
+                Body::Spawn {
+                    from,
+                    actor,
+                    args,
+                    name,
+                },
+            ) => super::spawning::spawn_here(from, actor, args, name),
+            (Recipient::Node, Body::Register { name, address }) if self.is_root() => {
+                self.names.insert(name, address);
+            }
+            (Recipient::Node, Body::Unregister { name, address }) if self.is_root() => {
+                self.names.remove_if(&name, |_, bound| *bound == address);
+            }
+            (recipient, body) => {
+                tracing::debug!(target: "procvisor::actor", ?recipient, ?body, "an envelope for nobody here");
+            }
+        }
+    }
+
+    /// A message for a named actor, here in the main process.
+    fn resolve(&self, name: String, body: Body) {
+        let bound = self.names.get(&name).map(|a| a.clone());
+        let Some(address) = bound else {
+            let envelope = Envelope {
+                to: Address::named(&name),
+                body,
+            };
+            return self.bounce(envelope, CallFailure::NoSuchName(name));
+        };
+        if let Body::Call { from, .. } | Body::Spawn { from, .. } = &body {
+            if from.node == self.here {
+                if let Some(mut pending) = self.pending.get_mut(&from.call) {
+                    pending.target = address.node.clone();
+                }
+            }
+        }
+        self.route(Envelope { to: address, body });
+    }
+
+    fn to_actor(&self, id: ActorId, body: Body) {
+        let mailbox = self.local.get(&id).map(|m| m.clone());
+        let message = match body {
+            Body::Cast(payload) => HostedMsg::Cast(payload),
+            Body::Call { from, message } => HostedMsg::Call(message, ReplyTo::new(from)),
+            Body::Stop { from } => HostedMsg::Stop(ReplyTo::maybe(from)),
+            other => {
+                tracing::debug!(target: "procvisor::actor", ?other, "not a message for an actor");
+                return;
+            }
+        };
+        match mailbox {
+            // A stopped mailbox drops the message, and a dropped call answers `Stopped`.
+            Some(mailbox) => drop(mailbox.send_message(message)),
+            None => match message {
+                HostedMsg::Call(_, reply) => reply.send(Err(CallFailure::NoSuchActor(id))),
+                HostedMsg::Stop(reply) => reply.send(Ok(unit())),
+                HostedMsg::Cast(_) => {
+                    tracing::debug!(target: "procvisor::actor", %id, "a cast for an actor that is gone")
+                }
+            },
+        }
+    }
+
+    /// Binds `name` to `address` in the main process's registry.
+    pub(crate) fn register_name(&self, name: &str, address: Address) {
+        self.route(Envelope {
+            to: Address {
+                node: Vec::new(),
+                recipient: Recipient::Node,
+            },
+            body: Body::Register {
+                name: name.to_string(),
+                address,
+            },
+        });
+    }
+
+    /// Unbinds `name` if it still means `address`.
+    pub(crate) fn unregister_name(&self, name: &str, address: Address) {
+        self.route(Envelope {
+            to: Address {
+                node: Vec::new(),
+                recipient: Recipient::Node,
+            },
+            body: Body::Unregister {
+                name: name.to_string(),
+                address,
+            },
+        });
+    }
+
+    pub(crate) fn set_host_events(
+        &self,
+        events: std::sync::mpsc::Sender<super::spawning::HostEvent>,
+    ) {
+        *self.host_events.lock().unwrap_or_else(|p| p.into_inner()) = Some(events);
+    }
+
+    pub(crate) fn host_events(
+        &self,
+    ) -> Option<std::sync::mpsc::Sender<super::spawning::HostEvent>> {
+        self.host_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs `hook` when actor `id` of this node ends (at once if it has ended already).
+    pub(crate) fn on_end(&self, id: ActorId, hook: EndHook) {
+        self.end_hooks.entry(id).or_default().push(hook);
+        if !self.local.contains_key(&id) {
+            if let Some((_, hooks)) = self.end_hooks.remove(&id) {
+                for hook in hooks {
+                    hook(&ActorEnd::Stopped);
+                }
+            }
+        }
+    }
+
+    /// Actor `id` has ended.
+    pub(crate) fn actor_ended(&self, id: ActorId, end: &ActorEnd) {
+        self.local.remove(&id);
+        if let Some((_, hooks)) = self.end_hooks.remove(&id) {
+            for hook in hooks {
+                hook(end);
+            }
+        }
+    }
+
+    /// A neighbour is gone: everything waiting on it fails, and its names are forgotten.
+    pub(crate) fn link_lost(&self, link: &Link) {
+        let leftovers = link.close();
+        let direction = link.direction;
+        match direction {
+            Direction::Down(child) => {
+                self.down
+                    .remove_if(&child, |_, l| std::ptr::eq(Arc::as_ptr(l), link));
+            }
+            Direction::Up => {
+                let mut up = self.up.lock().unwrap_or_else(|p| p.into_inner());
+                if up
+                    .as_ref()
+                    .is_some_and(|l| std::ptr::eq(Arc::as_ptr(l), link))
+                {
+                    *up = None;
+                }
+            }
+        }
+        let gone = match direction {
+            Direction::Down(child) => {
+                format!("process {} has ended", child_path(&self.here, child))
+            }
+            Direction::Up => "the parent process has ended".to_string(),
+        };
+        for envelope in leftovers {
+            self.bounce(envelope, CallFailure::Unreachable(gone.clone()));
+        }
+        let beyond = |target: &[u32]| match direction {
+            Direction::Down(child) => next_hop(&self.here, target) == Hop::Down(child),
+            Direction::Up => next_hop(&self.here, target) == Hop::Up,
+        };
+        let failed: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|p| beyond(&p.target))
+            .map(|p| *p.key())
+            .collect();
+        for call in failed {
+            if let Some((_, pending)) = self.pending.remove(&call) {
+                pending
+                    .slot
+                    .fill(Err(CallFailure::Unreachable(gone.clone())));
+            }
+        }
+        let stranded: Vec<(Vec<u32>, u64)> = self
+            .transit
+            .iter()
+            .filter(|t| *t.value() == direction)
+            .map(|t| t.key().clone())
+            .collect();
+        for (node, call) in stranded {
+            self.transit.remove(&(node.clone(), call));
+            self.reply(
+                Caller { node, call },
+                Err(CallFailure::Unreachable(gone.clone())),
+            );
+        }
+        if self.is_root() {
+            self.names.retain(|_, address| !beyond(&address.node));
+        }
+        if direction == Direction::Up {
+            if let Some(hook) = self
+                .on_up_lost
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                hook();
+            }
+        }
+    }
+
+    /// A reply passed through here on its way to its caller: the call is no longer in transit.
+    pub(crate) fn replied_through(&self, to: &Address, call: u64) {
+        if !self.transit.is_empty() {
+            self.transit.remove(&(to.node.clone(), call));
+        }
+    }
+}
+
+/// The encoded unit value (the reply to a stop).
+pub(crate) fn unit() -> Payload {
+    Payload::encode(&()).expect("unit encodes")
+}
+
+fn child_path(here: &[u32], child: u32) -> String {
+    here.iter()
+        .chain(std::iter::once(&child))
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(":")
+}
