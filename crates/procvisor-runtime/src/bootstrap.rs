@@ -76,15 +76,21 @@ pub(crate) fn run_spawned(mut link: Connection, method: StartMethod) -> ! {
 
 /// Reports the outcome to the parent, deals with this process's own children, and exits.
 pub(crate) fn finish(outcome: ChildOutcome) -> ! {
-    let node = node::node();
     if let Some(failure) = &outcome.failure {
         // Like the traceback Python prints for a failed Process (a panic was already printed by
         // the panic hook).
         if !failure.is_panic() {
-            let name = node.identity().name;
+            let name = node::node().identity().name;
             eprintln!("Process {name} (pid {}): {failure}", std::process::id());
         }
     }
+    finish_quietly(outcome)
+}
+
+/// [`finish`] without printing the failure (its report goes elsewhere: an actor host's crash
+/// reaches the caller and the supervisor).
+pub(crate) fn finish_quietly(outcome: ChildOutcome) -> ! {
+    let node = node::node();
     let code = outcome.exit_code;
     node.send_to_parent(&crate::link::ToParent::Outcome(outcome));
     crate::exit::shutdown_children();

@@ -46,6 +46,7 @@ mod outcome;
 mod panics;
 mod process;
 mod process_actor;
+mod root_supervisor;
 mod start;
 mod supervision_policy;
 mod supervisor;
@@ -70,6 +71,12 @@ pub use logging::log_to_stderr;
 pub use outcome::{ExitCode, ExitReason, Failure, FailureKind};
 pub use process::{Process, ProcessReturn, Sentinel};
 pub use supervision_policy::{Backoff, RestartIntensity, RestartLog};
+pub use supervisor::{
+    ChildExit, ChildNode, ChildSpec, ChildState, Placement, Restart, Shutdown, Strategy,
+    SupervisionTree, Supervisor, SupervisorError, SupervisorSpec,
+};
+#[doc(hidden)]
+pub use supervisor::{SupervisorActor, SupervisorMsg, SupervisorReply};
 pub use sys::cpu_count;
 pub use target::{Target, registered_targets};
 

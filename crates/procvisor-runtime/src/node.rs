@@ -11,7 +11,7 @@ use crate::child_record::{ChildRecord, Children};
 use crate::context::StartMethod;
 use crate::identity::Identity;
 use crate::link::ToParent;
-use crate::supervisor::{RootMessage, RootSupervisor};
+use crate::root_supervisor::{RootMessage, RootSupervisor};
 use procvisor_wire::Connection;
 use ractor::ActorRef;
 use std::os::fd::RawFd;

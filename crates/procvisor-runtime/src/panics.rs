@@ -20,6 +20,10 @@ thread_local! {
 // Not a `Once`: a forked child could inherit it mid-initialisation and block forever.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// Panics are returned, never printed, on every thread (actor hosts: a crash is reported to
+/// the caller and the supervisor).
+static QUIET_EVERYWHERE: AtomicBool = AtomicBool::new(false);
+
 /// Installs the recording hook (once per process), keeping the previous hook for printing.
 pub(crate) fn install_hook() {
     // Read first: in a forked child, writing the flag would copy its page for nothing.
@@ -34,7 +38,7 @@ pub(crate) fn install_hook() {
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
             LAST_LOCATION.with(|last| *last.borrow_mut() = location);
-            if !QUIET.with(Cell::get) {
+            if !QUIET.with(Cell::get) && !QUIET_EVERYWHERE.load(Ordering::Relaxed) {
                 previous(info);
             }
         }));
@@ -44,6 +48,11 @@ pub(crate) fn install_hook() {
 /// Whether panics on this thread are printed as well as returned.
 pub(crate) fn set_quiet(quiet: bool) {
     QUIET.with(|q| q.set(quiet));
+}
+
+/// Makes panics quiet on every thread of this process.
+pub(crate) fn set_quiet_everywhere() {
+    QUIET_EVERYWHERE.store(true, Ordering::Relaxed);
 }
 
 fn message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -139,6 +139,58 @@ impl Process {
         Process::with_launch(Launch::Closure(body))
     }
 
+    /// A process that runs the function registered as `name` with encoded `args` (for
+    /// supervisors, which keep child specs as data).
+    pub(crate) fn from_registered(name: &str, args: Payload) -> Result<Process, ProcessError> {
+        let Some(registration) = target::lookup(name) else {
+            return Err(ProcessError::Start {
+                name: short_name(name),
+                source: std::io::Error::other(format!(
+                    "`{name}` is not registered: add `procvisor::register!({});`",
+                    short_name(name)
+                )),
+            });
+        };
+        Ok(Process::with_launch(Launch::Registered {
+            name: (registration.name)(),
+            args,
+            run: registration.run_process,
+        }))
+    }
+
+    /// A future that waits until the child has exited and its link has closed, and gives how
+    /// it ended and the failure it reported (a returned error or a panic), if any.
+    pub(crate) fn ended(
+        &self,
+    ) -> impl std::future::Future<Output = Option<(ExitReason, Option<crate::outcome::Failure>)>>
+    + Send
+    + 'static {
+        let record = self.record().ok().cloned();
+        async move {
+            let record = record?;
+            loop {
+                let changed = record.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                record.try_reap();
+                if record.finished() {
+                    let state = record.lock();
+                    let failure = state.outcome.as_ref().and_then(|o| o.failure.clone());
+                    return state.exit.map(|exit| (exit, failure));
+                }
+                changed.await;
+            }
+        }
+    }
+
+    /// A duplicate of the child's pidfd, to signal it without the `Process`.
+    pub(crate) fn signaller(&self) -> Option<std::os::fd::OwnedFd> {
+        let record = self.record().ok()?;
+        std::os::fd::AsFd::as_fd(&record.pidfd)
+            .try_clone_to_owned()
+            .ok()
+    }
+
     fn with_launch(launch: Launch) -> Process {
         Process {
             number: node().next_child_number(),

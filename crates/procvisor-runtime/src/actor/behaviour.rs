@@ -89,6 +89,8 @@ pub struct ActorContext<A: Actor> {
     pub(crate) id: ActorId,
     pub(crate) name: Option<String>,
     pub(crate) stop: AtomicBool,
+    /// Set to end the actor as crashed, with this failure (a supervisor that gives up).
+    pub(crate) failed: std::sync::Mutex<Option<crate::outcome::Failure>>,
 }
 
 impl<A: Actor> ActorContext<A> {
@@ -114,6 +116,15 @@ impl<A: Actor> ActorContext<A> {
 
     pub(crate) fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Ends the actor as crashed, once the current message is handled.
+    pub(crate) fn fail(&self, failure: crate::outcome::Failure) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<crate::outcome::Failure> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 

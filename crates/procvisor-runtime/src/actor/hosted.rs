@@ -142,7 +142,9 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
                 return Ok(());
             }
         }
-        if state.ctx.stop_requested() {
+        if let Some(failure) = state.ctx.take_failure() {
+            state.crash(&myself, failure);
+        } else if state.ctx.stop_requested() {
             let _ = catch_future(state.actor.stopping()).await;
             state.end = Some(ActorEnd::Stopped);
             myself.stop(None);
@@ -205,6 +207,7 @@ pub(crate) async fn start_local<A: Actor>(
         id,
         name: name.clone(),
         stop: AtomicBool::new(false),
+        failed: std::sync::Mutex::new(None),
     };
     let actor = match catch_future(A::start(args, &ctx)).await {
         Ok(Ok(actor)) => actor,

@@ -128,6 +128,23 @@ impl Link {
         }
     }
 
+    /// Waits (at most `limit`) until everything queued has been written.
+    pub(crate) fn flush(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            {
+                let writer = self.lock();
+                if writer.broken || (writer.conn.is_some() && writer.queue.is_empty()) {
+                    return;
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
     /// Marks the link broken (its neighbour is gone); returns what was still queued.
     pub(crate) fn close(&self) -> Vec<Envelope> {
         let mut writer = self.lock();

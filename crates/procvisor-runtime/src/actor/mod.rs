@@ -24,8 +24,19 @@ pub use error::ActorError;
 pub use remote_ref::RemoteRef;
 pub use spawning::{ActorHost, Place, spawn_in, spawn_local, spawn_local_named, spawn_named_in};
 
+pub(crate) use address::{Address, Recipient};
+pub(crate) use behaviour::lookup;
 pub(crate) use link_on_demand::adopt as adopt_link;
-pub(crate) use net::ActorNet;
+pub(crate) use net::{ActorEnd, ActorNet};
+pub(crate) use spawning::spawn_remote;
+
+/// Asks the actor at `address` to stop, without waiting for the answer.
+pub(crate) fn send_stop(address: Address) {
+    crate::node::node().actor_net().route(envelope::Envelope {
+        to: address,
+        body: envelope::Body::Stop { from: None },
+    });
+}
 
 #[doc(hidden)]
 pub use behaviour::{ACTORS, ActorRegistration, actor_registration};

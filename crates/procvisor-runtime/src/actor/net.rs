@@ -110,6 +110,14 @@ impl ActorNet {
         Ok(())
     }
 
+    /// Waits (at most `limit`) until what was sent up has been written.
+    pub(crate) fn flush_up(&self, limit: std::time::Duration) {
+        let up = self.up.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(link) = up {
+            link.flush(limit);
+        }
+    }
+
     /// Runs `hook` when the link to the parent ends.
     pub(crate) fn on_parent_lost(&self, hook: impl FnOnce() + Send + 'static) {
         *self.on_up_lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));

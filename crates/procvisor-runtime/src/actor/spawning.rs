@@ -251,6 +251,16 @@ impl ActorHost {
         self.process.as_ref()
     }
 
+    /// Takes the host's process out of the handle: it is no longer stopped on drop.
+    pub(crate) fn into_process(mut self) -> Option<Process> {
+        self.process.take()
+    }
+
+    /// The identity path of the host process.
+    pub(crate) fn path(&self) -> &[u32] {
+        &self.path
+    }
+
     /// Lets the process run on without this handle.
     fn detach(mut self) {
         self.process = None;
@@ -347,8 +357,9 @@ pub(crate) enum HostEvent {
 }
 
 /// The body of an actor host process: serve the link to the parent; a dedicated host ends with
-/// its one actor, reporting a crash as its own.
-pub(crate) fn actor_host(link: Connection, mode: HostMode) -> Result<(), crate::outcome::Failure> {
+/// its one actor, reporting its crash (or its failed start) as the process's own failure.
+pub(crate) fn actor_host(link: Connection, mode: HostMode) -> crate::ExitCode {
+    crate::panics::set_quiet_everywhere();
     let (tx, rx) = channel();
     let net = node().actor_net();
     net.set_host_events(tx.clone());
@@ -359,9 +370,12 @@ pub(crate) fn actor_host(link: Connection, mode: HostMode) -> Result<(), crate::
         });
     }
     if net.attach_parent(link).is_err() {
-        return Ok(());
+        return crate::ExitCode(1);
     }
-    for event in rx {
+    let failure = loop {
+        let Ok(event) = rx.recv() else {
+            break None;
+        };
         match event {
             HostEvent::Started(id) if mode.dedicated => {
                 let tx = tx.clone();
@@ -375,17 +389,23 @@ pub(crate) fn actor_host(link: Connection, mode: HostMode) -> Result<(), crate::
             HostEvent::Started(_) => {}
             HostEvent::StartFailed(_) if !mode.dedicated => {}
             HostEvent::StartFailed(error) => {
-                return Err(crate::__private::pool_support::failure(
+                break Some(crate::__private::pool_support::failure(
                     crate::outcome::FailureKind::Error,
                     format!("the actor could not start: {error}"),
                 ));
             }
-            HostEvent::Ended(ActorEnd::Stopped) => return Ok(()),
-            HostEvent::Ended(ActorEnd::Crashed(failure)) => return Err(failure),
-            HostEvent::ParentGone => return Ok(()),
+            HostEvent::Ended(ActorEnd::Stopped) | HostEvent::ParentGone => break None,
+            HostEvent::Ended(ActorEnd::Crashed(failure)) => break Some(failure),
+        }
+    };
+    // What is on its way up (the last replies) leaves before the process does.
+    net.flush_up(Duration::from_secs(2));
+    match failure {
+        None => crate::ExitCode(0),
+        Some(failure) => {
+            crate::bootstrap::finish_quietly(crate::outcome::ChildOutcome::failed(failure))
         }
     }
-    Ok(())
 }
 
 crate::register!(actor_host);

@@ -1,0 +1,343 @@
+//! Starting, watching and stopping one child of a supervisor, whatever it is: an actor in a
+//! process of its own or in the supervisor's, a nested supervisor (either way), or a process.
+
+use super::actor::{SupervisorActor, SupervisorMsg};
+use super::spec::{ChildKind, ChildSpec, Placement, Shutdown};
+use crate::actor::{ActorHost, ActorId, RemoteRef};
+use crate::context::{default_context, get_context};
+use crate::node::node;
+use crate::process::Process;
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How a child ended, as its supervisor hears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChildExit {
+    /// It stopped normally (exit code 0, or an actor's normal stop).
+    Normal,
+    /// It crashed: a panic, an error, a signal, a non-zero exit code.
+    Crashed(String),
+}
+
+impl ChildExit {
+    pub(crate) fn is_normal(&self) -> bool {
+        *self == ChildExit::Normal
+    }
+}
+
+/// Set once a child has ended, for whoever waits to stop it.
+#[derive(Debug, Default)]
+pub(crate) struct ExitSignal {
+    ended: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl ExitSignal {
+    fn set(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Waits until the child has ended, at most `timeout`; whether it has.
+    pub(crate) async fn wait(&self, timeout: Option<Duration>) -> bool {
+        let ended = async {
+            loop {
+                let notified = self.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.ended.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        match timeout {
+            None => {
+                ended.await;
+                true
+            }
+            Some(t) => tokio::time::timeout(t, ended).await.is_ok(),
+        }
+    }
+}
+
+/// How to reach a running child to stop it.
+#[derive(Debug)]
+enum Handle {
+    /// In a process of its own: the actor (or supervisor) to ask, the pidfd to kill.
+    Remote {
+        actor: crate::actor::Address,
+        pidfd: OwnedFd,
+    },
+    /// In the supervisor's process.
+    Local { id: ActorId },
+    /// A plain process: the pidfd to signal.
+    Process { pidfd: OwnedFd },
+    /// Nothing runs (a start that failed).
+    Nothing,
+}
+
+/// A child that is running.
+#[derive(Debug)]
+pub(crate) struct Running {
+    handle: Handle,
+    pub(crate) exited: Arc<ExitSignal>,
+    pub(crate) pid: Option<u32>,
+    /// For nested supervisors: where to ask for their tree.
+    pub(crate) supervisor: Option<RemoteRef<SupervisorActor>>,
+}
+
+/// A stand-in for a child whose restart failed, so that its failure is handled as an end.
+pub(crate) fn failed_start() -> Running {
+    let exited = Arc::new(ExitSignal::default());
+    exited.set();
+    Running {
+        handle: Handle::Nothing,
+        exited,
+        pid: None,
+        supervisor: None,
+    }
+}
+
+/// Starts `spec` as child `index` (generation `generation`) of `supervisor`, which hears of its
+/// end through a [`SupervisorMsg::ChildExited`] cast.
+pub(crate) async fn start(
+    spec: &ChildSpec,
+    index: usize,
+    generation: u64,
+    supervisor: &RemoteRef<SupervisorActor>,
+) -> Result<Running, String> {
+    if let Some(invalid) = &spec.invalid {
+        return Err(invalid.clone());
+    }
+    let exited = Arc::new(ExitSignal::default());
+    let report = {
+        let (supervisor, exited) = (supervisor.clone(), exited.clone());
+        move |exit: ChildExit| {
+            exited.set();
+            let _ = supervisor.cast(SupervisorMsg::ChildExited {
+                index,
+                generation,
+                exit,
+            });
+        }
+    };
+    match &spec.kind {
+        ChildKind::Actor {
+            actor,
+            args,
+            placement: Placement::OwnProcess(method),
+        } => {
+            let (actor, args, id, method) = (actor.clone(), args.clone(), spec.id.clone(), *method);
+            let (address, process) =
+                blocking(move || in_own_process(&actor, args, &id, method)).await?;
+            let pidfd = process
+                .signaller()
+                .ok_or("cannot watch the child's process")?;
+            let pid = process.pid();
+            watch_process(process, report);
+            Ok(Running {
+                handle: Handle::Remote {
+                    actor: address,
+                    pidfd,
+                },
+                exited,
+                pid,
+                supervisor: None,
+            })
+        }
+        ChildKind::Supervisor {
+            spec: nested,
+            placement: Placement::OwnProcess(method),
+        } => {
+            let payload = procvisor_wire::Payload::encode(&**nested).map_err(|e| e.to_string())?;
+            let (id, method) = (spec.id.clone(), *method);
+            let name = std::any::type_name::<SupervisorActor>();
+            let (address, process) =
+                blocking(move || in_own_process(name, payload, &id, method)).await?;
+            let pidfd = process
+                .signaller()
+                .ok_or("cannot watch the child's process")?;
+            let pid = process.pid();
+            watch_process(process, report);
+            Ok(Running {
+                supervisor: Some(RemoteRef::at(address.clone())),
+                handle: Handle::Remote {
+                    actor: address,
+                    pidfd,
+                },
+                exited,
+                pid,
+            })
+        }
+        ChildKind::Actor {
+            actor,
+            args,
+            placement: Placement::Local,
+        } => {
+            let registration = crate::actor::lookup(actor)
+                .ok_or_else(|| format!("the actor type `{actor}` is not registered"))?;
+            let id = (registration.start)(args.clone(), Some(spec.id.clone())).await?;
+            watch_local(id, report);
+            Ok(Running {
+                handle: Handle::Local { id },
+                exited,
+                pid: Some(std::process::id()),
+                supervisor: None,
+            })
+        }
+        ChildKind::Supervisor {
+            spec: nested,
+            placement: Placement::Local,
+        } => {
+            // Through the registry's type-erased start: a supervisor starting a supervisor.
+            let registration = crate::actor::lookup(std::any::type_name::<SupervisorActor>())
+                .ok_or("the supervisor actor is not registered")?;
+            let payload = procvisor_wire::Payload::encode(&**nested).map_err(|e| e.to_string())?;
+            let id = (registration.start)(payload, Some(spec.id.clone())).await?;
+            watch_local(id, report);
+            Ok(Running {
+                supervisor: Some(RemoteRef::at(node().actor_net().address_of(id))),
+                handle: Handle::Local { id },
+                exited,
+                pid: Some(std::process::id()),
+            })
+        }
+        ChildKind::Process {
+            target,
+            args,
+            method,
+        } => {
+            let (target, args, id, method) =
+                (target.clone(), args.clone(), spec.id.clone(), *method);
+            let process = blocking(move || {
+                let context = method.map_or_else(default_context, get_context);
+                let process = Process::from_registered(&target, args).map_err(|e| e.to_string())?;
+                let mut process = crate::__private::pool_support::terminate_at_exit(
+                    process.with_name(id).with_context(context),
+                );
+                process.start().map_err(|e| e.to_string())?;
+                Ok(process)
+            })
+            .await?;
+            let pidfd = process
+                .signaller()
+                .ok_or("cannot watch the child's process")?;
+            let pid = process.pid();
+            watch_process(process, report);
+            Ok(Running {
+                handle: Handle::Process { pidfd },
+                exited,
+                pid,
+                supervisor: None,
+            })
+        }
+    }
+}
+
+/// Runs blocking work (a fork, an exec, a wait for a spawn's reply) off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the start was abandoned: {e}"))?
+}
+
+/// Starts a dedicated host process and the registered actor `actor` in it, registered as `name`.
+fn in_own_process(
+    actor: &str,
+    args: procvisor_wire::Payload,
+    name: &str,
+    method: Option<crate::context::StartMethod>,
+) -> Result<(crate::actor::Address, Process), String> {
+    let context = method.map_or_else(default_context, get_context);
+    let host = ActorHost::start_with(context, true).map_err(|e| e.to_string())?;
+    let path = host.path().to_vec();
+    match crate::actor::spawn_remote(&path, actor, args, Some(name.to_string())) {
+        Ok(id) => Ok((
+            crate::actor::Address {
+                node: path,
+                recipient: crate::actor::Recipient::Id(id),
+            },
+            host.into_process().ok_or("the host process is gone")?,
+        )),
+        // Dropping the host stops its process.
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reports the end of a child process: exit code 0 is normal, anything else a crash.
+fn watch_process(process: Process, report: impl FnOnce(ChildExit) + Send + 'static) {
+    let ended = process.ended();
+    tokio::spawn(async move {
+        let exit = match ended.await {
+            Some((reason, _)) if reason.success() => ChildExit::Normal,
+            Some((reason, Some(failure))) => ChildExit::Crashed(format!("{failure} ({reason})")),
+            Some((reason, None)) => ChildExit::Crashed(format!("it ended with {reason}")),
+            None => ChildExit::Crashed("its process could not be watched".into()),
+        };
+        drop(process);
+        report(exit);
+    });
+}
+
+/// Reports the end of an actor of this process.
+fn watch_local(id: ActorId, report: impl FnOnce(ChildExit) + Send + Sync + 'static) {
+    node().actor_net().on_end(
+        id,
+        Box::new(move |end| {
+            report(match end {
+                crate::actor::ActorEnd::Stopped => ChildExit::Normal,
+                crate::actor::ActorEnd::Crashed(failure) => ChildExit::Crashed(failure.to_string()),
+            })
+        }),
+    );
+}
+
+/// Stops a running child per `shutdown`: ask, wait, kill. Returns once it has ended.
+pub(crate) async fn stop(running: &Running, shutdown: Shutdown) {
+    let grace = match shutdown {
+        Shutdown::BrutalKill => Some(Duration::ZERO),
+        Shutdown::Timeout(t) => Some(t),
+        Shutdown::Infinity => None,
+    };
+    if grace != Some(Duration::ZERO) {
+        ask_to_stop(running);
+    }
+    if running.exited.wait(grace).await {
+        return;
+    }
+    match &running.handle {
+        Handle::Remote { pidfd, .. } | Handle::Process { pidfd } => {
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        }
+        Handle::Local { id } => {
+            if let Some(mailbox) = node().actor_net().local.get(id).map(|m| m.clone()) {
+                mailbox.kill();
+            }
+        }
+        Handle::Nothing => return,
+    }
+    running.exited.wait(None).await;
+}
+
+fn ask_to_stop(running: &Running) {
+    let net = node().actor_net();
+    match &running.handle {
+        Handle::Remote { actor, .. } => stop_actor(actor.clone()),
+        Handle::Local { id } => stop_actor(net.address_of(*id)),
+        Handle::Process { pidfd } => {
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGTERM);
+        }
+        Handle::Nothing => {}
+    }
+}
+
+/// Sends a stop to an actor without waiting for the answer (the child's end is what counts).
+fn stop_actor(address: crate::actor::Address) {
+    crate::actor::send_stop(address);
+}

@@ -1,0 +1,280 @@
+//! What a supervisor supervises, and how: OTP's child specs and supervisor flags.
+
+use crate::actor::Actor;
+use crate::context::StartMethod;
+use crate::supervision_policy::{Backoff, RestartIntensity};
+use crate::target::Target;
+use procvisor_wire::Payload;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which children restart when one of them ends and must be restarted (OTP's strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Strategy {
+    /// Only that child.
+    #[default]
+    OneForOne,
+    /// Every child: the others are stopped (in reverse start order), then all start again.
+    OneForAll,
+    /// That child and the ones started after it.
+    RestForOne,
+}
+
+/// When a child that ended is restarted (OTP's restart types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Restart {
+    /// Always.
+    #[default]
+    Permanent,
+    /// Only after an abnormal end (a crash, a kill, a non-zero exit code); a normal stop is
+    /// final.
+    Transient,
+    /// Never: an ended temporary child is removed from the supervisor.
+    Temporary,
+}
+
+/// How a child is stopped (OTP's shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Shutdown {
+    /// Ask it to stop, wait this long, then kill it.
+    Timeout(Duration),
+    /// Ask it to stop and wait as long as it takes (the default for supervisors).
+    Infinity,
+    /// Kill it at once.
+    BrutalKill,
+}
+
+impl Default for Shutdown {
+    /// Five seconds, as OTP gives workers.
+    fn default() -> Self {
+        Shutdown::Timeout(Duration::from_secs(5))
+    }
+}
+
+/// Where an actor or a nested supervisor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Placement {
+    /// In a process of its own, started with this method (`None`: the default method).
+    OwnProcess(Option<StartMethod>),
+    /// In the supervisor's process.
+    Local,
+}
+
+/// What a child is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ChildKind {
+    Actor {
+        actor: String,
+        args: Payload,
+        placement: Placement,
+    },
+    Process {
+        target: String,
+        args: Payload,
+        method: Option<StartMethod>,
+    },
+    Supervisor {
+        spec: Box<SupervisorSpec>,
+        placement: Placement,
+    },
+}
+
+/// One child of a supervisor: what to start, and how to treat it (OTP's child spec).
+///
+/// The child's id names it in its supervisor and, for actors, is the name it is registered
+/// under (so [`RemoteRef::named`](crate::RemoteRef::named) with the id reaches the current
+/// incarnation, across restarts): keep ids unique in the program.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildSpec {
+    pub(crate) id: String,
+    pub(crate) kind: ChildKind,
+    pub(crate) restart: Restart,
+    pub(crate) shutdown: Shutdown,
+    /// Why the spec cannot be used (unencodable arguments), reported when the supervisor starts.
+    pub(crate) invalid: Option<String>,
+}
+
+impl ChildSpec {
+    fn new(id: &str, kind: ChildKind, invalid: Option<String>) -> ChildSpec {
+        ChildSpec {
+            id: id.to_string(),
+            kind,
+            restart: Restart::default(),
+            shutdown: Shutdown::default(),
+            invalid,
+        }
+    }
+
+    /// An actor of type `A` (registered with [`register_actor!`](crate::register_actor)),
+    /// started with `args` in a process of its own.
+    pub fn actor<A: Actor>(id: &str, args: A::Args) -> ChildSpec {
+        let (args, invalid) = encode(&args);
+        ChildSpec::new(
+            id,
+            ChildKind::Actor {
+                actor: std::any::type_name::<A>().to_string(),
+                args,
+                placement: Placement::OwnProcess(None),
+            },
+            invalid,
+        )
+    }
+
+    /// A registered function run as a whole process (restarted as a new process).
+    pub fn process<F, A>(id: &str, target: F, args: A) -> ChildSpec
+    where
+        F: Target<A>,
+        A: Serialize,
+    {
+        drop(target);
+        let (args, invalid) = encode(&args);
+        ChildSpec::new(
+            id,
+            ChildKind::Process {
+                target: crate::target::name_of::<F>().to_string(),
+                args,
+                method: None,
+            },
+            invalid,
+        )
+    }
+
+    /// A nested supervisor, in the supervising process (see [`placed`](Self::placed) to put it
+    /// in a process of its own: a supervision tree can span processes).
+    pub fn supervisor(id: &str, spec: SupervisorSpec) -> ChildSpec {
+        let mut child = ChildSpec::new(
+            id,
+            ChildKind::Supervisor {
+                spec: Box::new(spec),
+                placement: Placement::Local,
+            },
+            None,
+        );
+        child.shutdown = Shutdown::Infinity;
+        child
+    }
+
+    /// Runs an actor or a nested supervisor there (a process child always has its own).
+    pub fn placed(mut self, placement: Placement) -> ChildSpec {
+        match &mut self.kind {
+            ChildKind::Actor { placement: p, .. } | ChildKind::Supervisor { placement: p, .. } => {
+                *p = placement
+            }
+            ChildKind::Process { method, .. } => {
+                if let Placement::OwnProcess(m) = placement {
+                    *method = m;
+                }
+            }
+        }
+        self
+    }
+
+    /// When it restarts (default [`Restart::Permanent`]).
+    pub fn restart(mut self, restart: Restart) -> ChildSpec {
+        self.restart = restart;
+        self
+    }
+
+    /// How it stops (default: five seconds for workers, as long as it takes for supervisors).
+    pub fn shutdown(mut self, shutdown: Shutdown) -> ChildSpec {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The child's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        let short = |name: &str| crate::process::short_name(name);
+        match &self.kind {
+            ChildKind::Actor { actor, .. } => format!("actor {}", short(actor)),
+            ChildKind::Process { target, .. } => format!("process {}", short(target)),
+            ChildKind::Supervisor { spec, .. } => format!("supervisor ({})", spec.strategy_name()),
+        }
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> (Payload, Option<String>) {
+    match Payload::encode(value) {
+        Ok(payload) => (payload, None),
+        Err(e) => (
+            Payload::encode(&()).expect("unit encodes"),
+            Some(format!("cannot encode the arguments: {e}")),
+        ),
+    }
+}
+
+/// A supervisor's flags and children (OTP's supervisor spec), built with
+/// [`Supervisor::builder`](crate::Supervisor::builder) or [`SupervisorSpec::new`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupervisorSpec {
+    pub(crate) name: String,
+    pub(crate) strategy: Strategy,
+    pub(crate) intensity: (u32, Duration),
+    pub(crate) backoff: (Duration, Duration, f64),
+    pub(crate) children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpec {
+    /// A supervisor named `name`, one-for-one, restart intensity more than 3 in 5 seconds, no
+    /// backoff, no children yet.
+    pub fn new(name: &str) -> SupervisorSpec {
+        let intensity = RestartIntensity::default();
+        SupervisorSpec {
+            name: name.to_string(),
+            strategy: Strategy::OneForOne,
+            intensity: (intensity.max_restarts, intensity.period),
+            backoff: (Duration::ZERO, Duration::ZERO, 0.0),
+            children: Vec::new(),
+        }
+    }
+
+    /// The restart strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> SupervisorSpec {
+        self.strategy = strategy;
+        self
+    }
+
+    /// More than `intensity.max_restarts` restarts within `intensity.period` and the supervisor
+    /// gives up: it stops its children and ends as failed, which its own supervisor sees as a
+    /// crash (OTP's escalation).
+    pub fn intensity(mut self, intensity: RestartIntensity) -> SupervisorSpec {
+        self.intensity = (intensity.max_restarts, intensity.period);
+        self
+    }
+
+    /// Waits before each restart, growing with a child's recent restarts, with jitter (OTP
+    /// has none; Akka's `restartWithBackoff`).
+    pub fn backoff(mut self, backoff: Backoff) -> SupervisorSpec {
+        self.backoff = (backoff.initial, backoff.max, backoff.jitter);
+        self
+    }
+
+    /// Adds a child; children start in the order they are added and stop in reverse.
+    pub fn child(mut self, child: ChildSpec) -> SupervisorSpec {
+        self.children.push(child);
+        self
+    }
+
+    pub(crate) fn restart_intensity(&self) -> RestartIntensity {
+        RestartIntensity::new(self.intensity.0, self.intensity.1)
+    }
+
+    pub(crate) fn backoff_policy(&self) -> Backoff {
+        Backoff {
+            initial: self.backoff.0,
+            max: self.backoff.1,
+            jitter: self.backoff.2,
+        }
+    }
+
+    pub(crate) fn strategy_name(&self) -> &'static str {
+        match self.strategy {
+            Strategy::OneForOne => "one_for_one",
+            Strategy::OneForAll => "one_for_all",
+            Strategy::RestForOne => "rest_for_one",
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! A supervision tree as data, and as text.
+
+use super::spec::{Restart, Strategy};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a child is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChildState {
+    /// Running.
+    Running,
+    /// Ended, and about to start again (maybe after a backoff delay).
+    Restarting,
+    /// Not running: stopped by its supervisor, or ended normally as a transient child.
+    Stopped,
+    /// A temporary child that ended: it will not start again.
+    Removed,
+}
+
+/// One child in a [`SupervisionTree`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildNode {
+    /// Its id in the supervisor.
+    pub id: String,
+    /// What it is (`actor Counter`, `process work`, `supervisor (one_for_one)`).
+    pub kind: String,
+    /// Its restart type.
+    pub restart: Restart,
+    /// Where it is in its life.
+    pub state: ChildState,
+    /// The process it runs in, while it runs.
+    pub pid: Option<u32>,
+    /// How many times it was restarted.
+    pub restarts: u32,
+    /// How it last ended.
+    pub last_exit: Option<String>,
+    /// The tree below it, for a nested supervisor.
+    pub subtree: Option<Box<SupervisionTree>>,
+}
+
+/// A live supervision tree, as [`Supervisor::tree`](crate::Supervisor::tree) returns it.
+/// Its `Display` draws it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisionTree {
+    /// The supervisor's name.
+    pub name: String,
+    /// Its strategy.
+    pub strategy: Strategy,
+    /// The process it runs in.
+    pub pid: u32,
+    /// Restarts within its intensity period.
+    pub recent_restarts: u32,
+    /// Its children, in start order.
+    pub children: Vec<ChildNode>,
+}
+
+impl SupervisionTree {
+    /// The child with this id, anywhere below.
+    pub fn find(&self, id: &str) -> Option<&ChildNode> {
+        self.children.iter().find_map(|child| {
+            if child.id == id {
+                Some(child)
+            } else {
+                child.subtree.as_ref().and_then(|t| t.find(id))
+            }
+        })
+    }
+
+    fn draw(&self, f: &mut fmt::Formatter<'_>, indent: &str) -> fmt::Result {
+        writeln!(
+            f,
+            "supervisor \"{}\" ({:?}, pid {}, {} recent restarts)",
+            self.name, self.strategy, self.pid, self.recent_restarts
+        )?;
+        for (i, child) in self.children.iter().enumerate() {
+            let last = i + 1 == self.children.len();
+            let (branch, below) = if last {
+                ("└─ ", "   ")
+            } else {
+                ("├─ ", "│  ")
+            };
+            write!(
+                f,
+                "{indent}{branch}{} — {}, {:?}, {:?}",
+                child.id, child.kind, child.restart, child.state
+            )?;
+            if let Some(pid) = child.pid {
+                write!(f, ", pid {pid}")?;
+            }
+            if child.restarts > 0 {
+                write!(f, ", restarted {} times", child.restarts)?;
+            }
+            if let Some(exit) = &child.last_exit {
+                write!(f, ", last exit: {exit}")?;
+            }
+            writeln!(f)?;
+            if let Some(subtree) = &child.subtree {
+                write!(f, "{indent}{below}")?;
+                subtree.draw(f, &format!("{indent}{below}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for SupervisionTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.draw(f, "")
+    }
+}
