@@ -128,3 +128,49 @@ fn pool_tour_prints_what_the_seed_prints() {
         started.elapsed()
     );
 }
+
+#[test]
+fn supervision_tree_restarts_the_counter_after_each_crash() {
+    let out = output("supervision_tree");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("counter started in process "), "{out}");
+    assert_eq!(&lines[1..3], ["count: 1", "count: 2"], "{out}");
+    assert!(
+        lines[3]
+            .starts_with("crash 1: the actor crashed: panicked at examples/supervision_tree.rs:")
+            && lines[3].ends_with("the counter was told to crash at 2"),
+        "{out}"
+    );
+    assert!(
+        lines[4].starts_with("counter restarted in process "),
+        "{out}"
+    );
+    assert_eq!(lines[5], "count: 1 (a fresh counter)", "{out}");
+    assert!(lines[6].starts_with("crash 2: killed process "), "{out}");
+    assert!(
+        lines[7].starts_with("counter restarted in process "),
+        "{out}"
+    );
+    assert_eq!(lines[8], "count: 1 (a fresh counter)", "{out}");
+    assert_eq!(lines[9], "the logger saw 4 lines", "{out}");
+    assert!(
+        lines[10].starts_with("supervisor \"demo\" (OneForOne"),
+        "{out}"
+    );
+    assert!(
+        lines[11].starts_with("├─ logger — actor Logger, Permanent, Running"),
+        "{out}"
+    );
+    assert!(
+        lines[12].starts_with("└─ counter — actor Counter, Permanent, Running")
+            && lines[12].contains("restarted 2 times")
+            && lines[12].contains("SIGKILL"),
+        "{out}"
+    );
+    let pid = |line: &str| -> u32 { line.rsplit(' ').next().unwrap().parse().unwrap() };
+    let pids = [pid(lines[0]), pid(lines[4]), pid(lines[7])];
+    assert!(
+        pids[0] != pids[1] && pids[1] != pids[2],
+        "each incarnation in a new process: {pids:?}"
+    );
+}

@@ -7,8 +7,8 @@ use procvisor_wire::Payload;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The error a [`Worker::init`] may return.
-pub type InitError = Box<dyn std::error::Error + Send + Sync>;
+/// The error a [`Worker::init`] may return (the same as an actor's start).
+pub use procvisor_runtime::InitError;
 
 /// A worker actor: the state of one worker process and the handler of its tasks.
 ///

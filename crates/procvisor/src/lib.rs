@@ -22,6 +22,12 @@ pub use procvisor_pool::{
     Tasks, Worker, WorkerExit, WorkerPool, register_worker,
 };
 pub use procvisor_runtime::{
+    Actor, ActorContext, ActorError, ActorHost, ActorId, Backoff, CallFailure, ChildExit,
+    ChildNode, ChildSpec, ChildState, Place, Placement, RemoteRef, Restart, Shutdown, Strategy,
+    SupervisionTree, Supervisor, SupervisorError, SupervisorSpec, register_actor, spawn_in,
+    spawn_local, spawn_local_named, spawn_named_in,
+};
+pub use procvisor_runtime::{
     Context, ContextError, CurrentProcess, DEFAULT_START_METHOD, ExitCode, ExitReason, Failure,
     FailureKind, ParentProcess, Process, ProcessError, ProcessReturn, RestartIntensity, Sentinel,
     StartMethod, Target, active_children, cpu_count, current_process, default_context,

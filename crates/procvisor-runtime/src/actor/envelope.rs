@@ -58,7 +58,7 @@ pub enum CallFailure {
     #[error("cannot reach the actor's process: {0}")]
     Unreachable(String),
     /// The actor panicked while handling this message (message and location).
-    #[error("the actor panicked: {0}")]
+    #[error("the actor crashed: {0}")]
     Panicked(Failure),
     /// The actor stopped before it handled this message.
     #[error("the actor stopped before it handled the message")]

@@ -22,7 +22,7 @@ pub enum ActorError {
     #[error("cannot reach the actor: {0}")]
     Unreachable(String),
     /// The actor panicked while handling this message; it has crashed.
-    #[error("the actor panicked: {0}")]
+    #[error("the actor crashed: {0}")]
     Panicked(Failure),
     /// The actor stopped before it handled the message.
     #[error("the actor stopped before it handled the message")]
