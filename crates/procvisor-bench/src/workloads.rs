@@ -1,5 +1,6 @@
 //! The benchmark workloads (sizes as in DESIGN.md).
 
+mod actors;
 mod pipe;
 mod pool;
 mod process;
@@ -23,6 +24,8 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::PoolImapUnorderedC1),
         Box::new(pool::PoolApplyAsync),
         Box::new(pool::CrashRecovery),
+        Box::new(actors::ActorCall),
+        Box::new(actors::RestartAfterKill),
     ]
 }
 

@@ -339,6 +339,21 @@ impl Connection {
         decode_frame(frame)
     }
 
+    /// Receives one typed message if one can be read without waiting: `Ok(None)` when the
+    /// socket has nothing (more) yet. A message only partly arrived is kept for the next
+    /// receive.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ConnectionError> {
+        match self.read_frame(None, Blocking::Never) {
+            Ok(frame) => decode_frame(frame).map(Some),
+            Err(ConnectionError::Timeout) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Receives one message as bytes. With `maxlength`, a longer message is discarded (without
     /// being buffered) and reported as [`MessageTooLong`](ConnectionError::MessageTooLong); the
     /// connection stays usable. Descriptors sent with a bytes message are closed.

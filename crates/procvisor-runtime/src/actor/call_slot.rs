@@ -1,12 +1,16 @@
 //! Where a call waits for its reply: from a thread (with a deadline) or from a task.
 
 use super::envelope::CallFailure;
+use super::link::{Drained, Link};
 use procvisor_wire::Payload;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
 pub(crate) type CallResult = Result<Payload, CallFailure>;
+
+/// How long a blocking call polls for its reply before it sleeps.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 #[derive(Default)]
 struct State {
@@ -52,7 +56,26 @@ impl CallSlot {
     }
 
     /// Waits for the reply until `deadline`; `None` when it passed first.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<CallResult> {
+    ///
+    /// It polls for a few tens of microseconds before it sleeps: a reply from another process
+    /// usually comes that soon, and a sleeping thread takes longer than that to wake on a small
+    /// or virtual machine.
+    ///
+    /// While it polls it also reads `link` (the link the reply comes back by) itself, when no
+    /// one else is reading it: the reply then reaches this thread without any thread waking.
+    pub(crate) fn wait(&self, deadline: Option<Instant>, link: Option<&Link>) -> Option<CallResult> {
+        let spin_until = Instant::now() + SPIN;
+        while Instant::now() < spin_until {
+            if let Some(result) = self.lock().result.take() {
+                return Some(result);
+            }
+            if let Some(link) = link {
+                if link.drain_here() == Drained::Ended {
+                    break;
+                }
+            }
+            std::hint::spin_loop();
+        }
         let mut state = self.lock();
         loop {
             if let Some(result) = state.result.take() {
@@ -96,11 +119,12 @@ impl CallSlot {
 pub(crate) fn wait_blocking(
     slot: &CallSlot,
     deadline: Option<Instant>,
+    link: Option<&Link>,
 ) -> Result<Option<CallResult>, super::error::ActorError> {
     match tokio::runtime::Handle::try_current() {
-        Err(_) => Ok(slot.wait(deadline)),
+        Err(_) => Ok(slot.wait(deadline, link)),
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            Ok(tokio::task::block_in_place(|| slot.wait(deadline)))
+            Ok(tokio::task::block_in_place(|| slot.wait(deadline, link)))
         }
         Ok(_) => Err(super::error::ActorError::WouldDeadlock),
     }

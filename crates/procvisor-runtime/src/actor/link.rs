@@ -30,10 +30,25 @@ struct Writer {
     broken: bool,
 }
 
-/// The sending side of a link.
+/// A link: its writing side, and its reading side, which whoever reads takes (the link's
+/// reader task, or a caller polling for its reply, which then needs no thread to be woken).
 pub(crate) struct Link {
     pub(crate) direction: Direction,
     writer: Mutex<Writer>,
+    reader: Mutex<Connection>,
+}
+
+/// What one look at the reading side found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// Messages, now routed.
+    Some,
+    /// Nothing (yet).
+    Nothing,
+    /// Someone else is reading.
+    Busy,
+    /// The link has ended.
+    Ended,
 }
 
 impl std::fmt::Debug for Link {
@@ -154,6 +169,42 @@ impl Link {
     }
 }
 
+/// How long a reader task keeps polling after a message before it waits for the socket: a
+/// request-reply exchange then finds the next message without a wakeup.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+impl Link {
+    /// Reads and routes every message available now, unless someone else is reading.
+    pub(crate) fn drain_here(&self) -> Drained {
+        let Ok(mut reader) = self.reader.try_lock() else {
+            return Drained::Busy;
+        };
+        let mut batch = Vec::new();
+        let ended = loop {
+            match reader.try_recv::<Envelope>() {
+                Ok(Some(envelope)) => batch.push(envelope),
+                Ok(None) => break false,
+                Err(_) => break true,
+            }
+        };
+        // Routed before the reading side is let go: a second reader must not route later
+        // messages of this link ahead of these.
+        let got = !batch.is_empty();
+        if got {
+            let net = node().actor_net();
+            for envelope in batch {
+                net.route(envelope);
+            }
+        }
+        drop(reader);
+        match (ended, got) {
+            (true, _) => Drained::Ended,
+            (false, true) => Drained::Some,
+            (false, false) => Drained::Nothing,
+        }
+    }
+}
+
 /// Makes a link of `conn` toward `direction`: a sending side, and a task that reads the other
 /// side into the net. When the neighbour goes, the net hears of it.
 pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Arc<Link>> {
@@ -161,6 +212,7 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
         .try_clone()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let _ = reader.set_read_ahead(READ_AHEAD);
+    let readiness = std::os::fd::AsFd::as_fd(&reader).try_clone_to_owned()?;
     let link = Arc::new(Link {
         direction,
         writer: Mutex::new(Writer {
@@ -168,26 +220,50 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
             queue: VecDeque::new(),
             broken: false,
         }),
+        reader: Mutex::new(reader),
     });
     let weak = Arc::downgrade(&link);
-    node().runtime().spawn(async move {
-        let net = node().actor_net();
-        loop {
-            match reader.recv_async::<Envelope>().await {
-                Ok(envelope) => {
-                    net.route(envelope);
-                    while let Some(Ok(envelope)) = reader.try_recv_buffered::<Envelope>() {
-                        net.route(envelope);
+    let runtime = node().runtime();
+    let _enter = runtime.enter();
+    // SAFETY: the AsyncFd owns this duplicate of the socket, open for as long as it lives; the
+    // runtime context is entered just above.
+    let readiness = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(readiness, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts().1)?;
+    runtime.spawn(async move {
+        'reading: loop {
+            let Ok(mut guard) = readiness.readable().await else {
+                break;
+            };
+            let Some(link) = weak.upgrade() else {
+                return;
+            };
+            match link.drain_here() {
+                Drained::Ended => break,
+                Drained::Nothing | Drained::Busy => guard.clear_ready(),
+                Drained::Some => {
+                    // Keep looking for a while: the next message is often on its way.
+                    let mut until = std::time::Instant::now() + SPIN;
+                    loop {
+                        tokio::task::yield_now().await;
+                        match link.drain_here() {
+                            Drained::Ended => break 'reading,
+                            Drained::Some => until = std::time::Instant::now() + SPIN,
+                            Drained::Nothing | Drained::Busy => {
+                                if std::time::Instant::now() >= until {
+                                    guard.clear_ready();
+                                    break;
+                                }
+                            }
+                        }
                     }
-                }
-                Err(e) => {
-                    tracing::debug!(target: "procvisor::actor", ?direction, %e, "actor link ended");
-                    break;
                 }
             }
         }
+        tracing::debug!(target: "procvisor::actor", ?direction, "actor link ended");
         if let Some(link) = weak.upgrade() {
-            net.link_lost(&link);
+            node().actor_net().link_lost(&link);
         }
     });
     Ok(link)

@@ -153,6 +153,15 @@ impl ActorNet {
         )
     }
 
+    /// The link a message to `target` leaves by (`None` for this node, or no link).
+    pub(crate) fn link_toward(&self, target: &[u32]) -> Option<Arc<Link>> {
+        match next_hop(&self.here, target) {
+            Hop::Local => None,
+            Hop::Down(child) => self.down.get(&child).map(|l| l.clone()),
+            Hop::Up => self.up.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
     /// Forgets a call that timed out (a late reply is dropped).
     pub(crate) fn forget_call(&self, call: u64) {
         self.pending.remove(&call);

@@ -119,7 +119,8 @@ impl<A: Actor> RemoteRef<A> {
     pub fn call(&self, msg: A::Msg, timeout: Option<Duration>) -> Result<A::Reply, ActorError> {
         let (caller, slot) = self.send_call(&msg)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let result = wait_blocking(&slot, deadline).inspect_err(|_| {
+        let link = node().actor_net().link_toward(&self.address.node);
+        let result = wait_blocking(&slot, deadline, link.as_deref()).inspect_err(|_| {
             node().actor_net().forget_call(caller.call);
         })?;
         finish(caller, result)
@@ -160,7 +161,8 @@ impl<A: Actor> RemoteRef<A> {
             },
         });
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let result = wait_blocking(&slot, deadline).inspect_err(|_| {
+        let link = net.link_toward(&self.address.node);
+        let result = wait_blocking(&slot, deadline, link.as_deref()).inspect_err(|_| {
             net.forget_call(caller.call);
         })?;
         match result {

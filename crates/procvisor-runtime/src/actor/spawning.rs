@@ -43,7 +43,7 @@ fn start_here<A: Actor>(args: A::Args, name: Option<String>) -> Result<RemoteRef
             Err(e) => Err(CallFailure::StartFailed(e)),
         });
     });
-    let id = match wait_blocking(&slot, None)? {
+    let id = match wait_blocking(&slot, None, None)? {
         Some(Ok(payload)) => payload
             .decode::<ActorId>()
             .map_err(|e| ActorError::Codec(e.to_string()))?,
@@ -309,7 +309,8 @@ pub(crate) fn spawn_remote(
             name,
         },
     });
-    match wait_blocking(&slot, None)? {
+    let link = net.link_toward(path);
+    match wait_blocking(&slot, None, link.as_deref())? {
         Some(Ok(payload)) => payload
             .decode::<ActorId>()
             .map_err(|e| ActorError::Codec(e.to_string())),
@@ -332,18 +333,21 @@ pub(crate) fn spawn_here(from: Caller, actor: String, args: Payload, name: Optio
     node().runtime().spawn(async move {
         let started = (registration.start)(args, name).await;
         let net = node().actor_net();
-        if let Some(events) = net.host_events() {
-            let _ = events.send(match &started {
-                Ok(id) => HostEvent::Started(*id),
-                Err(e) => HostEvent::StartFailed(e.clone()),
-            });
-        }
+        let event = match &started {
+            Ok(id) => HostEvent::Started(*id),
+            Err(e) => HostEvent::StartFailed(e.clone()),
+        };
+        // The reply is queued before the host hears of the outcome: a host that ends on a
+        // failed start flushes what is queued, and this reply must be in it.
         match started {
             Ok(id) => net.reply(
                 from,
                 Payload::encode(&id).map_err(|e| CallFailure::Codec(e.to_string())),
             ),
             Err(e) => net.reply(from, Err(CallFailure::StartFailed(e))),
+        }
+        if let Some(events) = net.host_events() {
+            let _ = events.send(event);
         }
     });
 }

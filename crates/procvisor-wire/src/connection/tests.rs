@@ -611,3 +611,21 @@ fn read_ahead_survives_a_message_larger_than_its_buffer() {
     assert_eq!(got[2], b"after");
     sender.join().unwrap();
 }
+
+#[test]
+fn try_recv_never_waits_and_keeps_a_partial_message() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    assert!(b.try_recv::<i32>().unwrap().is_none());
+    a.send(&7).unwrap();
+    assert_eq!(b.try_recv::<i32>().unwrap(), Some(7));
+    // The header alone: nothing yet; the body completes the same message.
+    let mut raw = raw_writer(&a);
+    let body = crate::codec::encode(&9_i32).unwrap();
+    raw.write_all(&(body.len() as i32).to_be_bytes()).unwrap();
+    assert!(b.try_recv::<i32>().unwrap().is_none(), "only the header arrived");
+    raw.write_all(&body).unwrap();
+    assert_eq!(b.try_recv::<i32>().unwrap(), Some(9));
+    drop(raw);
+    drop(a);
+    assert!(matches!(b.try_recv::<i32>(), Err(ConnectionError::Eof)));
+}

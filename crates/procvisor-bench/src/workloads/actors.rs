@@ -1,0 +1,173 @@
+//! `actor_call` and `restart`: an actor in a child process, called; a supervised actor
+//! process, killed and replaced.
+
+use super::pipe::PipeRtt;
+use crate::harness::{Side, Target, Workload};
+use crate::python;
+use procvisor::{
+    Actor, ActorContext, ChildSpec, InitError, RemoteRef, RestartIntensity, StartMethod,
+    Supervisor, get_context, register_actor, spawn_in,
+};
+use std::time::{Duration, Instant};
+
+type Message = (i64, Option<i64>, String);
+
+/// Answers with what it got, or its pid.
+struct Echo;
+
+impl Actor for Echo {
+    type Args = ();
+    type Msg = Option<Message>;
+    type Reply = (Option<Message>, u32);
+
+    async fn start((): (), _: &ActorContext<Self>) -> Result<Self, InitError> {
+        Ok(Echo)
+    }
+
+    async fn handle(&mut self, msg: Option<Message>, _: &ActorContext<Self>) -> Self::Reply {
+        (msg, std::process::id())
+    }
+}
+register_actor!(Echo);
+
+pub(crate) struct ActorCall;
+
+impl Workload for ActorCall {
+    fn name(&self) -> &'static str {
+        "actor_call"
+    }
+
+    fn unit(&self) -> &'static str {
+        "round trip"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // Within 1.5x of a Connection round trip between the same kinds of processes.
+        &[Target::VsBaseline(1.5)]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        let n: u32 = if smoke { 200 } else { 20_000 };
+        match side {
+            Side::Procvisor => {
+                let echo = spawn_in::<Echo>(get_context(StartMethod::Forkserver), ())
+                    .map_err(|e| e.to_string())?;
+                let msg = Some((42, None, "hello".to_string()));
+                for _ in 0..200 {
+                    echo.call(msg.clone(), None).map_err(|e| e.to_string())?;
+                }
+                let start = Instant::now();
+                for _ in 0..n {
+                    let (back, _) = echo.call(msg.clone(), None).map_err(|e| e.to_string())?;
+                    debug_assert_eq!(back, msg);
+                }
+                let elapsed = start.elapsed();
+                echo.stop(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+                Ok(elapsed / n)
+            }
+            // Context: Python's Pipe round trip (Python has no actors).
+            Side::Python => PipeRtt.measure(Side::Python, smoke),
+            // The same round trip on a bare Connection.
+            Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
+        }
+    }
+}
+
+pub(crate) struct RestartAfterKill;
+
+/// Kills the supervised echo's process; the time until a new one answers.
+fn kill_and_wait(echo: &RemoteRef<Echo>) -> Result<Duration, String> {
+    let (_, pid) = echo.call(None, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    // SAFETY: kill(2) has no memory effects.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    loop {
+        if let Ok((_, now)) = echo.call(None, Some(Duration::from_secs(1))) {
+            if now != pid {
+                return Ok(start.elapsed());
+            }
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err("the echo was not restarted within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// A fresh actor process, until it answers (one "process start" for an actor).
+fn fresh_start() -> Result<Duration, String> {
+    let start = Instant::now();
+    let echo = spawn_in::<Echo>(get_context(StartMethod::Forkserver), ()).map_err(|e| e.to_string())?;
+    echo.call(None, None).map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+    echo.stop(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    Ok(elapsed)
+}
+
+impl Workload for RestartAfterKill {
+    fn name(&self) -> &'static str {
+        "restart"
+    }
+
+    fn unit(&self) -> &'static str {
+        "kill"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // Target: within 2 ms plus one process start (see the note).
+        &[]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        let kills = if smoke { 1 } else { 10 };
+        match side {
+            Side::Procvisor => {
+                let supervisor = Supervisor::builder("bench")
+                    .intensity(RestartIntensity::unlimited())
+                    .child(ChildSpec::actor::<Echo>("bench-echo", ()))
+                    .start()
+                    .map_err(|e| e.to_string())?;
+                let echo: RemoteRef<Echo> = supervisor.child("bench-echo");
+                let mut total = Duration::ZERO;
+                for _ in 0..kills {
+                    total += kill_and_wait(&echo)?;
+                }
+                supervisor.shutdown().map_err(|e| e.to_string())?;
+                Ok(total / kills)
+            }
+            // A hand-written restart in Python: wait on the sentinel, start a new Process, ask it.
+            Side::Python => python::run("restart", &[kills.to_string()]),
+            Side::Baseline => {
+                let mut total = Duration::ZERO;
+                for _ in 0..kills {
+                    total += fresh_start()?;
+                }
+                Ok(total / kills)
+            }
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let (Ok(restart), Ok(start)) = (self.measure(Side::Procvisor, false), fresh_start()) else {
+            return vec!["could not measure the restart note".into()];
+        };
+        let verdict = if restart <= start + Duration::from_millis(2) {
+            "met"
+        } else {
+            "MISSED"
+        };
+        vec![format!(
+            "kill to a new answer: {:.2} ms; a fresh actor process answering: {:.2} ms; target (restart <= start + 2 ms): {verdict}",
+            restart.as_secs_f64() * 1e3,
+            start.as_secs_f64() * 1e3
+        )]
+    }
+}
