@@ -188,6 +188,18 @@ impl Node {
         }
     }
 
+    /// Puts the children waiting for [`WATCH_GRACE`] under their process actors now: someone
+    /// waits on one of them (a supervisor, say), and its end must be heard at once even if it
+    /// comes in its first milliseconds.
+    pub(crate) fn watch_now(&'static self) {
+        let records =
+            std::mem::take(&mut *self.pending_watch.lock().unwrap_or_else(|p| p.into_inner()));
+        if !records.is_empty() {
+            self.runtime()
+                .spawn(crate::start::start_process_actors(records));
+        }
+    }
+
     /// Remembers a descriptor that forked children must close.
     pub(crate) fn close_in_fork_children(&self, fd: RawFd) {
         self.fork_close

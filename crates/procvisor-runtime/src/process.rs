@@ -166,6 +166,7 @@ impl Process {
     + Send
     + 'static {
         let record = self.record().ok().cloned();
+        node().watch_now();
         async move {
             let record = record?;
             loop {

@@ -4,7 +4,8 @@
 
 use procvisor_runtime::{
     Actor, ActorContext, ActorError, ActorHost, InitError, Process, RemoteRef, StartMethod,
-    get_context, register, register_actor, spawn_in, spawn_local, spawn_named_in,
+    get_context, register, register_actor, spawn_in, spawn_local, spawn_local_named,
+    spawn_named_in,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc;
@@ -116,6 +117,27 @@ fn a_local_actor_casts_and_calls() {
             counter.call(CounterMsg::Pid, None).unwrap(),
             std::process::id() as i64
         );
+    });
+}
+
+#[test]
+fn blocking_on_a_current_thread_runtime_is_refused_before_anything_starts() {
+    within(LIMIT, "current-thread runtime", || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(matches!(
+                spawn_local_named::<Counter>("never-started", 1),
+                Err(ActorError::WouldDeadlock)
+            ));
+        });
+        // Nothing was left running under the name.
+        assert!(matches!(
+            RemoteRef::<Counter>::named("never-started").call(CounterMsg::Add(0), None),
+            Err(ActorError::NoSuchName(_))
+        ));
     });
 }
 

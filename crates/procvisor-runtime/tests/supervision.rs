@@ -215,6 +215,7 @@ fn one_for_all_restarts_everyone_and_rest_for_one_the_later_ones() {
             .child(worker("all-a"))
             .child(worker("all-b"))
             .child(worker("all-c"))
+            .child(worker("all-temp").restart(Restart::Temporary))
             .start()
             .unwrap();
         let before: Vec<u32> = ["all-a", "all-b", "all-c"]
@@ -225,6 +226,11 @@ fn one_for_all_restarts_everyone_and_rest_for_one_the_later_ones() {
         for (id, old) in ["all-a", "all-b", "all-c"].iter().zip(&before) {
             restarted(id, *old);
         }
+        // As in OTP, a temporary child stopped with the group is not brought back.
+        let tree = all.tree().unwrap();
+        let temp = tree.children.iter().find(|c| c.id == "all-temp").unwrap();
+        assert_eq!(temp.state, ChildState::Removed, "{tree}");
+        assert!(temp.pid.is_none(), "{tree}");
         drop(all);
 
         let rest = Supervisor::builder("r4o")

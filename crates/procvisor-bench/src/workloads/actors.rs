@@ -66,7 +66,8 @@ impl Workload for ActorCall {
                     debug_assert_eq!(back, msg);
                 }
                 let elapsed = start.elapsed();
-                echo.stop(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+                echo.stop(Some(Duration::from_secs(5)))
+                    .map_err(|e| e.to_string())?;
                 Ok(elapsed / n)
             }
             // Context: Python's Pipe round trip (Python has no actors).
@@ -81,7 +82,9 @@ pub(crate) struct RestartAfterKill;
 
 /// Kills the supervised echo's process; the time until a new one answers.
 fn kill_and_wait(echo: &RemoteRef<Echo>) -> Result<Duration, String> {
-    let (_, pid) = echo.call(None, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let (_, pid) = echo
+        .call(None, Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     // SAFETY: kill(2) has no memory effects.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -101,10 +104,12 @@ fn kill_and_wait(echo: &RemoteRef<Echo>) -> Result<Duration, String> {
 /// A fresh actor process, until it answers (one "process start" for an actor).
 fn fresh_start() -> Result<Duration, String> {
     let start = Instant::now();
-    let echo = spawn_in::<Echo>(get_context(StartMethod::Forkserver), ()).map_err(|e| e.to_string())?;
+    let echo =
+        spawn_in::<Echo>(get_context(StartMethod::Forkserver), ()).map_err(|e| e.to_string())?;
     echo.call(None, None).map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();
-    echo.stop(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    echo.stop(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
     Ok(elapsed)
 }
 

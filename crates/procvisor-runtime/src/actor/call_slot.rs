@@ -63,7 +63,11 @@ impl CallSlot {
     ///
     /// While it polls it also reads `link` (the link the reply comes back by) itself, when no
     /// one else is reading it: the reply then reaches this thread without any thread waking.
-    pub(crate) fn wait(&self, deadline: Option<Instant>, link: Option<&Link>) -> Option<CallResult> {
+    pub(crate) fn wait(
+        &self,
+        deadline: Option<Instant>,
+        link: Option<&Link>,
+    ) -> Option<CallResult> {
         let spin_until = Instant::now() + SPIN;
         while Instant::now() < spin_until {
             if let Some(result) = self.lock().result.take() {
@@ -116,6 +120,17 @@ impl CallSlot {
 /// Waits on `slot` from synchronous code. On a thread of a multi-threaded tokio runtime the wait
 /// moves off the runtime ([`tokio::task::block_in_place`]); on a single-threaded runtime it is
 /// refused, as nothing else could deliver the reply.
+/// Whether this thread may block on a reply: not on a current-thread runtime, whose one thread
+/// is the one that would have to deliver it.
+pub(crate) fn can_block() -> Result<(), super::error::ActorError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
+            Err(super::error::ActorError::WouldDeadlock)
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn wait_blocking(
     slot: &CallSlot,
     deadline: Option<Instant>,

@@ -241,7 +241,10 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
             };
             match link.drain_here() {
                 Drained::Ended => break,
-                Drained::Nothing | Drained::Busy => guard.clear_ready(),
+                Drained::Nothing => guard.clear_ready(),
+                // A caller is reading for its reply. It may have looked just before what woke
+                // this task arrived, so the readiness stays until this task has looked itself.
+                Drained::Busy => tokio::task::yield_now().await,
                 Drained::Some => {
                     // Keep looking for a while: the next message is often on its way.
                     let mut until = std::time::Instant::now() + SPIN;
@@ -250,7 +253,8 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
                         match link.drain_here() {
                             Drained::Ended => break 'reading,
                             Drained::Some => until = std::time::Instant::now() + SPIN,
-                            Drained::Nothing | Drained::Busy => {
+                            Drained::Busy => {}
+                            Drained::Nothing => {
                                 if std::time::Instant::now() >= until {
                                     guard.clear_ready();
                                     break;

@@ -35,6 +35,9 @@ pub fn spawn_local_named<A: Actor>(name: &str, args: A::Args) -> Result<RemoteRe
 }
 
 fn start_here<A: Actor>(args: A::Args, name: Option<String>) -> Result<RemoteRef<A>, ActorError> {
+    // Checked before anything starts: an actor started and then waited for in vain would run
+    // on with nobody holding a reference to it.
+    super::call_slot::can_block()?;
     let slot = Arc::new(CallSlot::default());
     let filled = slot.clone();
     node().runtime().spawn(async move {
@@ -266,7 +269,8 @@ impl ActorHost {
         self.process = None;
     }
 
-    /// Stops the host: asks it to end, waits up to `grace`, then kills it.
+    /// Stops the host: asks it to end (`SIGTERM`), waits up to `grace`, then kills it. Its
+    /// actors' `stopping` does not run; [`RemoteRef::stop`] them first where it matters.
     pub fn shutdown(mut self, grace: Duration) {
         self.stop(grace);
     }
@@ -295,6 +299,7 @@ pub(crate) fn spawn_remote(
     args: Payload,
     name: Option<String>,
 ) -> Result<ActorId, ActorError> {
+    super::call_slot::can_block()?;
     let net = node().actor_net();
     let (caller, slot) = net.new_call(path);
     net.route(Envelope {

@@ -145,7 +145,7 @@ impl SupervisorActor {
         let slot = &mut self.slots[index];
         slot.generation += 1;
         let running = child::start(&slot.spec, index, slot.generation, &self.myself).await?;
-        tracing::debug!(target: "procvisor::supervisor", supervisor = %self.spec.name, child = %slot.spec.id, pid = ?running.pid, "child started");
+        tracing::debug!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %slot.spec.id, pid = ?running.pid, "child started");
         slot.running = Some(running);
         slot.state = ChildState::Running;
         Ok(())
@@ -186,11 +186,11 @@ impl SupervisorActor {
         };
         match &exit {
             ChildExit::Normal => {
-                tracing::info!(target: "procvisor::supervisor", supervisor = %self.spec.name, child = %id, "child stopped");
+                tracing::info!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %id, "child stopped");
                 slot.last_exit = Some("stopped normally".into());
             }
             ChildExit::Crashed(cause) => {
-                tracing::warn!(target: "procvisor::supervisor", supervisor = %self.spec.name, child = %id, %cause, "child crashed");
+                tracing::warn!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %id, %cause, "child crashed");
                 slot.last_exit = Some(cause.clone());
             }
         }
@@ -223,6 +223,12 @@ impl SupervisorActor {
         for &other in group.iter().rev() {
             if other != index {
                 self.stop_children(other..other + 1).await;
+            }
+        }
+        // As in OTP, a temporary sibling stopped with the group is not restarted: it is gone.
+        for &other in &group {
+            if other != index && self.slots[other].spec.restart == Restart::Temporary {
+                self.slots[other].state = ChildState::Removed;
             }
         }
         let group: Vec<usize> = group
@@ -263,10 +269,10 @@ impl SupervisorActor {
             match self.start_child(index).await {
                 Ok(()) => {
                     let slot = &self.slots[index];
-                    tracing::info!(target: "procvisor::supervisor", supervisor = %self.spec.name, child = %id, restarts = slot.restarts, pid = ?slot.running.as_ref().and_then(|r| r.pid), "child restarted");
+                    tracing::info!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %id, restarts = slot.restarts, pid = ?slot.running.as_ref().and_then(|r| r.pid), "child restarted");
                 }
                 Err(error) => {
-                    tracing::warn!(target: "procvisor::supervisor", supervisor = %self.spec.name, child = %id, %error, "child could not restart");
+                    tracing::warn!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %id, %error, "child could not restart");
                     let generation = self.slots[index].generation;
                     // Through the mailbox, like any end: the intensity decides what follows.
                     self.slots[index].running = Some(child::failed_start());

@@ -191,7 +191,7 @@ impl ChildSpec {
         match &self.kind {
             ChildKind::Actor { actor, .. } => format!("actor {}", short(actor)),
             ChildKind::Process { target, .. } => format!("process {}", short(target)),
-            ChildKind::Supervisor { spec, .. } => format!("supervisor ({})", spec.strategy_name()),
+            ChildKind::Supervisor { spec, .. } => format!("supervisor ({})", spec.strategy),
         }
     }
 }
@@ -269,12 +269,15 @@ impl SupervisorSpec {
             jitter: self.backoff.2,
         }
     }
+}
 
-    pub(crate) fn strategy_name(&self) -> &'static str {
-        match self.strategy {
+/// OTP's names: `one_for_one`, `one_for_all`, `rest_for_one`.
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
             Strategy::OneForOne => "one_for_one",
             Strategy::OneForAll => "one_for_all",
             Strategy::RestForOne => "rest_for_one",
-        }
+        })
     }
 }

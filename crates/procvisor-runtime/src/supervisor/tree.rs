@@ -69,8 +69,12 @@ impl SupervisionTree {
     fn draw(&self, f: &mut fmt::Formatter<'_>, indent: &str) -> fmt::Result {
         writeln!(
             f,
-            "supervisor \"{}\" ({:?}, pid {}, {} recent restarts)",
-            self.name, self.strategy, self.pid, self.recent_restarts
+            "supervisor \"{}\" ({}, pid {}, {} recent {})",
+            self.name,
+            self.strategy,
+            self.pid,
+            self.recent_restarts,
+            plural(self.recent_restarts, "restart", "restarts")
         )?;
         for (i, child) in self.children.iter().enumerate() {
             let last = i + 1 == self.children.len();
@@ -88,7 +92,12 @@ impl SupervisionTree {
                 write!(f, ", pid {pid}")?;
             }
             if child.restarts > 0 {
-                write!(f, ", restarted {} times", child.restarts)?;
+                let times = plural(child.restarts, "once", "times");
+                if child.restarts == 1 {
+                    write!(f, ", restarted {times}")?;
+                } else {
+                    write!(f, ", restarted {} {times}", child.restarts)?;
+                }
             }
             if let Some(exit) = &child.last_exit {
                 write!(f, ", last exit: {exit}")?;
@@ -107,4 +116,8 @@ impl fmt::Display for SupervisionTree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.draw(f, "")
     }
+}
+
+fn plural(n: u32, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }

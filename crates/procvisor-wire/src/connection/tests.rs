@@ -622,7 +622,10 @@ fn try_recv_never_waits_and_keeps_a_partial_message() {
     let mut raw = raw_writer(&a);
     let body = crate::codec::encode(&9_i32).unwrap();
     raw.write_all(&(body.len() as i32).to_be_bytes()).unwrap();
-    assert!(b.try_recv::<i32>().unwrap().is_none(), "only the header arrived");
+    assert!(
+        b.try_recv::<i32>().unwrap().is_none(),
+        "only the header arrived"
+    );
     raw.write_all(&body).unwrap();
     assert_eq!(b.try_recv::<i32>().unwrap(), Some(9));
     drop(raw);
