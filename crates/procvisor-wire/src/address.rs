@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 /// assert!(matches!("@app".parse::<Address>()?, Address::Abstract(_)));
 /// # Ok::<(), procvisor_wire::ListenerError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Address {
     /// A Unix socket file. A [`Listener`](crate::Listener) removes the file when it closes.
     Unix(PathBuf),

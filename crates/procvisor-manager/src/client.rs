@@ -1,0 +1,110 @@
+//! The client side of a call: a connection to the manager (kept for the next call, one per
+//! concurrent caller), a request, its response.
+
+use crate::error::ManagerError;
+use crate::protocol::{Bytes, Request, Response};
+use procvisor_wire::{Address, Client, Connection, ListenerError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where a manager is, and the key it wants.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Endpoint {
+    pub(crate) address: Address,
+    pub(crate) authkey: Vec<u8>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        write!(f, "{}", self.address)
+    }
+}
+
+/// Idle connections of this process, by manager address. A forked child starts afresh: the
+/// connections it inherited are its parent's conversations.
+static IDLE: Mutex<Option<(u32, HashMap<Address, Vec<Connection>>)>> = Mutex::new(None);
+
+fn take_idle(address: &Address) -> Option<Connection> {
+    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if idle.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+        if let Some((_, inherited)) = idle.take() {
+            // Not closed either: closing is harmless, but the parent's sockets are not ours
+            // to touch.
+            std::mem::forget(inherited);
+        }
+    }
+    idle.get_or_insert_with(|| (pid, HashMap::new()))
+        .1
+        .get_mut(address)?
+        .pop()
+}
+
+fn put_idle(address: &Address, conn: Connection) {
+    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((owner, map)) = idle.as_mut() {
+        if *owner == std::process::id() {
+            map.entry(address.clone()).or_default().push(conn);
+        }
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn unreachable(&self, reason: impl std::fmt::Display) -> ManagerError {
+        ManagerError::Unreachable {
+            address: self.address.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A new authenticated connection.
+    pub(crate) fn connect(&self) -> Result<Connection, ManagerError> {
+        Client::new(self.address.clone())
+            .authkey(&self.authkey)
+            .timeout(Some(Duration::from_secs(10)))
+            .connect()
+            .map_err(|e| match e {
+                ListenerError::Authentication(e) => ManagerError::Authentication {
+                    address: self.address.to_string(),
+                    reason: e.to_string(),
+                },
+                other => self.unreachable(other),
+            })
+    }
+
+    /// Sends `request` and waits for its response. Errors raised in the manager come back
+    /// as [`ManagerError::Remote`]; a manager that has gone is an error at once.
+    pub(crate) fn call(&self, request: &Request) -> Result<Response, ManagerError> {
+        let mut conn = match take_idle(&self.address) {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        conn.send(request).map_err(|e| self.unreachable(e))?;
+        let response = conn
+            .recv::<Response>()
+            .map_err(|e| self.unreachable(format!("no response: {e}")))?;
+        put_idle(&self.address, conn);
+        match response {
+            Response::Error(message) => Err(ManagerError::Remote(message)),
+            Response::Timeout => Err(ManagerError::Timeout),
+            other => Ok(other),
+        }
+    }
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ManagerError> {
+    procvisor_wire::codec::encode(value).map_err(|e| ManagerError::Codec(e.to_string()))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ManagerError> {
+    procvisor_wire::codec::decode(bytes).map_err(|e| ManagerError::Codec(e.to_string()))
+}
+
+/// The response was not of the expected shape: a proxy of the wrong kind for its object.
+pub(crate) fn unexpected(response: &Response) -> ManagerError {
+    ManagerError::Codec(format!("unexpected response {response:?}"))
+}

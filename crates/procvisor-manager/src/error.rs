@@ -1,0 +1,51 @@
+//! What can go wrong with a manager or a proxy.
+
+/// An error from a [`Manager`](crate::Manager) or one of its proxies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// The manager cannot be reached: its process has ended, was shut down, or nothing
+    /// listens at its address. Never a hang: a call whose manager dies fails at once.
+    #[error("the manager at {address} is unreachable: {reason}")]
+    Unreachable {
+        /// The manager's address.
+        address: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The manager refused this client's authkey (nothing was touched).
+    #[error("the manager at {address} refused the authkey: {reason}")]
+    Authentication {
+        /// The manager's address.
+        address: String,
+        /// The handshake's error.
+        reason: String,
+    },
+    /// The method raised in the manager, as Python's would (`KeyError: 'x'`,
+    /// `IndexError: list index out of range`, a custom type's own error). The manager keeps
+    /// serving.
+    #[error("{0}")]
+    Remote(String),
+    /// A value could not be encoded, or what came back is not of the proxy's type.
+    #[error("codec: {0}")]
+    Codec(String),
+    /// A wait with a timeout (acquire, get, wait) ran out of time.
+    #[error("timed out")]
+    Timeout,
+    /// The manager process could not start.
+    #[error("the manager could not start: {0}")]
+    Start(String),
+}
+
+impl ManagerError {
+    /// Whether this is the manager's own `KeyError`, `IndexError`, ... (`kind` as Python names
+    /// it).
+    pub fn is_remote(&self, kind: &str) -> bool {
+        matches!(self, ManagerError::Remote(message) if message.starts_with(kind))
+    }
+}
+
+/// Errors from the manager's side, before they travel.
+pub(crate) fn remote(kind: &str, detail: impl std::fmt::Display) -> String {
+    format!("{kind}: {detail}")
+}

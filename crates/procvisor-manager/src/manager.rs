@@ -1,0 +1,412 @@
+//! `Manager`: starts (or connects to) a manager, creates objects there, shuts it down.
+
+use crate::client::{Endpoint, decode, encode, unexpected};
+use crate::error::ManagerError;
+use crate::managed::Managed;
+use crate::protocol::{Create, Request, Response};
+use crate::proxy::handle::Handle;
+use crate::proxy::{
+    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,
+    NamespaceProxy, Proxy, QueueProxy, SemaphoreProxy, ValueProxy,
+};
+use procvisor_runtime::{Context, Process};
+use procvisor_wire::{Address, Connection};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How long a new manager process may take to start listening.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// A manager: Python's `Manager()` / `SyncManager`. It owns a manager process (started by
+/// [`start`](Self::start) or [`builder`](Self::builder)) or reaches one that runs elsewhere
+/// ([`connect`](Self::connect)). Objects made through it live in the manager process and are
+/// used through proxies, from any process that has the proxy (proxies are serde values) and
+/// the authkey.
+///
+/// Dropping a manager that owns its process shuts the process down, like leaving Python's
+/// `with Manager() as manager:`.
+///
+/// ```
+/// use procvisor_manager::Manager;
+///
+/// # fn main() -> Result<(), procvisor_manager::ManagerError> {
+/// let manager = Manager::start()?;
+/// let d = manager.dict::<i32, String>()?;
+/// d.set(1, "one".into())?;
+/// assert_eq!(d.items()?, vec![(1, "one".to_string())]);
+/// manager.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Manager {
+    endpoint: Endpoint,
+    process: Option<Process>,
+}
+
+/// Options for a manager process: its address, authkey and start method.
+#[derive(Debug, Default, Clone)]
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct ManagerBuilder {
+    address: Option<Address>,
+    authkey: Option<Vec<u8>>,
+    context: Option<Context>,
+}
+
+impl ManagerBuilder {
+    /// Listens on `address`: a TCP address (port 0 picks one) for clients on other machines,
+    /// or a Unix socket path. Default: a fresh private Unix socket.
+    pub fn address(mut self, address: impl Into<Address>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The key clients must prove they hold. Default: this process's authkey, which its
+    /// children inherit (Python's default).
+    pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.authkey = Some(key.as_ref().to_vec());
+        self
+    }
+
+    /// Starts the manager process with this context's method (default: the process-wide
+    /// one).
+    pub fn context(mut self, context: Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Starts the manager process and waits until it listens.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Start`] when the process cannot start or cannot listen there (the
+    /// address is taken, say).
+    pub fn start(self) -> Result<Manager, ManagerError> {
+        let authkey = self
+            .authkey
+            .unwrap_or_else(|| procvisor_runtime::current_process().authkey().to_vec());
+        let (mut parent_end, child_end) =
+            procvisor_wire::pipe(true).map_err(|e| ManagerError::Start(e.to_string()))?;
+        let mut process = Process::new(serve, (self.address, authkey.clone(), child_end))
+            .map_err(|e| ManagerError::Start(e.to_string()))?
+            .with_name("Manager")
+            .with_daemon(true);
+        if let Some(context) = self.context {
+            process = process.with_context(context);
+        }
+        process
+            .start()
+            .map_err(|e| ManagerError::Start(e.to_string()))?;
+        let ready = match parent_end.poll(Some(START_LIMIT)) {
+            Ok(true) => parent_end
+                .recv::<Result<Address, String>>()
+                .map_err(|e| e.to_string()),
+            Ok(false) => Err(format!("it did not listen within {START_LIMIT:?}")),
+            Err(e) => Err(e.to_string()),
+        };
+        match ready {
+            Ok(Ok(address)) => Ok(Manager {
+                endpoint: Endpoint { address, authkey },
+                process: Some(process),
+            }),
+            Ok(Err(reason)) | Err(reason) => {
+                let _ = process.kill();
+                let _ = process.join(Some(Duration::from_secs(5)));
+                Err(ManagerError::Start(reason))
+            }
+        }
+    }
+}
+
+fn serve(address: Option<Address>, authkey: Vec<u8>, ready: Connection) -> Result<(), String> {
+    crate::server::manager_process(address, authkey, ready)
+}
+procvisor_runtime::register!(serve);
+
+impl Manager {
+    /// Starts a manager process with the defaults: Python's `Manager()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ManagerBuilder::start`].
+    pub fn start() -> Result<Manager, ManagerError> {
+        Manager::builder().start()
+    }
+
+    /// A builder for a manager process with options (address, authkey, start method).
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// Connects to a manager that runs elsewhere (another program, another machine):
+    /// Python's `BaseManager(address, authkey).connect()`. Checks the key at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Authentication`] for a wrong key; [`ManagerError::Unreachable`] when
+    /// nothing listens there.
+    pub fn connect(
+        address: impl Into<Address>,
+        authkey: impl AsRef<[u8]>,
+    ) -> Result<Manager, ManagerError> {
+        let endpoint = Endpoint {
+            address: address.into(),
+            authkey: authkey.as_ref().to_vec(),
+        };
+        drop(endpoint.connect()?);
+        Ok(Manager {
+            endpoint,
+            process: None,
+        })
+    }
+
+    /// The address the manager listens on.
+    pub fn address(&self) -> &Address {
+        &self.endpoint.address
+    }
+
+    /// The key clients must hold.
+    pub fn authkey(&self) -> &[u8] {
+        &self.endpoint.authkey
+    }
+
+    /// The manager process's pid (`None` for a connected manager).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Process::pid)
+    }
+
+    /// Whether the manager process is running (`None` for a connected manager).
+    pub fn is_alive(&self) -> Option<bool> {
+        self.process.as_ref().map(Process::is_alive)
+    }
+
+    /// Stops the manager process; its objects go with it, and their proxies fail with
+    /// [`ManagerError::Unreachable`] from then on. For a connected manager, asks the remote
+    /// manager to stop.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Unreachable`] when it had already gone.
+    pub fn shutdown(mut self) -> Result<(), ManagerError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), ManagerError> {
+        let asked = self.endpoint.call(&Request::Shutdown).map(|_| ());
+        if let Some(mut process) = self.process.take() {
+            if process.join(Some(Duration::from_secs(2))).is_err() || process.is_alive() {
+                let _ = process.kill();
+                let _ = process.join(Some(Duration::from_secs(5)));
+            }
+        }
+        asked
+    }
+
+    fn new_object(&self, create: Create) -> Result<Handle, ManagerError> {
+        match self.endpoint.call(&Request::Create(create))? {
+            Response::Created(id) => Ok(Handle {
+                endpoint: self.endpoint.clone(),
+                id,
+            }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `manager.dict()`.
+    pub fn dict<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned>(
+        &self,
+    ) -> Result<DictProxy<K, V>, ManagerError> {
+        self.dict_from(std::iter::empty())
+    }
+
+    /// `manager.dict(pairs)`.
+    pub fn dict_from<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<DictProxy<K, V>, ManagerError> {
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| Ok((encode(&k)?, encode(&v)?)))
+            .collect::<Result<_, ManagerError>>()?;
+        Ok(DictProxy::from_handle(self.new_object(Create::Dict(pairs))?))
+    }
+
+    /// `manager.list()`.
+    pub fn list<T: Serialize + DeserializeOwned>(&self) -> Result<ListProxy<T>, ManagerError> {
+        self.list_from(std::iter::empty())
+    }
+
+    /// `manager.list(items)`.
+    pub fn list_from<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ListProxy<T>, ManagerError> {
+        let items = items
+            .into_iter()
+            .map(|v| encode(&v))
+            .collect::<Result<_, _>>()?;
+        Ok(ListProxy::from_handle(self.new_object(Create::List(items))?))
+    }
+
+    /// `manager.Namespace()`.
+    pub fn namespace(&self) -> Result<NamespaceProxy, ManagerError> {
+        Ok(NamespaceProxy::from_handle(self.new_object(Create::Namespace)?))
+    }
+
+    /// `manager.Value(typecode, value)`.
+    pub fn value<T: Serialize + DeserializeOwned>(
+        &self,
+        value: T,
+    ) -> Result<ValueProxy<T>, ManagerError> {
+        Ok(ValueProxy::from_handle(
+            self.new_object(Create::Value(encode(&value)?))?,
+        ))
+    }
+
+    /// `manager.Array(typecode, sequence)`.
+    pub fn array<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ArrayProxy<T>, ManagerError> {
+        let items = items
+            .into_iter()
+            .map(|v| encode(&v))
+            .collect::<Result<_, _>>()?;
+        Ok(ArrayProxy::from_handle(self.new_object(Create::Array(items))?))
+    }
+
+    /// `manager.Lock()`.
+    pub fn lock(&self) -> Result<LockProxy, ManagerError> {
+        Ok(LockProxy::from_handle(
+            self.new_object(Create::Lock { reentrant: false })?,
+        ))
+    }
+
+    /// `manager.RLock()`.
+    pub fn rlock(&self) -> Result<LockProxy, ManagerError> {
+        Ok(LockProxy::from_handle(
+            self.new_object(Create::Lock { reentrant: true })?,
+        ))
+    }
+
+    /// `manager.Semaphore(value)`.
+    pub fn semaphore(&self, value: u64) -> Result<SemaphoreProxy, ManagerError> {
+        Ok(SemaphoreProxy::from_handle(self.new_object(
+            Create::Semaphore { value, bound: None },
+        )?))
+    }
+
+    /// `manager.BoundedSemaphore(value)`.
+    pub fn bounded_semaphore(&self, value: u64) -> Result<SemaphoreProxy, ManagerError> {
+        Ok(SemaphoreProxy::from_handle(self.new_object(
+            Create::Semaphore {
+                value,
+                bound: Some(value),
+            },
+        )?))
+    }
+
+    /// `manager.Condition()`.
+    pub fn condition(&self) -> Result<ConditionProxy, ManagerError> {
+        Ok(ConditionProxy::from_handle(self.new_object(Create::Condition)?))
+    }
+
+    /// `manager.Event()`.
+    pub fn event(&self) -> Result<EventProxy, ManagerError> {
+        Ok(EventProxy::from_handle(self.new_object(Create::Event)?))
+    }
+
+    /// `manager.Barrier(parties)`.
+    pub fn barrier(&self, parties: u64) -> Result<BarrierProxy, ManagerError> {
+        if parties == 0 {
+            return Err(ManagerError::Remote(
+                "ValueError: a barrier needs at least one party".into(),
+            ));
+        }
+        Ok(BarrierProxy::from_handle(
+            self.new_object(Create::Barrier { parties })?,
+        ))
+    }
+
+    /// `manager.Queue(maxsize)` (0: unbounded).
+    pub fn queue<T: Serialize + DeserializeOwned>(
+        &self,
+        maxsize: usize,
+    ) -> Result<QueueProxy<T>, ManagerError> {
+        Ok(QueueProxy::from_handle(self.new_object(Create::Queue {
+            maxsize,
+            joinable: false,
+        })?))
+    }
+
+    /// `manager.JoinableQueue(maxsize)` (0: unbounded).
+    pub fn joinable_queue<T: Serialize + DeserializeOwned>(
+        &self,
+        maxsize: usize,
+    ) -> Result<QueueProxy<T>, ManagerError> {
+        Ok(QueueProxy::from_handle(self.new_object(Create::Queue {
+            maxsize,
+            joinable: true,
+        })?))
+    }
+
+    /// Creates an object of a registered [`Managed`] type, in the manager: Python's
+    /// `manager.TypeId(args)` after `register('TypeId', callable)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Remote`] when the type is not registered in the manager's binary or
+    /// its `create` fails.
+    pub fn create<M: Managed>(&self, args: M::Args) -> Result<Proxy<M>, ManagerError> {
+        Ok(Proxy::from_handle(self.new_object(Create::Custom {
+            typeid: std::any::type_name::<M>().to_string(),
+            args: encode(&args)?,
+        })?))
+    }
+
+    /// Keeps `proxy` in the manager under `name`, for clients that only know the manager's
+    /// address (Python registers a callable returning a shared object for this).
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Unreachable`] when the manager has gone.
+    pub fn publish<P: Serialize>(&self, name: &str, proxy: &P) -> Result<(), ManagerError> {
+        self.endpoint
+            .call(&Request::Publish {
+                name: name.to_string(),
+                proxy: encode(proxy)?,
+            })
+            .map(|_| ())
+    }
+
+    /// The proxy published under `name`, if any. The proxy is given this manager's address
+    /// as this client reaches it.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Codec`] when what was published is not a `P`.
+    pub fn lookup<P: DeserializeOwned>(&self, name: &str) -> Result<Option<P>, ManagerError> {
+        match self.endpoint.call(&Request::Lookup {
+            name: name.to_string(),
+        })? {
+            Response::MaybeBytes(Some(bytes)) => {
+                // A proxy starts with its endpoint: put this client's view of the manager in
+                // (the publisher may have reached it by another address).
+                let mut handle: Handle = decode(&bytes)?;
+                handle.endpoint = self.endpoint.clone();
+                decode(&encode(&handle)?).map(Some)
+            }
+            Response::MaybeBytes(None) => Ok(None),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        if self.process.is_some() {
+            let _ = self.stop();
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What clients and the manager say to each other. Values travel encoded: the manager keeps
+//! them as bytes and never needs their Rust types, so one manager serves every proxy type.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// An encoded value.
+pub(crate) type Bytes = Vec<u8>;
+
+/// An object's number in its manager.
+pub(crate) type ObjectId = u64;
+
+/// Who holds a lock: a thread of a process (an `RLock` is re-entered by its owner only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Owner {
+    pub(crate) pid: u32,
+    pub(crate) thread: u64,
+}
+
+impl Owner {
+    /// This thread of this process.
+    pub(crate) fn current() -> Owner {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        thread_local!(static THREAD: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+        Owner {
+            pid: std::process::id(),
+            thread: THREAD.with(|t| *t),
+        }
+    }
+}
+
+/// What a new object starts as.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Create {
+    Dict(Vec<(Bytes, Bytes)>),
+    List(Vec<Bytes>),
+    Array(Vec<Bytes>),
+    Namespace,
+    Value(Bytes),
+    Lock { reentrant: bool },
+    Semaphore { value: u64, bound: Option<u64> },
+    Condition,
+    Event,
+    Barrier { parties: u64 },
+    Queue { maxsize: usize, joinable: bool },
+    Custom { typeid: String, args: Bytes },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Request {
+    Create(Create),
+    Call { id: ObjectId, op: Op },
+    /// Keeps an encoded proxy under a name, for other clients to find.
+    Publish { name: String, proxy: Bytes },
+    Lookup { name: String },
+    Shutdown,
+}
+
+/// A method call on an object. `timeout: None` waits for as long as it takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Op {
+    Len,
+    Clear,
+    // dict (and namespace, keyed by the attribute's name)
+    Get(Bytes),
+    GetItem(Bytes),
+    Set(Bytes, Bytes),
+    Del(Bytes),
+    Contains(Bytes),
+    Keys,
+    Values,
+    Items,
+    Update(Vec<(Bytes, Bytes)>),
+    Pop(Bytes, Option<Bytes>),
+    SetDefault(Bytes, Bytes),
+    PopItem,
+    // list
+    At(i64),
+    SetAt(i64, Bytes),
+    DelAt(i64),
+    Append(Bytes),
+    Extend(Vec<Bytes>),
+    Insert(i64, Bytes),
+    PopAt(Option<i64>),
+    Remove(Bytes),
+    Index(Bytes),
+    Count(Bytes),
+    Reverse,
+    Slice(Option<i64>, Option<i64>),
+    SetSlice(Option<i64>, Option<i64>, Vec<Bytes>),
+    Snapshot,
+    ReplaceIf { version: u64, items: Vec<Bytes> },
+    // value
+    Load,
+    Store(Bytes),
+    // locks and semaphores
+    Acquire { owner: Owner, timeout: Option<Duration> },
+    Release { owner: Owner },
+    // condition
+    Wait { owner: Owner, timeout: Option<Duration> },
+    Notify(u64),
+    NotifyAll,
+    // event
+    IsSet,
+    SetFlag,
+    ClearFlag,
+    WaitFlag { timeout: Option<Duration> },
+    // barrier
+    BarrierWait { timeout: Option<Duration> },
+    Abort,
+    Reset,
+    BarrierState,
+    // queue
+    Put { item: Bytes, timeout: Option<Duration> },
+    Take { timeout: Option<Duration> },
+    TaskDone,
+    Join { timeout: Option<Duration> },
+    QueueState,
+    // a registered type
+    Custom(Bytes),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Response {
+    Done,
+    Bool(bool),
+    Int(i64),
+    Bytes(Bytes),
+    MaybeBytes(Option<Bytes>),
+    List(Vec<Bytes>),
+    Items(Vec<(Bytes, Bytes)>),
+    Created(ObjectId),
+    Versioned { version: u64, items: Vec<Bytes> },
+    Barrier { parties: u64, waiting: u64, broken: bool },
+    Queue { size: u64, maxsize: u64, unfinished: u64 },
+    Error(String),
+    Timeout,
+}

@@ -1,0 +1,18 @@
+//! The proxies: typed handles on objects a manager holds.
+
+mod custom;
+mod dict;
+pub(crate) mod handle;
+mod list;
+mod namespace;
+mod queue;
+mod sync;
+
+pub use custom::Proxy;
+pub use dict::DictProxy;
+pub use list::{ArrayProxy, ListProxy};
+pub use namespace::{NamespaceProxy, ValueProxy};
+pub use queue::QueueProxy;
+pub use sync::{
+    BarrierProxy, ConditionProxy, EventProxy, LockProxy, ProxyGuard, SemaphoreProxy,
+};

@@ -1,0 +1,94 @@
+//! `QueueProxy`: Python's `manager.Queue()` and `manager.JoinableQueue()`.
+
+use super::handle::{Handle, proxy_serde};
+use crate::client::{encode, unexpected};
+use crate::error::ManagerError;
+use crate::protocol::{Op, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// A queue held by a manager. [`ManagerError::Timeout`] is Python's `queue.Empty` (from a
+/// get) and `queue.Full` (from a put).
+///
+/// ```
+/// # fn main() -> Result<(), procvisor_manager::ManagerError> {
+/// let manager = procvisor_manager::Manager::start()?;
+/// let q = manager.joinable_queue::<String>(0)?;
+/// q.put("job".to_string())?;
+/// assert_eq!(q.get()?, "job");
+/// q.task_done()?;
+/// q.join(None)?;
+/// assert!(q.get_timeout(Some(std::time::Duration::ZERO)).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub struct QueueProxy<T> {
+    handle: Handle,
+    _types: PhantomData<fn() -> T>,
+}
+proxy_serde!(QueueProxy<T>);
+
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
+    /// `put(item)`: waits while a bounded queue is full.
+    pub fn put(&self, item: T) -> Result<(), ManagerError> {
+        self.put_timeout(item, None)
+    }
+
+    /// `put(item, timeout=...)`.
+    pub fn put_timeout(&self, item: T, timeout: Option<Duration>) -> Result<(), ManagerError> {
+        self.handle.done(Op::Put {
+            item: encode(&item)?,
+            timeout,
+        })
+    }
+
+    /// `get()`: waits for an item.
+    pub fn get(&self) -> Result<T, ManagerError> {
+        self.get_timeout(None)
+    }
+
+    /// `get(timeout=...)`; `Some(Duration::ZERO)` is `get_nowait()`.
+    pub fn get_timeout(&self, timeout: Option<Duration>) -> Result<T, ManagerError> {
+        self.handle.value(Op::Take { timeout })
+    }
+
+    fn state(&self) -> Result<(u64, u64, u64), ManagerError> {
+        match self.handle.call(Op::QueueState)? {
+            Response::Queue {
+                size,
+                maxsize,
+                unfinished,
+            } => Ok((size, maxsize, unfinished)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `qsize()`.
+    pub fn qsize(&self) -> Result<usize, ManagerError> {
+        Ok(self.state()?.0 as usize)
+    }
+
+    /// `empty()`.
+    pub fn empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.state()?.0 == 0)
+    }
+
+    /// `full()`.
+    pub fn full(&self) -> Result<bool, ManagerError> {
+        let (size, maxsize, _) = self.state()?;
+        Ok(maxsize > 0 && size >= maxsize)
+    }
+
+    /// `task_done()` (a joinable queue's): once more than items were put, the manager's
+    /// `ValueError`.
+    pub fn task_done(&self) -> Result<(), ManagerError> {
+        self.handle.done(Op::TaskDone)
+    }
+
+    /// `join()` (a joinable queue's): waits until every item put was marked done.
+    pub fn join(&self, timeout: Option<Duration>) -> Result<(), ManagerError> {
+        self.handle.done(Op::Join { timeout })
+    }
+}

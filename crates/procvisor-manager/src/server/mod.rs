@@ -1,0 +1,259 @@
+//! The manager's side: a listener, a thread per client connection (so that one client waiting
+//! on a lock or a queue holds up nobody else), and the objects.
+
+mod collections;
+mod ordered_map;
+mod queue_object;
+mod sync_objects;
+mod waiting;
+
+use crate::managed::{self, ErasedManaged};
+use crate::protocol::{Create, ObjectId, Op, Request, Response};
+use collections::VersionedList;
+use ordered_map::OrderedMap;
+use procvisor_wire::{Address, Connection, Listener, ListenerError};
+use queue_object::QueueObject;
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use sync_objects::{BarrierObject, ConditionObject, EventObject, LockObject, SemaphoreObject};
+
+enum Object {
+    Dict(Mutex<OrderedMap>),
+    Namespace(Mutex<OrderedMap>),
+    List(Mutex<VersionedList>),
+    Array(Mutex<VersionedList>),
+    Value(Mutex<Vec<u8>>),
+    Lock(LockObject),
+    Semaphore(SemaphoreObject),
+    Condition(ConditionObject),
+    Event(EventObject),
+    Barrier(BarrierObject),
+    Queue(QueueObject),
+    Custom(Mutex<Box<dyn ErasedManaged>>),
+}
+
+fn lock<S: ?Sized>(m: &Mutex<S>) -> MutexGuard<'_, S> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Object {
+    fn create(create: Create) -> Result<Object, String> {
+        Ok(match create {
+            Create::Dict(items) => {
+                let mut map = OrderedMap::default();
+                for (k, v) in items {
+                    map.insert(k, v);
+                }
+                Object::Dict(Mutex::new(map))
+            }
+            Create::List(items) => Object::List(Mutex::new(VersionedList { items, version: 0 })),
+            Create::Array(items) => Object::Array(Mutex::new(VersionedList { items, version: 0 })),
+            Create::Namespace => Object::Namespace(Mutex::default()),
+            Create::Value(value) => Object::Value(Mutex::new(value)),
+            Create::Lock { reentrant } => Object::Lock(LockObject::new(reentrant)),
+            Create::Semaphore { value, bound } => {
+                Object::Semaphore(SemaphoreObject::new(value, bound))
+            }
+            Create::Condition => Object::Condition(ConditionObject::new()),
+            Create::Event => Object::Event(EventObject::new()),
+            Create::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
+            Create::Queue { maxsize, joinable } => {
+                Object::Queue(QueueObject::new(maxsize, joinable))
+            }
+            Create::Custom { typeid, args } => {
+                let registration = managed::lookup(&typeid).ok_or_else(|| {
+                    crate::error::remote(
+                        "TypeError",
+                        format!("`{typeid}` is not registered in the manager's binary (register_managed!)"),
+                    )
+                })?;
+                Object::Custom(Mutex::new((registration.create)(&args)?))
+            }
+        })
+    }
+
+    fn call(&self, op: Op, client_gone: &dyn Fn() -> bool) -> Response {
+        match self {
+            Object::Dict(map) => collections::dict(&mut lock(map), op, false),
+            Object::Namespace(map) => collections::dict(&mut lock(map), op, true),
+            Object::List(list) => collections::list(&mut lock(list), op, false),
+            Object::Array(list) => collections::list(&mut lock(list), op, true),
+            Object::Value(value) => collections::value(&mut lock(value), op),
+            Object::Lock(l) => l.call(op, client_gone),
+            Object::Semaphore(s) => s.call(op, client_gone),
+            Object::Condition(c) => c.call(op, client_gone),
+            Object::Event(e) => e.call(op, client_gone),
+            Object::Barrier(b) => b.call(op, client_gone),
+            Object::Queue(q) => q.call(op, client_gone),
+            Object::Custom(object) => match op {
+                Op::Custom(request) => lock(object).call(&request),
+                other => collections::unsupported("custom", &other),
+            },
+        }
+    }
+}
+
+/// What a manager holds.
+#[derive(Default)]
+struct Objects {
+    objects: Mutex<HashMap<ObjectId, Arc<Object>>>,
+    names: Mutex<HashMap<String, Vec<u8>>>,
+    next: AtomicU64,
+}
+
+impl Objects {
+    fn handle(&self, request: Request, client_gone: &dyn Fn() -> bool) -> Response {
+        match request {
+            Request::Create(create) => match Object::create(create) {
+                Ok(object) => {
+                    let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+                    lock(&self.objects).insert(id, Arc::new(object));
+                    Response::Created(id)
+                }
+                Err(e) => Response::Error(e),
+            },
+            Request::Call { id, op } => {
+                let object = lock(&self.objects).get(&id).cloned();
+                match object {
+                    Some(object) => object.call(op, client_gone),
+                    None => Response::Error(crate::error::remote(
+                        "KeyError",
+                        format!("the manager holds no object {id}"),
+                    )),
+                }
+            }
+            Request::Publish { name, proxy } => {
+                lock(&self.names).insert(name, proxy);
+                Response::Done
+            }
+            Request::Lookup { name } => Response::MaybeBytes(lock(&self.names).get(&name).cloned()),
+            Request::Shutdown => Response::Done,
+        }
+    }
+}
+
+/// A manager server in this process: Python's `manager.get_server()`. Most programs use
+/// [`Manager::start`](crate::Manager::start), which runs one in a process of its own; a server
+/// of its own is for a program whose whole job is serving objects to other machines.
+pub struct Server {
+    listener: Listener,
+    objects: Arc<Objects>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("address", self.listener.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Listens on `address` (`None`: a fresh private Unix socket) for clients that hold
+    /// `authkey`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Start`](crate::ManagerError::Start) when the address cannot be bound.
+    pub fn bind(address: Option<Address>, authkey: &[u8]) -> Result<Server, crate::ManagerError> {
+        let address = match address {
+            Some(address) => address,
+            None => Address::arbitrary().map_err(|e| crate::ManagerError::Start(e.to_string()))?,
+        };
+        let listener = Listener::builder()
+            .address(address)
+            .authkey(authkey)
+            .handshake_timeout(Some(std::time::Duration::from_secs(5)))
+            .bind()
+            .map_err(|e| crate::ManagerError::Start(e.to_string()))?;
+        Ok(Server {
+            listener,
+            objects: Arc::default(),
+        })
+    }
+
+    /// The address clients connect to (with TCP port 0, the port chosen).
+    pub fn address(&self) -> &Address {
+        self.listener.address()
+    }
+
+    /// Serves clients until one asks for a shutdown; then returns.
+    pub fn serve_forever(self) {
+        let Server { listener, objects } = self;
+        let listener = Arc::new(listener);
+        loop {
+            match listener.accept() {
+                Ok(conn) => {
+                    let (objects, listener) = (objects.clone(), listener.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("procvisor-manager-client".into())
+                        .spawn(move || serve_client(&objects, conn, &listener));
+                    if let Err(e) = spawned {
+                        tracing::error!(target: "procvisor::manager", %e, "cannot start a client thread");
+                    }
+                }
+                Err(ListenerError::Closed) => return,
+                Err(ListenerError::Authentication(e)) => {
+                    tracing::warn!(target: "procvisor::manager", %e, "a client was refused");
+                }
+                Err(e) => {
+                    tracing::error!(target: "procvisor::manager", %e, "accept failed");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the peer of `conn` has hung up (without reading anything).
+fn hung_up(fd: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout; poll(2) only writes `revents`.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+fn serve_client(objects: &Objects, mut conn: Connection, listener: &Listener) {
+    let fd = conn.as_raw_fd();
+    let client_gone = move || hung_up(fd);
+    while let Ok(request) = conn.recv::<Request>() {
+        let shutdown = matches!(request, Request::Shutdown);
+        let response = objects.handle(request, &client_gone);
+        if conn.send(&response).is_err() {
+            return;
+        }
+        if shutdown {
+            tracing::debug!(target: "procvisor::manager", "shutdown requested");
+            listener.close();
+            // The objects go with the process; clients that still call get a closed socket.
+            std::process::exit(0);
+        }
+    }
+}
+
+/// The manager process: serves, after telling its parent where.
+pub(crate) fn manager_process(
+    address: Option<Address>,
+    authkey: Vec<u8>,
+    mut ready: Connection,
+) -> Result<(), String> {
+    let server = match Server::bind(address, &authkey) {
+        Ok(server) => server,
+        Err(e) => {
+            let _ = ready.send(&Err::<Address, String>(e.to_string()));
+            return Err(e.to_string());
+        }
+    };
+    ready
+        .send(&Ok::<Address, String>(server.address().clone()))
+        .map_err(|e| e.to_string())?;
+    drop(ready);
+    server.serve_forever();
+    Ok(())
+}
