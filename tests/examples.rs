@@ -89,6 +89,14 @@ fn shared_value_prints_the_seed_values() {
 }
 
 #[test]
+fn manager_prints_the_seeds_dict_and_reversed_list() {
+    assert_eq!(
+        output("manager"),
+        "{0.25: None, 1: '1', '2': 2}\n[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]\n"
+    );
+}
+
+#[test]
 fn pool_map_squares_one_two_three() {
     assert_eq!(output("pool_map"), "[1, 4, 9]\n");
 }

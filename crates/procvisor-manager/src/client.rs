@@ -26,7 +26,9 @@ impl std::fmt::Debug for Endpoint {
 
 /// Idle connections of this process, by manager address. A forked child starts afresh: the
 /// connections it inherited are its parent's conversations.
-static IDLE: Mutex<Option<(u32, HashMap<Address, Vec<Connection>>)>> = Mutex::new(None);
+static IDLE: Mutex<Option<(u32, IdleConnections)>> = Mutex::new(None);
+
+type IdleConnections = HashMap<Address, Vec<Connection>>;
 
 fn take_idle(address: &Address) -> Option<Connection> {
     let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());

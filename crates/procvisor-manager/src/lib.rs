@@ -45,7 +45,7 @@ pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,
     NamespaceProxy, Proxy, ProxyGuard, QueueProxy, SemaphoreProxy, ValueProxy,
 };
-pub use server::Server;
+pub use server::ManagerServer;
 
 #[doc(hidden)]
 pub mod __private {

@@ -100,12 +100,14 @@ impl<M: Managed> ErasedManaged for M {
     }
 }
 
+type CreateErased = fn(&[u8]) -> Result<Box<dyn ErasedManaged>, String>;
+
 /// One registered type (made by [`register_managed!`](crate::register_managed)).
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
 pub struct ManagedRegistration {
     pub(crate) typeid: fn() -> &'static str,
-    pub(crate) create: fn(&[u8]) -> Result<Box<dyn ErasedManaged>, String>,
+    pub(crate) create: CreateErased,
 }
 
 #[doc(hidden)]

@@ -229,7 +229,9 @@ impl Manager {
             .into_iter()
             .map(|(k, v)| Ok((encode(&k)?, encode(&v)?)))
             .collect::<Result<_, ManagerError>>()?;
-        Ok(DictProxy::from_handle(self.new_object(Create::Dict(pairs))?))
+        Ok(DictProxy::from_handle(
+            self.new_object(Create::Dict(pairs))?,
+        ))
     }
 
     /// `manager.list()`.
@@ -246,12 +248,16 @@ impl Manager {
             .into_iter()
             .map(|v| encode(&v))
             .collect::<Result<_, _>>()?;
-        Ok(ListProxy::from_handle(self.new_object(Create::List(items))?))
+        Ok(ListProxy::from_handle(
+            self.new_object(Create::List(items))?,
+        ))
     }
 
     /// `manager.Namespace()`.
     pub fn namespace(&self) -> Result<NamespaceProxy, ManagerError> {
-        Ok(NamespaceProxy::from_handle(self.new_object(Create::Namespace)?))
+        Ok(NamespaceProxy::from_handle(
+            self.new_object(Create::Namespace)?,
+        ))
     }
 
     /// `manager.Value(typecode, value)`.
@@ -273,7 +279,9 @@ impl Manager {
             .into_iter()
             .map(|v| encode(&v))
             .collect::<Result<_, _>>()?;
-        Ok(ArrayProxy::from_handle(self.new_object(Create::Array(items))?))
+        Ok(ArrayProxy::from_handle(
+            self.new_object(Create::Array(items))?,
+        ))
     }
 
     /// `manager.Lock()`.
@@ -292,9 +300,9 @@ impl Manager {
 
     /// `manager.Semaphore(value)`.
     pub fn semaphore(&self, value: u64) -> Result<SemaphoreProxy, ManagerError> {
-        Ok(SemaphoreProxy::from_handle(self.new_object(
-            Create::Semaphore { value, bound: None },
-        )?))
+        Ok(SemaphoreProxy::from_handle(
+            self.new_object(Create::Semaphore { value, bound: None })?,
+        ))
     }
 
     /// `manager.BoundedSemaphore(value)`.
@@ -309,7 +317,9 @@ impl Manager {
 
     /// `manager.Condition()`.
     pub fn condition(&self) -> Result<ConditionProxy, ManagerError> {
-        Ok(ConditionProxy::from_handle(self.new_object(Create::Condition)?))
+        Ok(ConditionProxy::from_handle(
+            self.new_object(Create::Condition)?,
+        ))
     }
 
     /// `manager.Event()`.

@@ -50,10 +50,18 @@ pub(crate) enum Create {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Request {
     Create(Create),
-    Call { id: ObjectId, op: Op },
+    Call {
+        id: ObjectId,
+        op: Op,
+    },
     /// Keeps an encoded proxy under a name, for other clients to find.
-    Publish { name: String, proxy: Bytes },
-    Lookup { name: String },
+    Publish {
+        name: String,
+        proxy: Bytes,
+    },
+    Lookup {
+        name: String,
+    },
     Shutdown,
 }
 
@@ -90,32 +98,54 @@ pub(crate) enum Op {
     Slice(Option<i64>, Option<i64>),
     SetSlice(Option<i64>, Option<i64>, Vec<Bytes>),
     Snapshot,
-    ReplaceIf { version: u64, items: Vec<Bytes> },
+    ReplaceIf {
+        version: u64,
+        items: Vec<Bytes>,
+    },
     // value
     Load,
     Store(Bytes),
     // locks and semaphores
-    Acquire { owner: Owner, timeout: Option<Duration> },
-    Release { owner: Owner },
+    Acquire {
+        owner: Owner,
+        timeout: Option<Duration>,
+    },
+    Release {
+        owner: Owner,
+    },
     // condition
-    Wait { owner: Owner, timeout: Option<Duration> },
+    Wait {
+        owner: Owner,
+        timeout: Option<Duration>,
+    },
     Notify(u64),
     NotifyAll,
     // event
     IsSet,
     SetFlag,
     ClearFlag,
-    WaitFlag { timeout: Option<Duration> },
+    WaitFlag {
+        timeout: Option<Duration>,
+    },
     // barrier
-    BarrierWait { timeout: Option<Duration> },
+    BarrierWait {
+        timeout: Option<Duration>,
+    },
     Abort,
     Reset,
     BarrierState,
     // queue
-    Put { item: Bytes, timeout: Option<Duration> },
-    Take { timeout: Option<Duration> },
+    Put {
+        item: Bytes,
+        timeout: Option<Duration>,
+    },
+    Take {
+        timeout: Option<Duration>,
+    },
     TaskDone,
-    Join { timeout: Option<Duration> },
+    Join {
+        timeout: Option<Duration>,
+    },
     QueueState,
     // a registered type
     Custom(Bytes),
@@ -131,9 +161,20 @@ pub(crate) enum Response {
     List(Vec<Bytes>),
     Items(Vec<(Bytes, Bytes)>),
     Created(ObjectId),
-    Versioned { version: u64, items: Vec<Bytes> },
-    Barrier { parties: u64, waiting: u64, broken: bool },
-    Queue { size: u64, maxsize: u64, unfinished: u64 },
+    Versioned {
+        version: u64,
+        items: Vec<Bytes>,
+    },
+    Barrier {
+        parties: u64,
+        waiting: u64,
+        broken: bool,
+    },
+    Queue {
+        size: u64,
+        maxsize: u64,
+        unfinished: u64,
+    },
     Error(String),
     Timeout,
 }

@@ -17,6 +17,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub use procvisor_manager::{
+    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, Managed,
+    Manager, ManagerBuilder, ManagerError, ManagerServer, NamespaceProxy, Proxy, ProxyGuard,
+    QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
+};
 pub use procvisor_pool::{
     AsyncResult, Imap, InitError, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
     Tasks, Worker, WorkerExit, WorkerPool, register_worker,
@@ -57,6 +62,11 @@ pub mod wire {
 /// The synchronisation layer, for what the facade does not re-export.
 pub mod sync {
     pub use procvisor_sync::*;
+}
+
+/// The manager layer, for what the facade does not re-export.
+pub mod manager {
+    pub use procvisor_manager::*;
 }
 
 /// The pool layer, for what the facade does not re-export.

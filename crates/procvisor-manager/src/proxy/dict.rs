@@ -102,12 +102,14 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
 
     /// `d.pop(key, default)`.
     pub fn pop_or(&self, key: &K, default: V) -> Result<V, ManagerError> {
-        self.handle.value(Op::Pop(encode(key)?, Some(encode(&default)?)))
+        self.handle
+            .value(Op::Pop(encode(key)?, Some(encode(&default)?)))
     }
 
     /// `d.setdefault(key, default)`: the value now under `key`.
     pub fn setdefault(&self, key: K, default: V) -> Result<V, ManagerError> {
-        self.handle.value(Op::SetDefault(encode(&key)?, encode(&default)?))
+        self.handle
+            .value(Op::SetDefault(encode(&key)?, encode(&default)?))
     }
 
     /// `d.popitem()`: the last pair; an empty dict is the manager's `KeyError`.

@@ -75,11 +75,7 @@ pub(crate) struct VersionedList {
 
 /// Python's index: negative counts from the end.
 fn position(index: i64, len: usize) -> Option<usize> {
-    let at = if index < 0 {
-        len as i64 + index
-    } else {
-        index
-    };
+    let at = if index < 0 { len as i64 + index } else { index };
     (0..len as i64).contains(&at).then_some(at as usize)
 }
 
@@ -177,7 +173,9 @@ pub(crate) fn list(list: &mut VersionedList, op: Op, fixed: bool) -> Response {
             Some(at) => Response::Int(at as i64),
             None => Response::Error(remote("ValueError", "the value is not in the list")),
         },
-        Op::Count(value) => Response::Int(list.items.iter().filter(|v| **v == value).count() as i64),
+        Op::Count(value) => {
+            Response::Int(list.items.iter().filter(|v| **v == value).count() as i64)
+        }
         Op::Reverse => {
             list.items.reverse();
             Response::Done

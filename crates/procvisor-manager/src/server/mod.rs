@@ -96,11 +96,27 @@ impl Object {
 }
 
 /// What a manager holds.
-#[derive(Default)]
 struct Objects {
     objects: Mutex<HashMap<ObjectId, Arc<Object>>>,
     names: Mutex<HashMap<String, Vec<u8>>>,
     next: AtomicU64,
+}
+
+impl Default for Objects {
+    fn default() -> Objects {
+        // Numbers start at random: a proxy from an earlier manager at the same address must
+        // not reach a new object that happens to have its number.
+        let mut seed = [0u8; 8];
+        let base = match getrandom::fill(&mut seed) {
+            Ok(()) => u64::from_le_bytes(seed) >> 2,
+            Err(_) => u64::from(std::process::id()) << 32,
+        };
+        Objects {
+            objects: Mutex::default(),
+            names: Mutex::default(),
+            next: AtomicU64::new(base),
+        }
+    }
 }
 
 impl Objects {
@@ -119,8 +135,10 @@ impl Objects {
                 match object {
                     Some(object) => object.call(op, client_gone),
                     None => Response::Error(crate::error::remote(
-                        "KeyError",
-                        format!("the manager holds no object {id}"),
+                        "ReferenceError",
+                        format!(
+                            "the manager holds no object {id} (the proxy belongs to an earlier manager at this address)"
+                        ),
                     )),
                 }
             }
@@ -137,27 +155,30 @@ impl Objects {
 /// A manager server in this process: Python's `manager.get_server()`. Most programs use
 /// [`Manager::start`](crate::Manager::start), which runs one in a process of its own; a server
 /// of its own is for a program whose whole job is serving objects to other machines.
-pub struct Server {
+pub struct ManagerServer {
     listener: Listener,
     objects: Arc<Objects>,
 }
 
-impl std::fmt::Debug for Server {
+impl std::fmt::Debug for ManagerServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
+        f.debug_struct("ManagerServer")
             .field("address", self.listener.address())
             .finish_non_exhaustive()
     }
 }
 
-impl Server {
+impl ManagerServer {
     /// Listens on `address` (`None`: a fresh private Unix socket) for clients that hold
     /// `authkey`.
     ///
     /// # Errors
     ///
     /// [`ManagerError::Start`](crate::ManagerError::Start) when the address cannot be bound.
-    pub fn bind(address: Option<Address>, authkey: &[u8]) -> Result<Server, crate::ManagerError> {
+    pub fn bind(
+        address: Option<Address>,
+        authkey: &[u8],
+    ) -> Result<ManagerServer, crate::ManagerError> {
         let address = match address {
             Some(address) => address,
             None => Address::arbitrary().map_err(|e| crate::ManagerError::Start(e.to_string()))?,
@@ -168,7 +189,7 @@ impl Server {
             .handshake_timeout(Some(std::time::Duration::from_secs(5)))
             .bind()
             .map_err(|e| crate::ManagerError::Start(e.to_string()))?;
-        Ok(Server {
+        Ok(ManagerServer {
             listener,
             objects: Arc::default(),
         })
@@ -181,7 +202,7 @@ impl Server {
 
     /// Serves clients until one asks for a shutdown; then returns.
     pub fn serve_forever(self) {
-        let Server { listener, objects } = self;
+        let ManagerServer { listener, objects } = self;
         let listener = Arc::new(listener);
         loop {
             match listener.accept() {
@@ -243,7 +264,7 @@ pub(crate) fn manager_process(
     authkey: Vec<u8>,
     mut ready: Connection,
 ) -> Result<(), String> {
-    let server = match Server::bind(address, &authkey) {
+    let server = match ManagerServer::bind(address, &authkey) {
         Ok(server) => server,
         Err(e) => {
             let _ = ready.send(&Err::<Address, String>(e.to_string()));

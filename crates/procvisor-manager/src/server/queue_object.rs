@@ -57,8 +57,9 @@ impl QueueObject {
             }
             Op::Take { timeout } => {
                 let patience = Patience::new(timeout, client_gone);
-                let (mut state, waited) =
-                    wait_for(&self.changed, self.lock(), &patience, |s| !s.items.is_empty());
+                let (mut state, waited) = wait_for(&self.changed, self.lock(), &patience, |s| {
+                    !s.items.is_empty()
+                });
                 match (waited, state.items.pop_front()) {
                     (Waited::Ready, Some(item)) => {
                         self.changed.notify_all();

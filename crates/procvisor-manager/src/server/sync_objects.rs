@@ -64,10 +64,9 @@ impl LockObject {
         let mut holder = lock(&self.holder);
         match holder.owner {
             None => Response::Error(remote("RuntimeError", "release unlocked lock")),
-            Some(held) if self.reentrant && held != owner => Response::Error(remote(
-                "RuntimeError",
-                "cannot release un-acquired lock",
-            )),
+            Some(held) if self.reentrant && held != owner => {
+                Response::Error(remote("RuntimeError", "cannot release un-acquired lock"))
+            }
             Some(_) => {
                 holder.count -= 1;
                 if holder.count == 0 || !self.reentrant {
@@ -107,7 +106,9 @@ impl LockObject {
 
     pub(crate) fn call(&self, op: Op, client_gone: &dyn Fn() -> bool) -> Response {
         match op {
-            Op::Acquire { owner, timeout } => self.acquire(owner, &Patience::new(timeout, client_gone)),
+            Op::Acquire { owner, timeout } => {
+                self.acquire(owner, &Patience::new(timeout, client_gone))
+            }
             Op::Release { owner } => self.release(owner),
             Op::IsSet => Response::Bool(lock(&self.holder).owner.is_some()),
             other => super::collections::unsupported(self.name(), &other),
@@ -200,12 +201,9 @@ impl ConditionObject {
             lock(&self.waiters).waiting.retain(|&t| t != ticket);
             return Response::Error(remote("RuntimeError", "cannot wait on un-acquired lock"));
         };
-        let (mut waiters, waited) = wait_for(
-            &self.notified,
-            lock(&self.waiters),
-            patience,
-            |w| w.woken.contains(&ticket),
-        );
+        let (mut waiters, waited) = wait_for(&self.notified, lock(&self.waiters), patience, |w| {
+            w.woken.contains(&ticket)
+        });
         let notified = waiters.woken.remove(&ticket);
         waiters.waiting.retain(|&t| t != ticket);
         drop(waiters);
