@@ -1,6 +1,7 @@
 //! The benchmark workloads (sizes as in DESIGN.md).
 
 mod actors;
+mod manager;
 mod pipe;
 mod pool;
 mod process;
@@ -26,6 +27,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::CrashRecovery),
         Box::new(actors::ActorCall),
         Box::new(actors::RestartAfterKill),
+        Box::new(manager::ManagerDict),
     ]
 }
 

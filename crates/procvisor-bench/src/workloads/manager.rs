@@ -1,0 +1,74 @@
+//! `manager_dict`: writes to a dict held by a manager process, through its proxy.
+
+use super::pipe::PipeRtt;
+use crate::harness::{Side, Target, Workload};
+use crate::python;
+use procvisor_manager::{DictProxy, Manager};
+use std::time::{Duration, Instant};
+
+const WARMUP: i64 = 200;
+
+/// Distinct keys written in turn (`i % KEYS`), so the dict stops growing after the warm-up.
+const KEYS: i64 = 1000;
+
+pub(crate) struct ManagerDict;
+
+impl ManagerDict {
+    fn count(smoke: bool) -> i64 {
+        if smoke { 200 } else { 20_000 }
+    }
+}
+
+/// `d[i % KEYS] = i` for `n` values of `i`, after a warm-up; the time per write.
+fn timed_writes(d: &DictProxy<i64, i64>, n: i64) -> Result<Duration, String> {
+    for i in 0..WARMUP {
+        d.set(i % KEYS, i).map_err(|e| e.to_string())?;
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        d.set(i % KEYS, i).map_err(|e| e.to_string())?;
+    }
+    let elapsed = start.elapsed();
+    let last = (n - 1) % KEYS;
+    match d.get(&last).map_err(|e| e.to_string())? {
+        Some(v) if v == n - 1 => Ok(elapsed / n as u32),
+        other => Err(format!("d[{last}] is {other:?}, expected {}", n - 1)),
+    }
+}
+
+impl Workload for ManagerDict {
+    fn name(&self) -> &'static str {
+        "manager_dict"
+    }
+
+    fn unit(&self) -> &'static str {
+        "write"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // A proxied dict write at most 0.3x Python's time, and within 1.5x of a Connection
+        // round trip (pipe_rtt) measured in the same run.
+        &[Target::VsPython(0.3), Target::VsBaseline(1.5)]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        let n = Self::count(smoke);
+        match side {
+            Side::Procvisor => {
+                let manager = Manager::start().map_err(|e| e.to_string())?;
+                let d = manager.dict::<i64, i64>().map_err(|e| e.to_string())?;
+                let per_write = timed_writes(&d, n);
+                drop(d);
+                manager.shutdown().map_err(|e| e.to_string())?;
+                per_write
+            }
+            Side::Python => python::run("manager_dict", &[n.to_string(), WARMUP.to_string()]),
+            // The floor for one request and its reply: a Connection round trip.
+            Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
+        }
+    }
+}
