@@ -162,7 +162,7 @@ fn supervision_tree_restarts_the_counter_after_each_crash() {
     assert_eq!(lines[8], "count: 1 (a fresh counter)", "{out}");
     assert_eq!(lines[9], "the logger saw 4 lines", "{out}");
     assert!(
-        lines[10].starts_with("supervisor \"demo\" (OneForOne"),
+        lines[10].starts_with("supervisor \"demo\" (one_for_one"),
         "{out}"
     );
     assert!(

@@ -3,7 +3,7 @@
 
 use crate::error::ManagerError;
 use crate::protocol::{Bytes, Request, Response};
-use procvisor_wire::{Address, Client, Connection, ListenerError};
+use procvisor_wire::{Address, AuthenticationError, Client, Connection, ListenerError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -70,6 +70,11 @@ impl Endpoint {
             .timeout(Some(Duration::from_secs(10)))
             .connect()
             .map_err(|e| match e {
+                // The manager went while the handshake ran (it was dying, say): that is not a
+                // refused key.
+                ListenerError::Authentication(
+                    e @ (AuthenticationError::Connection(_) | AuthenticationError::Timeout(_)),
+                ) => self.unreachable(e),
                 ListenerError::Authentication(e) => ManagerError::Authentication {
                     address: self.address.to_string(),
                     reason: e.to_string(),
