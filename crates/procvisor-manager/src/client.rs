@@ -40,10 +40,17 @@ fn take_idle(address: &Address) -> Option<Connection> {
             std::mem::forget(inherited);
         }
     }
-    idle.get_or_insert_with(|| (pid, HashMap::new()))
+    let pool = idle
+        .get_or_insert_with(|| (pid, HashMap::new()))
         .1
-        .get_mut(address)?
-        .pop()
+        .get_mut(address)?;
+    // One whose manager hung up (it died, or was restarted) would fail its call.
+    while let Some(conn) = pool.pop() {
+        if !crate::server::hung_up(std::os::fd::AsRawFd::as_raw_fd(&conn)) {
+            return Some(conn);
+        }
+    }
+    None
 }
 
 fn put_idle(address: &Address, conn: Connection) {

@@ -21,7 +21,7 @@ pub enum ManagerError {
         /// The handshake's error.
         reason: String,
     },
-    /// The method raised in the manager, as Python's would (`KeyError: 'x'`,
+    /// The method raised in the manager, named as Python's would be (`KeyError: ...`,
     /// `IndexError: list index out of range`, a custom type's own error). The manager keeps
     /// serving.
     #[error("{0}")]

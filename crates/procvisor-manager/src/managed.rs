@@ -70,6 +70,14 @@ pub trait Managed: Send + Sized + 'static {
     fn handle(&mut self, request: Self::Request) -> Result<Self::Response, String>;
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "it panicked".into())
+}
+
 /// A managed object without its type.
 pub(crate) trait ErasedManaged: Send {
     fn call(&mut self, request: &[u8]) -> Response;
@@ -88,14 +96,7 @@ impl<M: Managed> ErasedManaged for M {
                 Err(e) => Response::Error(crate::error::remote("TypeError", e)),
             },
             Ok(Err(message)) => Response::Error(message),
-            Err(panic) => Response::Error(crate::error::remote(
-                "panic",
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a method panicked".into()),
-            )),
+            Err(panic) => Response::Error(crate::error::remote("panic", panic_message(&*panic))),
         }
     }
 }
@@ -117,7 +118,8 @@ pub const fn managed_registration<M: Managed>() -> ManagedRegistration {
         create: |args| {
             let args = procvisor_wire::codec::decode::<M::Args>(args)
                 .map_err(|e| crate::error::remote("TypeError", e))?;
-            let object = M::create(args)?;
+            let object = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| M::create(args)))
+                .map_err(|panic| crate::error::remote("panic", panic_message(&*panic)))??;
             Ok(Box::new(object))
         },
     }

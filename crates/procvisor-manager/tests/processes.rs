@@ -28,7 +28,30 @@ fn hammer(d: DictProxy<String, i64>, lock: LockProxy, rounds: u32) -> Result<(),
 fn produce(q: QueueProxy<u32>) -> Result<(), ManagerError> {
     q.put(std::process::id())
 }
-register!(fill, hammer, produce);
+
+fn wait_for_lock(lock: LockProxy, started: QueueProxy<u32>) -> Result<(), ManagerError> {
+    started.put(std::process::id())?;
+    lock.acquire()
+}
+register!(fill, hammer, produce, wait_for_lock);
+
+#[test]
+fn a_client_killed_while_waiting_is_never_handed_the_lock() {
+    within(LIMIT, "dead waiter", || {
+        let manager = Manager::start().unwrap();
+        let lock = manager.lock().unwrap();
+        let started = manager.queue::<u32>(0).unwrap();
+        lock.acquire().unwrap();
+        let mut waiter = Process::new(wait_for_lock, (lock.clone(), started.clone())).unwrap();
+        waiter.start().unwrap();
+        started.get_timeout(Some(LIMIT)).unwrap();
+        waiter.kill().unwrap();
+        waiter.join(None).unwrap();
+        lock.release().unwrap();
+        // Had the dead waiter been given the lock, nobody could take it now.
+        assert!(lock.acquire_timeout(Some(Duration::from_secs(10))).unwrap());
+    });
+}
 
 #[test]
 fn proxies_reach_the_same_objects_from_children_under_every_start_method() {

@@ -200,7 +200,8 @@ impl ManagerServer {
         self.listener.address()
     }
 
-    /// Serves clients until one asks for a shutdown; then returns.
+    /// Serves clients until one asks for a shutdown; then this process exits (as Python's
+    /// `serve_forever` does), taking its objects with it.
     pub fn serve_forever(self) {
         let ManagerServer { listener, objects } = self;
         let listener = Arc::new(listener);
@@ -229,7 +230,7 @@ impl ManagerServer {
 }
 
 /// Whether the peer of `conn` has hung up (without reading anything).
-fn hung_up(fd: i32) -> bool {
+pub(crate) fn hung_up(fd: i32) -> bool {
     let mut pfd = libc::pollfd {
         fd,
         events: libc::POLLRDHUP,

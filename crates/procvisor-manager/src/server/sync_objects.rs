@@ -56,7 +56,11 @@ impl LockObject {
                 Response::Bool(true)
             }
             Waited::TimedOut => Response::Bool(false),
-            Waited::ClientGone => gone(),
+            Waited::ClientGone => {
+                // It may have been woken for the lock: pass the wakeup on.
+                self.released.notify_one();
+                gone()
+            }
         }
     }
 
@@ -207,8 +211,12 @@ impl ConditionObject {
         let notified = waiters.woken.remove(&ticket);
         waiters.waiting.retain(|&t| t != ticket);
         drop(waiters);
+        // A client that went is not given the lock back: nobody would release it.
+        if waited == Waited::ClientGone || (patience.client_gone)() {
+            return gone();
+        }
         let forever = Patience::new(None, patience.client_gone);
-        if !self.lock.reacquire(owner, depth, &forever) || waited == Waited::ClientGone {
+        if !self.lock.reacquire(owner, depth, &forever) {
             return gone();
         }
         Response::Bool(notified)

@@ -37,10 +37,16 @@ pub(crate) fn wait_for<'m, S>(
     patience: &Patience<'_>,
     mut ready: impl FnMut(&mut S) -> bool,
 ) -> (MutexGuard<'m, S>, Waited) {
+    let mut waited = false;
     loop {
         if ready(&mut guard) {
+            // A client that went while it waited is not handed the lock, permit or item.
+            if waited && (patience.client_gone)() {
+                return (guard, Waited::ClientGone);
+            }
             return (guard, Waited::Ready);
         }
+        waited = true;
         let slice = match patience.deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());

@@ -36,6 +36,9 @@ pub(crate) struct Link {
     pub(crate) direction: Direction,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
+    /// The reader task found a caller reading and waits for it to let go (see `drain_here`).
+    reader_waiting: std::sync::atomic::AtomicBool,
+    caller_done: tokio::sync::Notify,
 }
 
 /// What one look at the reading side found.
@@ -197,6 +200,14 @@ impl Link {
             }
         }
         drop(reader);
+        // What arrived after this look is the reader task's to read: wake it if it is waiting
+        // for this reader to let go.
+        if self
+            .reader_waiting
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.caller_done.notify_one();
+        }
         match (ended, got) {
             (true, _) => Drained::Ended,
             (false, true) => Drained::Some,
@@ -221,6 +232,8 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
             broken: false,
         }),
         reader: Mutex::new(reader),
+        reader_waiting: std::sync::atomic::AtomicBool::new(false),
+        caller_done: tokio::sync::Notify::new(),
     });
     let weak = Arc::downgrade(&link);
     let runtime = node().runtime();
@@ -232,19 +245,43 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
     }
     .map_err(|e| e.into_parts().1)?;
     runtime.spawn(async move {
+        // Set after waiting for a caller to let go: look before waiting on the socket again,
+        // since the readiness that brought this task here was cleared.
+        let mut look_first = false;
         'reading: loop {
-            let Ok(mut guard) = readiness.readable().await else {
-                break;
+            let mut guard = if look_first {
+                None
+            } else {
+                match readiness.readable().await {
+                    Ok(guard) => Some(guard),
+                    Err(_) => break,
+                }
             };
+            look_first = false;
             let Some(link) = weak.upgrade() else {
                 return;
             };
             match link.drain_here() {
                 Drained::Ended => break,
-                Drained::Nothing => guard.clear_ready(),
+                Drained::Nothing => {
+                    if let Some(guard) = guard.as_mut() {
+                        guard.clear_ready();
+                    }
+                }
                 // A caller is reading for its reply. It may have looked just before what woke
-                // this task arrived, so the readiness stays until this task has looked itself.
-                Drained::Busy => tokio::task::yield_now().await,
+                // this task arrived, so this task looks again once the caller lets go (rather
+                // than spin beside it, on a core the other process may need).
+                Drained::Busy => {
+                    link.reader_waiting
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    if link.drain_here() == Drained::Busy {
+                        if let Some(mut guard) = guard.take() {
+                            guard.clear_ready();
+                        }
+                        link.caller_done.notified().await;
+                        look_first = true;
+                    }
+                }
                 Drained::Some => {
                     // Keep looking for a while: the next message is often on its way.
                     let mut until = std::time::Instant::now() + SPIN;
@@ -256,7 +293,9 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
                             Drained::Busy => {}
                             Drained::Nothing => {
                                 if std::time::Instant::now() >= until {
-                                    guard.clear_ready();
+                                    if let Some(guard) = guard.as_mut() {
+                                        guard.clear_ready();
+                                    }
                                     break;
                                 }
                             }
