@@ -123,7 +123,7 @@ fn spawn_named_opt<A: Actor>(
     match place {
         Place::Here => start_here::<A>(args, name),
         Place::NewProcess(context) => {
-            let host = ActorHost::start_with(context, true)?;
+            let host = ActorHost::start_with(context, true, name.as_deref())?;
             let actor = host.spawn_opt::<A>(name, args)?;
             // The process lives as long as its actor; dropping this handle leaves it running.
             host.detach();
@@ -159,7 +159,7 @@ impl ActorHost {
     ///
     /// [`ActorError::Process`] when the process cannot start.
     pub fn start() -> Result<ActorHost, ActorError> {
-        ActorHost::start_with(crate::context::default_context(), false)
+        ActorHost::start_with(crate::context::default_context(), false, None)
     }
 
     /// Starts a host process with `context`'s start method.
@@ -168,10 +168,14 @@ impl ActorHost {
     ///
     /// As [`start`](Self::start).
     pub fn start_in(context: Context) -> Result<ActorHost, ActorError> {
-        ActorHost::start_with(context, false)
+        ActorHost::start_with(context, false, None)
     }
 
-    pub(crate) fn start_with(context: Context, dedicated: bool) -> Result<ActorHost, ActorError> {
+    pub(crate) fn start_with(
+        context: Context,
+        dedicated: bool,
+        name: Option<&str>,
+    ) -> Result<ActorHost, ActorError> {
         let failed = |e: crate::error::ProcessError| ActorError::Process(Arc::new(e));
         let (here_end, host_end) = procvisor_wire::pipe(true).map_err(|e| {
             failed(crate::error::ProcessError::Start {
@@ -179,9 +183,13 @@ impl ActorHost {
                 source: e,
             })
         })?;
-        let process = Process::new(actor_host, (host_end, HostMode { dedicated }))
+        let mut process = Process::new(actor_host, (host_end, HostMode { dedicated }))
             .map_err(failed)?
             .with_context(context);
+        // Logs and errors then name the process after what it hosts.
+        if let Some(name) = name {
+            process = process.with_name(name);
+        }
         let mut process = crate::__private::pool_support::terminate_at_exit(process);
         let number = process.number;
         let net = node().actor_net();

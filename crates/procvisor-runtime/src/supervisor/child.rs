@@ -255,7 +255,7 @@ fn in_own_process(
     method: Option<crate::context::StartMethod>,
 ) -> Result<(crate::actor::Address, Process), String> {
     let context = method.map_or_else(default_context, get_context);
-    let host = ActorHost::start_with(context, true).map_err(|e| e.to_string())?;
+    let host = ActorHost::start_with(context, true, Some(name)).map_err(|e| e.to_string())?;
     let path = host.path().to_vec();
     match crate::actor::spawn_remote(&path, actor, args, Some(name.to_string())) {
         Ok(id) => Ok((

@@ -245,7 +245,8 @@ impl SupervisorSpec {
         self
     }
 
-    /// Waits before each restart, growing with a child's recent restarts, with jitter (OTP
+    /// Waits before each restart, growing with the supervisor's recent restarts (those its
+    /// intensity counts, whichever child they were), with jitter (OTP
     /// has none; Akka's `restartWithBackoff`).
     pub fn backoff(mut self, backoff: Backoff) -> SupervisorSpec {
         self.backoff = (backoff.initial, backoff.max, backoff.jitter);
