@@ -114,6 +114,12 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ManagerE
     procvisor_wire::codec::encode(value).map_err(|e| ManagerError::Codec(e.to_string()))
 }
 
+pub(crate) fn encode_all<T: Serialize>(
+    values: impl IntoIterator<Item = T>,
+) -> Result<Vec<Bytes>, ManagerError> {
+    values.into_iter().map(|v| encode(&v)).collect()
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ManagerError> {
     procvisor_wire::codec::decode(bytes).map_err(|e| ManagerError::Codec(e.to_string()))
 }

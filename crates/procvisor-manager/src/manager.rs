@@ -1,6 +1,6 @@
 //! `Manager`: starts (or connects to) a manager, creates objects there, shuts it down.
 
-use crate::client::{Endpoint, decode, encode, unexpected};
+use crate::client::{Endpoint, decode, encode, encode_all, unexpected};
 use crate::error::ManagerError;
 use crate::managed::Managed;
 use crate::protocol::{Create, Request, Response};
@@ -244,10 +244,7 @@ impl Manager {
         &self,
         items: impl IntoIterator<Item = T>,
     ) -> Result<ListProxy<T>, ManagerError> {
-        let items = items
-            .into_iter()
-            .map(|v| encode(&v))
-            .collect::<Result<_, _>>()?;
+        let items = encode_all(items)?;
         Ok(ListProxy::from_handle(
             self.new_object(Create::List(items))?,
         ))
@@ -275,10 +272,7 @@ impl Manager {
         &self,
         items: impl IntoIterator<Item = T>,
     ) -> Result<ArrayProxy<T>, ManagerError> {
-        let items = items
-            .into_iter()
-            .map(|v| encode(&v))
-            .collect::<Result<_, _>>()?;
+        let items = encode_all(items)?;
         Ok(ArrayProxy::from_handle(
             self.new_object(Create::Array(items))?,
         ))

@@ -375,7 +375,8 @@ fn tasks_queued_behind_a_long_one_go_to_an_idle_worker() {
             !long.ready(),
             "every short task finished while the long one ran"
         );
-        assert!(pool.stats().rebalanced > 0, "{:?}", pool.stats());
+        // Whether that took revoking queued tasks (`stats().rebalanced`) or the router never
+        // queued any behind the long one depends on timing; either way none waited for it.
         long.get(None).unwrap();
     });
 }

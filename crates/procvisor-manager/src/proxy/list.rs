@@ -1,7 +1,7 @@
 //! `ListProxy` and `ArrayProxy`: Python's `manager.list()` and `manager.Array()`.
 
 use super::handle::{Handle, proxy_serde};
-use crate::client::{encode, unexpected};
+use crate::client::{encode, encode_all, unexpected};
 use crate::error::ManagerError;
 use crate::protocol::{Op, Response};
 use procvisor_wire::Object;
@@ -64,10 +64,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
     /// `l.extend(values)`, in one step.
     pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<(), ManagerError> {
-        let values = values
-            .into_iter()
-            .map(|v| encode(&v))
-            .collect::<Result<_, _>>()?;
+        let values = encode_all(values)?;
         self.handle.done(Op::Extend(values))
     }
 
@@ -118,10 +115,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         stop: Option<i64>,
         values: impl IntoIterator<Item = T>,
     ) -> Result<(), ManagerError> {
-        let values = values
-            .into_iter()
-            .map(|v| encode(&v))
-            .collect::<Result<_, _>>()?;
+        let values = encode_all(values)?;
         self.handle.done(Op::SetSlice(start, stop, values))
     }
 
@@ -214,10 +208,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
         stop: Option<i64>,
         values: impl IntoIterator<Item = T>,
     ) -> Result<(), ManagerError> {
-        let values = values
-            .into_iter()
-            .map(|v| encode(&v))
-            .collect::<Result<_, _>>()?;
+        let values = encode_all(values)?;
         self.handle.done(Op::SetSlice(start, stop, values))
     }
 
