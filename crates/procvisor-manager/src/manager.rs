@@ -338,21 +338,20 @@ impl Manager {
         &self,
         maxsize: usize,
     ) -> Result<QueueProxy<T>, ManagerError> {
-        Ok(QueueProxy::from_handle(self.new_object(Create::Queue {
-            maxsize,
-            joinable: false,
-        })?))
+        Ok(QueueProxy::from_handle(
+            self.new_object(Create::Queue { maxsize })?,
+        ))
     }
 
-    /// `manager.JoinableQueue(maxsize)` (0: unbounded).
+    /// `manager.JoinableQueue(maxsize)` (0: unbounded). As in Python, where both are
+    /// `queue.Queue`s, it is the same as [`queue`](Self::queue).
     pub fn joinable_queue<T: Serialize + DeserializeOwned>(
         &self,
         maxsize: usize,
     ) -> Result<QueueProxy<T>, ManagerError> {
-        Ok(QueueProxy::from_handle(self.new_object(Create::Queue {
-            maxsize,
-            joinable: true,
-        })?))
+        Ok(QueueProxy::from_handle(
+            self.new_object(Create::Queue { maxsize })?,
+        ))
     }
 
     /// Creates an object of a registered [`Managed`] type, in the manager: Python's

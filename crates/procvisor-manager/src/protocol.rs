@@ -43,7 +43,7 @@ pub(crate) enum Create {
     Condition,
     Event,
     Barrier { parties: u64 },
-    Queue { maxsize: usize, joinable: bool },
+    Queue { maxsize: usize },
     Custom { typeid: String, args: Bytes },
 }
 
@@ -118,8 +118,10 @@ pub(crate) enum Op {
         owner: Owner,
         timeout: Option<Duration>,
     },
-    Notify(u64),
-    NotifyAll,
+    Notify {
+        owner: Owner,
+        n: u64,
+    },
     // event
     IsSet,
     SetFlag,

@@ -81,13 +81,13 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         Ok(maxsize > 0 && size >= maxsize)
     }
 
-    /// `task_done()` (a joinable queue's): once more than items were put, the manager's
+    /// `task_done()`: once more than items were put, the manager's
     /// `ValueError`.
     pub fn task_done(&self) -> Result<(), ManagerError> {
         self.handle.done(Op::TaskDone)
     }
 
-    /// `join()` (a joinable queue's): waits until every item put was marked done.
+    /// `join()`: waits until every item put was marked done.
     pub fn join(&self, timeout: Option<Duration>) -> Result<(), ManagerError> {
         self.handle.done(Op::Join { timeout })
     }

@@ -174,14 +174,17 @@ impl ConditionProxy {
         }
     }
 
-    /// `notify(n)`.
+    /// `notify(n)`: without the lock held, the manager's `RuntimeError`.
     pub fn notify(&self, n: u64) -> Result<(), ManagerError> {
-        self.lock.handle.done(Op::Notify(n))
+        self.lock.handle.done(Op::Notify {
+            owner: Owner::current(),
+            n,
+        })
     }
 
     /// `notify_all()`.
     pub fn notify_all(&self) -> Result<(), ManagerError> {
-        self.lock.handle.done(Op::NotifyAll)
+        self.notify(u64::MAX)
     }
 }
 

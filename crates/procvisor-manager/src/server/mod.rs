@@ -59,9 +59,7 @@ impl Object {
             Create::Condition => Object::Condition(ConditionObject::new()),
             Create::Event => Object::Event(EventObject::new()),
             Create::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
-            Create::Queue { maxsize, joinable } => {
-                Object::Queue(QueueObject::new(maxsize, joinable))
-            }
+            Create::Queue { maxsize } => Object::Queue(QueueObject::new(maxsize)),
             Create::Custom { typeid, args } => {
                 let registration = managed::lookup(&typeid).ok_or_else(|| {
                     crate::error::remote(

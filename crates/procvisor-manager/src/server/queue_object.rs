@@ -13,16 +13,16 @@ struct Items {
 
 pub(crate) struct QueueObject {
     maxsize: usize,
-    joinable: bool,
     state: Mutex<Items>,
     changed: Condvar,
 }
 
 impl QueueObject {
-    pub(crate) fn new(maxsize: usize, joinable: bool) -> QueueObject {
+    /// Python's manager queues are `queue.Queue`s: a plain one has `task_done` and `join`
+    /// too, so both kinds are the same here.
+    pub(crate) fn new(maxsize: usize) -> QueueObject {
         QueueObject {
             maxsize,
-            joinable,
             state: Mutex::new(Items {
                 items: VecDeque::new(),
                 unfinished: 0,
@@ -68,7 +68,7 @@ impl QueueObject {
                     (waited, _) => outcome(waited),
                 }
             }
-            Op::TaskDone if self.joinable => {
+            Op::TaskDone => {
                 let mut state = self.lock();
                 if state.unfinished == 0 {
                     return Response::Error(remote(
@@ -82,7 +82,7 @@ impl QueueObject {
                 }
                 Response::Done
             }
-            Op::Join { timeout } if self.joinable => {
+            Op::Join { timeout } => {
                 let patience = Patience::new(timeout, client_gone);
                 let (state, waited) =
                     wait_for(&self.changed, self.lock(), &patience, |s| s.unfinished == 0);

@@ -239,8 +239,15 @@ impl ConditionObject {
     pub(crate) fn call(&self, op: Op, client_gone: &dyn Fn() -> bool) -> Response {
         match op {
             Op::Wait { owner, timeout } => self.wait(owner, &Patience::new(timeout, client_gone)),
-            Op::Notify(n) => self.notify(n),
-            Op::NotifyAll => self.notify(u64::MAX),
+            Op::Notify { owner, n } => {
+                if lock(&self.lock.holder).owner != Some(owner) {
+                    return Response::Error(remote(
+                        "RuntimeError",
+                        "cannot notify on un-acquired lock",
+                    ));
+                }
+                self.notify(n)
+            }
             op @ (Op::Acquire { .. } | Op::Release { .. }) => self.lock.call(op, client_gone),
             other => super::collections::unsupported("Condition", &other),
         }
