@@ -45,6 +45,20 @@ pub(crate) enum Body {
     Stop { from: Option<Caller> },
 }
 
+impl Body {
+    /// Roughly how many bytes it takes on the wire (its payload's; names and addresses are
+    /// small).
+    pub(crate) fn payload_len(&self) -> usize {
+        match self {
+            Body::Cast(p) | Body::Call { message: p, .. } | Body::Spawn { args: p, .. } => {
+                p.bytes().len()
+            }
+            Body::Reply { result: Ok(p), .. } => p.bytes().len(),
+            _ => 0,
+        }
+    }
+}
+
 /// Why a call got no reply from its actor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CallFailure {

@@ -16,6 +16,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// How much of a burst one receive takes in.
 const READ_AHEAD: usize = 64 * 1024;
 
+/// The largest envelope payload a runtime thread writes itself (see `Link::send`).
+const SMALL: usize = 4096;
+
+/// Whether `conn`'s socket has room to take a small write without blocking: a Unix stream
+/// socket says it is writable while at least three quarters of its buffer are free.
+fn has_room(conn: &Connection) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(conn),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout; poll(2) only writes `revents`.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+    ready == 1 && pfd.revents & libc::POLLOUT != 0
+}
+
 /// Which neighbour a link leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
@@ -73,21 +89,54 @@ impl Link {
         if writer.broken {
             return Err(Box::new(envelope));
         }
+        let small = envelope.body.payload_len() <= SMALL && writer.queue.is_empty();
         writer.queue.push_back(envelope);
         let Some(conn) = writer.conn.take() else {
             // Someone is writing: they take this one too.
             return Ok(());
         };
         drop(writer);
-        if tokio::runtime::Handle::try_current().is_ok() {
+        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+        if !on_runtime {
+            self.drain_blocking(conn);
+        } else if small && has_room(&conn) {
+            // A socket with room for a few hundred kilobytes takes a small envelope at once, so
+            // a runtime thread writes it here, without a hop to a writer task.
+            self.write_first_then_hand_off(conn);
+        } else {
             let link = self.clone();
             node()
                 .runtime()
                 .spawn(async move { link.drain_async(conn).await });
-        } else {
-            self.drain_blocking(conn);
         }
         Ok(())
+    }
+
+    /// Writes the first queued envelope (a small one) from a runtime thread; what was queued
+    /// meanwhile, which may be large, goes to a writer task.
+    fn write_first_then_hand_off(self: &Arc<Self>, mut conn: Connection) {
+        let first = self.lock().queue.pop_front();
+        if let Some(envelope) = first {
+            if let Err(e) = conn.send(&envelope) {
+                self.break_with(envelope, &e.to_string());
+                return;
+            }
+        }
+        let rest = {
+            let mut writer = self.lock();
+            if writer.queue.is_empty() {
+                writer.conn = Some(conn);
+                None
+            } else {
+                Some(conn)
+            }
+        };
+        if let Some(conn) = rest {
+            let link = self.clone();
+            node()
+                .runtime()
+                .spawn(async move { link.drain_async(conn).await });
+        }
     }
 
     /// Writes the queue until it is empty, then gives the connection back.
