@@ -162,19 +162,29 @@ fn a_killed_manager_fails_its_waiting_clients_at_once() {
     within(LIMIT, "killed manager", || {
         let manager = Manager::start().unwrap();
         let q = manager.queue::<i32>(0).unwrap();
-        let lock = manager.lock().unwrap();
-        lock.acquire().unwrap();
-        let (waiting_q, waiting_lock) = (q.clone(), lock.clone());
-        let getter = std::thread::spawn(move || waiting_q.get());
-        let acquirer = std::thread::spawn(move || {
-            std::thread::spawn(move || waiting_lock.acquire())
-                .join()
-                .unwrap()
+        let cond = manager.condition().unwrap();
+        // A waiter that is provably waiting in the manager: its wait gives the condition's
+        // lock up only there, so the lock becoming free says it is waiting.
+        let held = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let (waiting_cond, lock_held) = (cond.clone(), held.clone());
+        let waiter = std::thread::spawn(move || {
+            waiting_cond.lock().acquire().unwrap();
+            lock_held.wait();
+            waiting_cond.wait(None)
         });
-        // Whether the kill comes before or after they reach the manager, each must fail at
-        // once; the pause only makes "while waiting in the manager" the likely case.
+        held.wait();
+        let deadline = Instant::now() + LIMIT;
+        while !cond.lock().try_acquire().unwrap() {
+            assert!(
+                Instant::now() < deadline,
+                "the waiter never waited in the manager"
+            );
+            std::thread::yield_now();
+        }
+        // And one that may or may not have reached the manager yet: it must fail at once too.
+        let waiting_q = q.clone();
+        let getter = std::thread::spawn(move || waiting_q.get());
         let pid = manager.pid().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
         // SAFETY: kill(2) has no memory effects.
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
         let killed = Instant::now();
@@ -183,7 +193,7 @@ fn a_killed_manager_fails_its_waiting_clients_at_once() {
             Err(ManagerError::Unreachable { .. })
         ));
         assert!(matches!(
-            acquirer.join().unwrap(),
+            waiter.join().unwrap(),
             Err(ManagerError::Unreachable { .. })
         ));
         assert!(
