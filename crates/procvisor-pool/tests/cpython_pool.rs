@@ -301,7 +301,7 @@ fn terminate_is_prompt_and_fails_what_was_pending() {
             .chunksize(1)
             .map_async(sleep_ms, vec![1000_u64; 10_000])
             .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        wait_until(LIMIT, "tasks running", || pool.stats().running > 0);
         let start = Instant::now();
         pool.terminate();
         pool.join().unwrap();

@@ -8,30 +8,9 @@ use procvisor_runtime::{
     SupervisorSpec, register, register_actor,
 };
 use procvisor_sync::Queue;
+use procvisor_testing::within;
 use serde::{Deserialize, Serialize};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn within<T: Send + 'static>(
-    limit: Duration,
-    step: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("step `{step}` did not finish within {limit:?}")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!(),
-        },
-    }
-}
 
 const LIMIT: Duration = Duration::from_secs(90);
 

@@ -1,23 +1,9 @@
 use crate::{ConnectionError, pipe};
+use procvisor_testing::within;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Runs `f` on a thread and fails the test, naming `step`, if it takes longer than `limit`.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    step: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit)
-        .unwrap_or_else(|_| panic!("step `{step}` did not finish within {limit:?}"))
-}
 
 const LIMIT: Duration = Duration::from_secs(10);
 
