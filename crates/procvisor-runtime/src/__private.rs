@@ -197,9 +197,9 @@ impl<T> TaskViaOther for Wrap<T> {
 /// What `procvisor-pool` needs from the runtime: not part of the API.
 pub mod pool_support {
     use crate::outcome::{Failure, FailureKind};
+    pub use crate::parent_only::ParentOnly;
     use crate::target::Registration;
     use crate::{Process, node::node};
-    use std::os::fd::RawFd;
 
     /// The registered function named `name`.
     pub fn registration(name: &str) -> Option<&'static Registration> {
@@ -229,16 +229,6 @@ pub mod pool_support {
     /// The node's root supervisor actor (started on first use).
     pub fn root_supervisor() -> ractor::ActorCell {
         node().root().get_cell()
-    }
-
-    /// Forked children close `fd` (a parent-only descriptor) at once.
-    pub fn close_in_fork_children(fd: RawFd) {
-        node().close_in_fork_children(fd);
-    }
-
-    /// Undoes [`close_in_fork_children`] before `fd` is closed.
-    pub fn forget_fork_close(fd: RawFd) {
-        node().forget_fork_close(fd);
     }
 
     /// Makes `process` terminated rather than joined when this process exits, without making it

@@ -7,6 +7,7 @@
 
 use crate::context::StartMethod;
 use crate::outcome::{ChildOutcome, ExitReason};
+use crate::parent_only::ParentOnly;
 use crate::sys;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -47,7 +48,7 @@ pub(crate) struct ChildRecord {
     async_changed: tokio::sync::Notify,
     /// The parent's end of the link until someone takes it to read: the process actor, or a
     /// `result` call that comes first.
-    link: Mutex<Option<procvisor_wire::Connection>>,
+    link: Mutex<Option<ParentOnly>>,
 }
 
 impl ChildRecord {
@@ -75,12 +76,12 @@ impl ChildRecord {
         }
     }
 
-    pub(crate) fn put_link(&self, link: procvisor_wire::Connection) {
+    pub(crate) fn put_link(&self, link: ParentOnly) {
         *self.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(link);
     }
 
     /// Takes the link to read it; `None` when someone else has it (or had it).
-    pub(crate) fn take_link(&self) -> Option<procvisor_wire::Connection> {
+    pub(crate) fn take_link(&self) -> Option<ParentOnly> {
         self.link.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
@@ -112,8 +113,6 @@ impl ChildRecord {
                     return false;
                 }
                 Err(_) => {
-                    crate::node::node()
-                        .forget_fork_close(procvisor_wire::Connection::fileno(&link).unwrap_or(-1));
                     drop(link);
                     self.set_link_closed();
                     return true;

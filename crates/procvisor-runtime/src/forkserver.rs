@@ -15,6 +15,7 @@
 use crate::child_record::ChildRecord;
 use crate::node::{FORKSERVER_ENV, node};
 use crate::outcome::ExitReason;
+use crate::parent_only::ParentOnly;
 use crate::start::Launched;
 use procvisor_wire::{Connection, SharedFd, pipe};
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,7 @@ struct ExitNotice {
 /// A node's connection to its fork server.
 #[derive(Debug)]
 pub(crate) struct ForkserverClient {
-    control: Mutex<Connection>,
+    control: Mutex<ParentOnly>,
     /// Exit statuses that arrived before the parent recorded the child.
     early_exits: Mutex<HashMap<u32, ExitReason>>,
     alive: std::sync::atomic::AtomicBool,
@@ -113,7 +114,7 @@ impl ForkserverClient {
 
 fn start_server() -> io::Result<Arc<ForkserverClient>> {
     let (mut control, control_server) = pipe(true)?;
-    let (mut status, status_server) = pipe(true)?;
+    let (status, status_server) = pipe(true)?;
     let (key_server, mut key_writer) = pipe(false)?;
     let mut key = [0_u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -164,10 +165,9 @@ fn start_server() -> io::Result<Arc<ForkserverClient>> {
         .map_err(io::Error::other)?;
 
     let node = node();
-    node.close_in_fork_children(control.as_raw_fd());
-    node.close_in_fork_children(status.as_raw_fd());
+    let mut status = ParentOnly::new(status);
     let client = Arc::new(ForkserverClient {
-        control: Mutex::new(control),
+        control: Mutex::new(ParentOnly::new(control)),
         early_exits: Mutex::new(HashMap::new()),
         alive: std::sync::atomic::AtomicBool::new(true),
     });

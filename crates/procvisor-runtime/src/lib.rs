@@ -44,6 +44,7 @@ mod logging;
 mod node;
 mod outcome;
 mod panics;
+mod parent_only;
 mod process;
 mod process_actor;
 mod root_supervisor;

@@ -155,6 +155,11 @@ impl Node {
             .clone()
     }
 
+    /// This node's part of the actor net, if anything has used it.
+    pub(crate) fn actor_net_if_started(&self) -> Option<Arc<crate::actor::ActorNet>> {
+        self.actors.get().cloned()
+    }
+
     /// Where children are started from (see [`Launcher`](crate::start::Launcher)).
     pub(crate) fn launcher(&self) -> &crate::start::Launcher {
         &self.launcher

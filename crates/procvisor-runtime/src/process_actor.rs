@@ -10,7 +10,7 @@
 use crate::child_record::{ChildRecord, Reaper};
 use crate::link::ToParent;
 use crate::node::node;
-use procvisor_wire::Connection;
+use crate::parent_only::ParentOnly;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
@@ -26,18 +26,6 @@ pub(crate) enum ProcessMessage {
 
 #[derive(Debug)]
 pub(crate) struct ProcessActor;
-
-/// Owns a child's link; forked children stop closing its descriptor number before it closes
-/// (after which the number may be reused by anything).
-struct LinkGuard(Connection);
-
-impl Drop for LinkGuard {
-    fn drop(&mut self) {
-        if let Ok(fd) = self.0.fileno() {
-            node().forget_fork_close(fd);
-        }
-    }
-}
 
 pub(crate) struct ProcessState {
     record: Arc<ChildRecord>,
@@ -62,7 +50,7 @@ impl Actor for ProcessActor {
         record: Arc<ChildRecord>,
     ) -> Result<ProcessState, ActorProcessingErr> {
         // `result` may have taken the link already (the child ended before this actor started).
-        let link = record.take_link().map(LinkGuard);
+        let link = record.take_link();
         let watcher = tokio::spawn(watch(record.clone(), link, myself));
         Ok(ProcessState { record, watcher })
     }
@@ -76,6 +64,9 @@ impl Actor for ProcessActor {
         let record = &state.record;
         let reason = record.exit().map(|r| r.to_string()).unwrap_or_default();
         node().children.remove(record.pid);
+        if let Some(net) = node().actor_net_if_started() {
+            net.child_ended(record.number);
+        }
         tracing::debug!(target: "procvisor::process", name = %record.name, pid = record.pid, %reason, "child process ended");
         myself.stop(Some(format!(
             "process {} (pid {}) ended with {reason}",
@@ -88,7 +79,7 @@ impl Actor for ProcessActor {
 /// Reads the link and waits for the exit, recording both; then tells the actor.
 async fn watch(
     record: Arc<ChildRecord>,
-    mut link: Option<LinkGuard>,
+    mut link: Option<ParentOnly>,
     actor: ActorRef<ProcessMessage>,
 ) {
     let exited = async {
@@ -114,7 +105,7 @@ async fn watch(
     let mut dead = false;
     while link_open || !dead {
         tokio::select! {
-            envelope = async { link.as_mut().expect("open").0.recv_async::<ToParent>().await }, if link_open => match envelope {
+            envelope = async { link.as_mut().expect("open").recv_async::<ToParent>().await }, if link_open => match envelope {
 
                 Ok(ToParent::Log(log)) => crate::logging::emit(&log, &record.name, record.pid),
                 Ok(ToParent::Outcome(outcome)) => record.set_outcome(outcome),

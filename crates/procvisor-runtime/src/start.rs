@@ -12,8 +12,9 @@ use crate::identity::Identity;
 use crate::link::{Bootstrap, ToChild};
 use crate::node::node;
 use crate::outcome::ChildOutcome;
+use crate::parent_only::ParentOnly;
 use crate::process_actor::ProcessActor;
-use procvisor_wire::{Connection, Payload};
+use procvisor_wire::Payload;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
@@ -52,7 +53,10 @@ pub(crate) fn start(
         name: name.clone(),
         source,
     };
-    let (mut parent_end, child_end) = procvisor_wire::pipe(true).map_err(failed)?;
+    let (parent_end, child_end) = procvisor_wire::pipe(true).map_err(failed)?;
+    // Listed at once for forked children to close: a fork on another thread must not keep a
+    // copy of this end.
+    let mut parent_end = ParentOnly::new(parent_end);
     let log_level = crate::logging::current_level();
 
     let (launched, reaper) = match (method, launch) {
@@ -111,11 +115,9 @@ pub(crate) fn start(
 }
 
 /// Hands the child to the node's deferred watching (see [`Node::watch`]).
-fn watch(record: Arc<ChildRecord>, link: Connection) {
-    let node = node();
-    node.close_in_fork_children(link.as_raw_fd());
+fn watch(record: Arc<ChildRecord>, link: ParentOnly) {
     record.put_link(link);
-    node.watch(record);
+    node().watch(record);
 }
 
 /// Starts the process actors of `records` under the root supervisor. Runs on the node's

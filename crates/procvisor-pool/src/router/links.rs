@@ -34,14 +34,11 @@ pub(crate) struct WorkerSpec {
 
 /// The router's end of a worker's link. Forked children (other workers, the user's processes)
 /// close their inherited copy at once, so that only the router holds it.
-pub(crate) struct RouterEnd(Connection);
+pub(crate) struct RouterEnd(pool_support::ParentOnly);
 
 impl RouterEnd {
     fn new(link: Connection) -> RouterEnd {
-        if let Ok(fd) = link.fileno() {
-            pool_support::close_in_fork_children(fd);
-        }
-        RouterEnd(link)
+        RouterEnd(pool_support::ParentOnly::new(link))
     }
 
     fn try_clone(&self) -> std::io::Result<RouterEnd> {
@@ -49,14 +46,6 @@ impl RouterEnd {
             .try_clone()
             .map(RouterEnd::new)
             .map_err(|e| std::io::Error::other(e.to_string()))
-    }
-}
-
-impl Drop for RouterEnd {
-    fn drop(&mut self) {
-        if let Ok(fd) = self.0.fileno() {
-            pool_support::forget_fork_close(fd);
-        }
     }
 }
 

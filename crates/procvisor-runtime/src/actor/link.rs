@@ -212,6 +212,11 @@ impl Link {
         }
     }
 
+    /// Whether the link is known to be broken.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.lock().broken
+    }
+
     /// Marks the link broken (its neighbour is gone); returns what was still queued.
     pub(crate) fn close(&self) -> Vec<Envelope> {
         let mut writer = self.lock();
@@ -265,9 +270,37 @@ impl Link {
     }
 }
 
-/// Makes a link of `conn` toward `direction`: a sending side, and a task that reads the other
-/// side into the net. When the neighbour goes, the net hears of it.
-pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Arc<Link>> {
+/// A link that is ready but not yet read: install it where routing finds it (the net's table
+/// of links), then [`start`](Self::start) it. Reading before the link is installed would route
+/// the first envelopes (a spawn request, say) while the table still lacks the link their replies
+/// must leave by, and the node would open a second link to the same neighbour on demand.
+pub(crate) struct Unstarted {
+    link: Arc<Link>,
+    readiness: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Unstarted {
+    /// The link, to install.
+    pub(crate) fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+
+    /// Starts the task that reads the link into the net. When the neighbour goes, the net hears
+    /// of it.
+    pub(crate) fn start(self) {
+        let Unstarted { link, readiness } = self;
+        let direction = link.direction;
+        let weak = Arc::downgrade(&link);
+        drop(link);
+        node()
+            .runtime()
+            .spawn(read_into_net(weak, readiness, direction));
+    }
+}
+
+/// Makes a link of `conn` toward `direction`: a sending side, and a reading side registered with
+/// the node's runtime.
+pub(crate) fn new(conn: Connection, direction: Direction) -> std::io::Result<Unstarted> {
     let mut reader = conn
         .try_clone()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -284,79 +317,83 @@ pub(crate) fn open(conn: Connection, direction: Direction) -> std::io::Result<Ar
         reader_waiting: std::sync::atomic::AtomicBool::new(false),
         caller_done: tokio::sync::Notify::new(),
     });
-    let weak = Arc::downgrade(&link);
-    let runtime = node().runtime();
-    let _enter = runtime.enter();
+    let _enter = node().runtime().enter();
     // SAFETY: the AsyncFd owns this duplicate of the socket, open for as long as it lives; the
     // runtime context is entered just above.
     let readiness = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(readiness, tokio::io::Interest::READABLE)
     }
     .map_err(|e| e.into_parts().1)?;
-    runtime.spawn(async move {
-        // Set after waiting for a caller to let go: look before waiting on the socket again,
-        // since the readiness that brought this task here was cleared.
-        let mut look_first = false;
-        'reading: loop {
-            let mut guard = if look_first {
-                None
-            } else {
-                match readiness.readable().await {
-                    Ok(guard) => Some(guard),
-                    Err(_) => break,
+    Ok(Unstarted { link, readiness })
+}
+
+/// The reader task of a link: routes what arrives until the link ends, then tells the net.
+async fn read_into_net(
+    weak: std::sync::Weak<Link>,
+    readiness: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    direction: Direction,
+) {
+    // Set after waiting for a caller to let go: look before waiting on the socket again, since
+    // the readiness that brought this task here was cleared.
+    let mut look_first = false;
+    'reading: loop {
+        let mut guard = if look_first {
+            None
+        } else {
+            match readiness.readable().await {
+                Ok(guard) => Some(guard),
+                Err(_) => break,
+            }
+        };
+        look_first = false;
+        let Some(link) = weak.upgrade() else {
+            return;
+        };
+        match link.drain_here() {
+            Drained::Ended => break,
+            Drained::Nothing => {
+                if let Some(guard) = guard.as_mut() {
+                    guard.clear_ready();
                 }
-            };
-            look_first = false;
-            let Some(link) = weak.upgrade() else {
-                return;
-            };
-            match link.drain_here() {
-                Drained::Ended => break,
-                Drained::Nothing => {
-                    if let Some(guard) = guard.as_mut() {
+            }
+            // A caller is reading for its reply. It may have looked just before what woke this
+            // task arrived, so this task looks again once the caller lets go (rather than spin
+            // beside it, on a core the other process may need).
+            Drained::Busy => {
+                link.reader_waiting
+                    .store(true, std::sync::atomic::Ordering::Release);
+                if link.drain_here() == Drained::Busy {
+                    if let Some(mut guard) = guard.take() {
                         guard.clear_ready();
                     }
+                    link.caller_done.notified().await;
+                    look_first = true;
                 }
-                // A caller is reading for its reply. It may have looked just before what woke
-                // this task arrived, so this task looks again once the caller lets go (rather
-                // than spin beside it, on a core the other process may need).
-                Drained::Busy => {
-                    link.reader_waiting
-                        .store(true, std::sync::atomic::Ordering::Release);
-                    if link.drain_here() == Drained::Busy {
-                        if let Some(mut guard) = guard.take() {
-                            guard.clear_ready();
-                        }
-                        link.caller_done.notified().await;
-                        look_first = true;
-                    }
-                }
-                Drained::Some => {
-                    // Keep looking for a while: the next message is often on its way.
-                    let mut until = std::time::Instant::now() + SPIN;
-                    loop {
-                        tokio::task::yield_now().await;
-                        match link.drain_here() {
-                            Drained::Ended => break 'reading,
-                            Drained::Some => until = std::time::Instant::now() + SPIN,
-                            Drained::Busy => {}
-                            Drained::Nothing => {
-                                if std::time::Instant::now() >= until {
-                                    if let Some(guard) = guard.as_mut() {
-                                        guard.clear_ready();
-                                    }
-                                    break;
+            }
+            Drained::Some => {
+                // Keep looking for a while: the next message is often on its way.
+                let mut until = std::time::Instant::now() + SPIN;
+                loop {
+                    tokio::task::yield_now().await;
+                    match link.drain_here() {
+                        Drained::Ended => break 'reading,
+                        Drained::Some => until = std::time::Instant::now() + SPIN,
+                        Drained::Busy => {}
+                        Drained::Nothing => {
+                            if std::time::Instant::now() >= until {
+                                if let Some(guard) = guard.as_mut() {
+                                    guard.clear_ready();
                                 }
+                                break;
                             }
                         }
                     }
                 }
             }
         }
-        tracing::debug!(target: "procvisor::actor", ?direction, "actor link ended");
-        if let Some(link) = weak.upgrade() {
-            node().actor_net().link_lost(&link);
-        }
-    });
-    Ok(link)
+    }
+    tracing::debug!(target: "procvisor::actor", ?direction, "actor link ended");
+    if let Some(link) = weak.upgrade() {
+        node().actor_net().link_lost(&link);
+    }
 }

@@ -2,18 +2,19 @@
 //! envelope it sends up makes a socketpair and hands one end to the parent over the process
 //! link, so any process of the program can reach any actor.
 
-use super::link::{Direction, Link};
+use super::link::{Direction, Unstarted};
 use crate::link::ToParent;
 use crate::node::node;
-use std::sync::Arc;
 
-/// Opens a link to the parent, or `None` when there is no parent to ask.
-pub(crate) fn open_to_parent() -> Option<Arc<Link>> {
+/// Opens a link to the parent (to be installed, then started), or `None` when there is no
+/// parent to ask.
+pub(crate) fn open_to_parent() -> Option<Unstarted> {
     let (mine, theirs) = procvisor_wire::pipe(true).ok()?;
+    let link = super::link::new(mine, Direction::Up).ok()?;
     if !node().send_to_parent(&ToParent::ActorLink(Box::new(theirs))) {
         return None;
     }
-    super::link::open(mine, Direction::Up).ok()
+    Some(link)
 }
 
 /// The parent's side: a child handed over its end of a new actor link.

@@ -96,17 +96,23 @@ impl ActorNet {
         }
     }
 
-    /// Opens a link to a child node (its number among this node's children).
+    /// Opens a link to a child node (its number among this node's children). The link is in
+    /// the table before anything it carries is read (see [`Unstarted`](super::link::Unstarted)).
     pub(crate) fn attach_child(&self, number: u32, conn: Connection) -> std::io::Result<()> {
-        let link = super::link::open(conn, Direction::Down(number))?;
-        self.down.insert(number, link);
+        let link = super::link::new(conn, Direction::Down(number))?;
+        if let Some(previous) = self.down.insert(number, link.link().clone()) {
+            // A child opens a link on demand only when it has none; its old one is broken.
+            tracing::debug!(target: "procvisor::actor", number, broken = previous.is_broken(), "a child replaced its actor link");
+        }
+        link.start();
         Ok(())
     }
 
-    /// Opens the link to the parent node.
+    /// Opens the link to the parent node, in place before anything it carries is read.
     pub(crate) fn attach_parent(&self, conn: Connection) -> std::io::Result<()> {
-        let link = super::link::open(conn, Direction::Up)?;
-        *self.up.lock().unwrap_or_else(|p| p.into_inner()) = Some(link);
+        let link = super::link::new(conn, Direction::Up)?;
+        *self.up.lock().unwrap_or_else(|p| p.into_inner()) = Some(link.link().clone());
+        link.start();
         Ok(())
     }
 
@@ -128,7 +134,9 @@ impl ActorNet {
     fn up_link(&self) -> Option<Arc<Link>> {
         let mut up = self.up.lock().unwrap_or_else(|p| p.into_inner());
         if up.is_none() && !self.is_root() {
-            *up = super::link_on_demand::open_to_parent();
+            let link = super::link_on_demand::open_to_parent()?;
+            *up = Some(link.link().clone());
+            link.start();
         }
         up.clone()
     }
@@ -445,8 +453,17 @@ impl ActorNet {
                 Err(CallFailure::Unreachable(gone.clone())),
             );
         }
-        if self.is_root() {
+        // The end of a link is not the end of the process behind it: while the child lives,
+        // its actors keep their names (they are forgotten when its process ends, see
+        // `child_ended`), so a link lost by mistake can never pass for a dead child.
+        let child_alive = match direction {
+            Direction::Down(child) => child_process_alive(child),
+            Direction::Up => false,
+        };
+        if self.is_root() && !child_alive {
             self.names.retain(|_, address| !beyond(&address.node));
+        } else if child_alive {
+            tracing::debug!(target: "procvisor::actor", ?direction, "an actor link ended before its process; its names stay until the process ends");
         }
         if direction == Direction::Up {
             if let Some(hook) = self
@@ -457,6 +474,15 @@ impl ActorNet {
             {
                 hook();
             }
+        }
+    }
+
+    /// Child `number`'s process has ended: the names of the actors it (or a process below it)
+    /// hosted are forgotten.
+    pub(crate) fn child_ended(&self, number: u32) {
+        if self.is_root() {
+            self.names
+                .retain(|_, address| next_hop(&self.here, &address.node) != Hop::Down(number));
         }
     }
 
@@ -471,6 +497,15 @@ impl ActorNet {
 /// The encoded unit value (the reply to a stop).
 pub(crate) fn unit() -> Payload {
     Payload::encode(&()).expect("unit encodes")
+}
+
+/// Whether this node's child `number` is a process that has not ended.
+fn child_process_alive(number: u32) -> bool {
+    crate::node::node()
+        .children
+        .all()
+        .iter()
+        .any(|record| record.number == number && record.try_reap().is_none())
 }
 
 fn child_path(here: &[u32], child: u32) -> String {

@@ -35,7 +35,9 @@ pub(super) fn fork_child(
             drop(stdout);
             drop(stderr);
             // SAFETY: the parent's end of this child's link belongs to the parent's objects,
-            // which this copy never drops.
+            // which this copy never drops. It is on the list closed just below too, but that
+            // list is skipped when its lock was held at the fork; closing twice here, where no
+            // other thread can open a descriptor in between, at worst fails with EBADF.
             unsafe { libc::close(parent_end) };
             node().close_parent_descriptors_after_fork();
             if crate::sys::die_with_parent(parent_pid).is_err() {
