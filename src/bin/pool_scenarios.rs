@@ -30,13 +30,21 @@ fn explode(x: i64) -> i64 {
 fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
+/// Recurses until the stack runs out (the array keeps each frame from being optimised away).
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth; 64]);
+    frame[(depth % 64) as usize] + recurse(depth + 1)
+}
 /// A pool inside a pool worker (Python forbids it: daemonic processes cannot have children).
 fn nested(n: i64) -> Result<i64, String> {
     let pool = Pool::new(2).map_err(|e| e.to_string())?;
     let squares = pool.map(sqr, 0..n).map_err(|e| e.to_string())?;
     Ok(squares.into_iter().sum())
 }
-register!(sqr, pid, die, explode, sleep_ms, nested);
+register!(sqr, pid, die, explode, sleep_ms, nested, recurse);
 
 fn pool(method: StartMethod, processes: usize) -> Pool {
     Pool::builder()
@@ -88,6 +96,24 @@ fn basics(method: StartMethod) {
     }
     step("panic");
     assert!(pool.map(explode, 0..5).unwrap_err().is_panic());
+    step("stack overflow");
+    match pool.apply(recurse, (0,)) {
+        Err(error @ PoolError::WorkerLost { .. }) => {
+            let PoolError::WorkerLost { cause, .. } = &error else {
+                unreachable!()
+            };
+            assert_eq!(
+                cause.as_ref().map(|c| c.kind()),
+                Some(procvisor::FailureKind::StackOverflow),
+                "{error}"
+            );
+            assert!(
+                error.to_string().contains("overflowed its stack"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     step("recycle");
     let recycling = Pool::builder()
         .processes(2)

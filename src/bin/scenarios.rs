@@ -32,6 +32,17 @@ fn exit_directly() {
 fn abort() {
     std::process::abort();
 }
+/// Recurses until the stack runs out (the array keeps each frame from being optimised away).
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth; 64]);
+    frame[(depth % 64) as usize] + recurse(depth + 1)
+}
+fn overflow_the_stack() -> u64 {
+    recurse(0)
+}
 fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -79,6 +90,7 @@ register!(
     explode,
     exit_three,
     exit_directly,
+    overflow_the_stack,
     abort,
     sleep_ms,
     whoami,
@@ -253,6 +265,17 @@ fn exit_codes() {
             ..
         })
     ));
+
+    step("stack overflow");
+    let mut p = started(overflow_the_stack, ());
+    let err = p.result::<u64>(Some(LONG)).unwrap_err();
+    assert!(
+        matches!(p.exit_reason(), Some(ExitReason::Signal(_))),
+        "{err}"
+    );
+    let failure = err.failure().expect("the overflow is reported");
+    assert_eq!(failure.kind(), FailureKind::StackOverflow, "{err}");
+    assert!(err.to_string().contains("overflowed its stack"), "{err}");
 
     step("abort");
     let mut p = started(abort, ());

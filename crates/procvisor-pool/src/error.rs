@@ -150,9 +150,10 @@ pub enum PoolError {
         /// What the worker reported.
         failure: Failure,
     },
-    /// The worker process died while running the task (killed, aborted, out of memory, or it
-    /// exited). The pool restarted the worker; the other tasks went on.
-    #[error("{task} lost its worker: {worker} (pid {pid}) {exit}")]
+    /// The worker process died while running the task (killed, aborted, out of memory, a stack
+    /// overflow, or it exited). The pool restarted the worker; the other tasks went on.
+    #[error("{task} lost its worker: {worker} (pid {pid}) {exit}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    #[non_exhaustive]
     WorkerLost {
         /// The task.
         task: TaskInfo,
@@ -162,6 +163,8 @@ pub enum PoolError {
         pid: u32,
         /// How the worker ended.
         exit: WorkerExit,
+        /// What the worker reported as it died, when it could (a stack overflow).
+        cause: Option<Box<Failure>>,
     },
     /// The task ran past its time limit, so its worker was killed (and restarted).
     #[error(

@@ -231,6 +231,15 @@ pub mod pool_support {
         node().root().get_cell()
     }
 
+    /// How `process` ended and what it reported (a failure, a stack overflow), once both its
+    /// exit and the end of its link are known: what it sent before it died is not lost.
+    pub fn ended(
+        process: &Process,
+    ) -> impl std::future::Future<Output = Option<(crate::ExitReason, Option<Failure>)>> + Send + 'static
+    {
+        process.ended()
+    }
+
     /// Makes `process` terminated rather than joined when this process exits, without making it
     /// daemonic (so it may still start children).
     pub fn terminate_at_exit(mut process: Process) -> Process {

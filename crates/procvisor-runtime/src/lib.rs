@@ -48,6 +48,7 @@ mod parent_only;
 mod process;
 mod process_actor;
 mod root_supervisor;
+mod stack_overflow;
 mod start;
 mod supervision_policy;
 mod supervisor;

@@ -337,5 +337,12 @@ pub(crate) fn install(prepared: PreparedNode) -> &'static Node {
     }
     crate::exit::register_exit_handler();
     // SAFETY: just stored; never freed.
-    unsafe { &*node }
+    let node: &'static Node = unsafe { &*node };
+    if let Some(link) = &node.parent_link {
+        let fd = link.lock().unwrap_or_else(|p| p.into_inner()).fileno();
+        if let Ok(fd) = fd {
+            crate::stack_overflow::report_on(fd, &node.identity().name);
+        }
+    }
+    node
 }

@@ -65,6 +65,8 @@ pub enum FailureKind {
     Codec,
     /// The target is not registered in the child (a different binary?).
     Unregistered,
+    /// A thread of the child overflowed its stack, and the process died of it.
+    StackOverflow,
 }
 
 /// A failure reported by a child: a returned error or a panic, with its message and, for a
@@ -119,7 +121,9 @@ impl fmt::Display for Failure {
             (FailureKind::Panic, None) => write!(f, "panicked: {}", self.message),
             (FailureKind::Error, _) => write!(f, "returned an error: {}", self.message),
             (FailureKind::Codec, _) => write!(f, "{}", self.message),
-            (FailureKind::Unregistered, _) => write!(f, "{}", self.message),
+            (FailureKind::Unregistered | FailureKind::StackOverflow, _) => {
+                write!(f, "{}", self.message)
+            }
         }
     }
 }

@@ -210,6 +210,30 @@ fn one_for_all_restarts_everyone_and_rest_for_one_the_later_ones() {
         let temp = tree.children.iter().find(|c| c.id == "all-temp").unwrap();
         assert_eq!(temp.state, ChildState::Removed, "{tree}");
         assert!(temp.pid.is_none(), "{tree}");
+        // Each child shows how it actually ended: the killed one by its signal, its siblings
+        // stopped by the supervisor; the group's cause is shown apart.
+        let b = tree.find("all-b").unwrap();
+        assert_eq!(
+            b.last_exit.as_deref(),
+            Some("it ended with signal 9 (SIGKILL)"),
+            "{tree}"
+        );
+        assert_eq!(b.restarted_with, None, "{tree}");
+        for sibling in ["all-a", "all-c", "all-temp"] {
+            let child = tree.find(sibling).unwrap();
+            assert_eq!(
+                child.last_exit.as_deref(),
+                Some("stopped by its supervisor"),
+                "{tree}"
+            );
+            assert_eq!(
+                child.restarted_with.as_deref(),
+                Some(
+                    "one_for_all restart after \"all-b\" crashed: it ended with signal 9 (SIGKILL)"
+                ),
+                "{tree}"
+            );
+        }
         drop(all);
 
         let rest = Supervisor::builder("r4o")

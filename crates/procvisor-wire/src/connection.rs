@@ -286,6 +286,43 @@ impl Connection {
         result
     }
 
+    /// The bytes a [`send`](Self::send) of `value` writes: one whole message, header included.
+    /// For a place that cannot encode when it must send (a signal handler, which may only make a
+    /// plain `write` of bytes prepared beforehand). The value must not hold descriptors.
+    ///
+    /// ```
+    /// use procvisor_wire::{Connection, pipe};
+    /// use std::io::Write;
+    /// use std::os::fd::AsFd;
+    ///
+    /// let (a, mut b) = pipe(true)?;
+    /// let bytes = Connection::message_bytes(&"last words")?;
+    /// std::fs::File::from(a.as_fd().try_clone_to_owned()?).write_all(&bytes)?;
+    /// assert_eq!(b.recv::<String>()?, "last words");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Codec`](ConnectionError::Codec) when the value cannot be encoded;
+    /// [`InvalidArgument`](ConnectionError::InvalidArgument) when it refers to descriptors.
+    pub fn message_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ConnectionError> {
+        let mut payload = Vec::new();
+        let (encoded, fds) = fd_passing::collect_fds(|| codec::encode_into(value, &mut payload));
+        encoded.map_err(ConnectionError::from)?;
+        if !fds.is_empty() {
+            return Err(ConnectionError::InvalidArgument(
+                "a message prepared as bytes cannot carry file descriptors",
+            ));
+        }
+        let mut header = [0; 12];
+        let header = frame::encode_header(payload.len(), &mut header);
+        let mut bytes = Vec::with_capacity(header.len() + payload.len());
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(&payload);
+        Ok(bytes)
+    }
+
     /// Sends `bytes` as one message.
     ///
     /// # Errors

@@ -218,9 +218,17 @@ pub(crate) fn spawn_exit_waiter(
             let _ = process.kill();
             let _ = process.join_async(None).await;
         }
-        let reason = process
-            .exit_reason()
-            .unwrap_or(procvisor_runtime::ExitReason::Code(-1));
-        let _ = router.send_message(RouterMessage::Exited(id, reason));
+        // What it reported before it died (a stack overflow, say) comes with the exit status.
+        let ended = tokio::time::timeout(Duration::from_secs(2), pool_support::ended(&process));
+        let (reason, cause) = match ended.await {
+            Ok(Some((reason, cause))) => (reason, cause),
+            _ => (
+                process
+                    .exit_reason()
+                    .unwrap_or(procvisor_runtime::ExitReason::Code(-1)),
+                None,
+            ),
+        };
+        let _ = router.send_message(RouterMessage::Exited(id, reason, cause));
     });
 }

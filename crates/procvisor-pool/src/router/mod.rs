@@ -80,7 +80,8 @@ pub(crate) enum RouterMessage {
     /// A message could not be written to a worker (it cannot get work any more).
     WriteFailed(WorkerId, String),
     /// A worker whose link ended has exited, this way.
-    Exited(WorkerId, ExitReason),
+    /// A worker ended: how, and what it reported before it died.
+    Exited(WorkerId, ExitReason, Option<procvisor_runtime::Failure>),
     /// Check whether this task, running on this worker, is past its time limit.
     Deadline(WorkerId, u64),
     /// Look for idle workers and queued-up ones again.
@@ -271,7 +272,7 @@ impl Actor for Router {
             }
             RouterMessage::LinkEnded(id) => state.link_ended(id),
             RouterMessage::WriteFailed(id, error) => state.write_failed(id, &error),
-            RouterMessage::Exited(id, reason) => state.exited(id, reason),
+            RouterMessage::Exited(id, reason, cause) => state.exited(id, reason, cause),
             RouterMessage::Deadline(id, task) => state.deadline(id, task),
             RouterMessage::Rebalance => {
                 state.rebalance_at = None;

@@ -226,9 +226,9 @@ impl RouterState {
         match worker.process.take() {
             Some(process) => links::spawn_exit_waiter(id, process, self.myself.clone()),
             None => {
-                let _ = self
-                    .myself
-                    .send_message(RouterMessage::Exited(id, ExitReason::Code(-1)));
+                let _ =
+                    self.myself
+                        .send_message(RouterMessage::Exited(id, ExitReason::Code(-1), None));
             }
         }
         if end.is_none() {
@@ -243,7 +243,12 @@ impl RouterState {
     }
 
     /// The exit status of a worker whose link ended.
-    pub(super) fn exited(&mut self, id: WorkerId, reason: ExitReason) {
+    pub(super) fn exited(
+        &mut self,
+        id: WorkerId,
+        reason: ExitReason,
+        cause: Option<procvisor_runtime::Failure>,
+    ) {
         let Some(worker) = self.workers.remove(&id) else {
             return;
         };
@@ -272,6 +277,7 @@ impl RouterState {
                 worker: worker.name,
                 pid: worker.pid,
                 exit,
+                cause: cause.map(Box::new),
             };
             self.fail_or_retry(job, error);
         }

@@ -43,6 +43,8 @@ struct Slot {
     state: ChildState,
     restarts: u32,
     last_exit: Option<String>,
+    /// Why it was last restarted, when that was not its own end (a sibling's, by the strategy).
+    restarted_with: Option<String>,
 }
 
 /// The supervisor actor (see [`Supervisor`](crate::Supervisor)).
@@ -84,6 +86,7 @@ impl Actor for SupervisorActor {
                 state: ChildState::Stopped,
                 restarts: 0,
                 last_exit: None,
+                restarted_with: None,
             })
             .collect();
         let mut supervisor = SupervisorActor {
@@ -151,14 +154,18 @@ impl SupervisorActor {
         Ok(())
     }
 
-    /// Stops the running children of `range`, last first.
+    /// Stops the running children of `range`, last first, recording how each ended.
     async fn stop_children(&mut self, range: std::ops::Range<usize>) {
         for index in range.rev() {
             let slot = &mut self.slots[index];
             if let Some(running) = slot.running.take() {
                 // Its end report will be stale (the generation moves on).
                 slot.generation += 1;
-                child::stop(&running, slot.spec.shutdown).await;
+                let exit = child::stop(&running, slot.spec.shutdown).await;
+                slot.last_exit = Some(match exit {
+                    ChildExit::Normal => "stopped by its supervisor".to_string(),
+                    ChildExit::Crashed(how) => format!("stopped by its supervisor ({how})"),
+                });
                 slot.state = ChildState::Stopped;
             }
         }
@@ -187,13 +194,13 @@ impl SupervisorActor {
         match &exit {
             ChildExit::Normal => {
                 tracing::info!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %id, "child stopped");
-                slot.last_exit = Some("stopped normally".into());
             }
             ChildExit::Crashed(cause) => {
                 tracing::warn!(target: "procvisor::supervisor", supervisor = %self.spec.name, child_id = %id, %cause, "child crashed");
-                slot.last_exit = Some(cause.clone());
             }
         }
+        slot.last_exit = Some(exit.to_string());
+        slot.restarted_with = None;
         if !restart {
             slot.state = if slot.spec.restart == Restart::Temporary {
                 ChildState::Removed
@@ -226,9 +233,20 @@ impl SupervisorActor {
             }
         }
         // As in OTP, a temporary sibling stopped with the group is not restarted: it is gone.
+        let cause = format!(
+            "{} restart after \"{id}\" {}",
+            self.spec.strategy,
+            match &exit {
+                ChildExit::Normal => "stopped".to_string(),
+                ChildExit::Crashed(cause) => format!("crashed: {cause}"),
+            }
+        );
         for &other in &group {
-            if other != index && self.slots[other].spec.restart == Restart::Temporary {
-                self.slots[other].state = ChildState::Removed;
+            if other != index {
+                self.slots[other].restarted_with = Some(cause.clone());
+                if self.slots[other].spec.restart == Restart::Temporary {
+                    self.slots[other].state = ChildState::Removed;
+                }
             }
         }
         let group: Vec<usize> = group
@@ -322,6 +340,7 @@ impl SupervisorActor {
                 pid: slot.running.as_ref().and_then(|r| r.pid),
                 restarts: slot.restarts,
                 last_exit: slot.last_exit.clone(),
+                restarted_with: slot.restarted_with.clone(),
                 subtree,
             });
         }

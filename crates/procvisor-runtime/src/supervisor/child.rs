@@ -28,17 +28,33 @@ impl ChildExit {
     }
 }
 
-/// Set once a child has ended, for whoever waits to stop it.
+impl std::fmt::Display for ChildExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChildExit::Normal => f.write_str("stopped normally"),
+            ChildExit::Crashed(cause) => f.write_str(cause),
+        }
+    }
+}
+
+/// Set once a child has ended (with how it ended), for whoever waits to stop it.
 #[derive(Debug, Default)]
 pub(crate) struct ExitSignal {
     ended: AtomicBool,
+    exit: std::sync::Mutex<Option<ChildExit>>,
     notify: tokio::sync::Notify,
 }
 
 impl ExitSignal {
-    fn set(&self) {
+    fn set(&self, exit: ChildExit) {
+        *self.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(exit);
         self.ended.store(true, Ordering::Release);
         self.notify.notify_waiters();
+    }
+
+    /// How the child ended, once it has.
+    pub(crate) fn exit(&self) -> Option<ChildExit> {
+        self.exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Waits until the child has ended, at most `timeout`; whether it has.
@@ -93,7 +109,7 @@ pub(crate) struct Running {
 /// A stand-in for a child whose restart failed, so that its failure is handled as an end.
 pub(crate) fn failed_start() -> Running {
     let exited = Arc::new(ExitSignal::default());
-    exited.set();
+    exited.set(ChildExit::Crashed("it could not start".into()));
     Running {
         handle: Handle::Nothing,
         exited,
@@ -117,7 +133,7 @@ pub(crate) async fn start(
     let report = {
         let (supervisor, exited) = (supervisor.clone(), exited.clone());
         move |exit: ChildExit| {
-            exited.set();
+            exited.set(exit.clone());
             let _ = supervisor.cast(SupervisorMsg::ChildExited {
                 index,
                 generation,
@@ -298,8 +314,8 @@ fn watch_local(id: ActorId, report: impl FnOnce(ChildExit) + Send + Sync + 'stat
     );
 }
 
-/// Stops a running child per `shutdown`: ask, wait, kill. Returns once it has ended.
-pub(crate) async fn stop(running: &Running, shutdown: Shutdown) {
+/// Stops a running child per `shutdown`: ask, wait, kill. Returns how it ended, once it has.
+pub(crate) async fn stop(running: &Running, shutdown: Shutdown) -> ChildExit {
     let grace = match shutdown {
         Shutdown::BrutalKill => Some(Duration::ZERO),
         Shutdown::Timeout(t) => Some(t),
@@ -308,8 +324,14 @@ pub(crate) async fn stop(running: &Running, shutdown: Shutdown) {
     if grace != Some(Duration::ZERO) {
         ask_to_stop(running);
     }
+    let ended = |running: &Running| {
+        running
+            .exited
+            .exit()
+            .unwrap_or_else(|| ChildExit::Crashed("it ended".into()))
+    };
     if running.exited.wait(grace).await {
-        return;
+        return ended(running);
     }
     match &running.handle {
         Handle::Remote { pidfd, .. } | Handle::Process { pidfd } => {
@@ -320,9 +342,15 @@ pub(crate) async fn stop(running: &Running, shutdown: Shutdown) {
                 mailbox.kill();
             }
         }
-        Handle::Nothing => return,
+        Handle::Nothing => return ended(running),
     }
     running.exited.wait(None).await;
+    match ended(running) {
+        ChildExit::Crashed(how) => {
+            ChildExit::Crashed(format!("{how}, killed after its shutdown time"))
+        }
+        normal => normal,
+    }
 }
 
 fn ask_to_stop(running: &Running) {

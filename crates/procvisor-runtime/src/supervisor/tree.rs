@@ -19,6 +19,7 @@ pub enum ChildState {
 
 /// One child in a [`SupervisionTree`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChildNode {
     /// Its id in the supervisor.
     pub id: String,
@@ -32,8 +33,12 @@ pub struct ChildNode {
     pub pid: Option<u32>,
     /// How many times it was restarted.
     pub restarts: u32,
-    /// How it last ended.
+    /// How it last ended, as its process or actor reported it (a sibling stopped for a group
+    /// restart says so, with how it actually ended).
     pub last_exit: Option<String>,
+    /// Why it was last restarted, when that was a sibling's end (`one_for_all`,
+    /// `rest_for_one`) rather than its own.
+    pub restarted_with: Option<String>,
     /// The tree below it, for a nested supervisor.
     pub subtree: Option<Box<SupervisionTree>>,
 }
@@ -41,6 +46,7 @@ pub struct ChildNode {
 /// A live supervision tree, as [`Supervisor::tree`](crate::Supervisor::tree) returns it.
 /// Its `Display` draws it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SupervisionTree {
     /// The supervisor's name.
     pub name: String,
@@ -101,6 +107,9 @@ impl SupervisionTree {
             }
             if let Some(exit) = &child.last_exit {
                 write!(f, ", last exit: {exit}")?;
+            }
+            if let Some(cause) = &child.restarted_with {
+                write!(f, " (in a {cause})")?;
             }
             writeln!(f)?;
             if let Some(subtree) = &child.subtree {
