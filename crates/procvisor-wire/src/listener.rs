@@ -37,6 +37,15 @@ use tokio::io::unix::AsyncFd;
 /// # Ok::<(), procvisor_wire::ListenerError>(())
 /// ```
 ///
+/// # Slow and silent clients
+///
+/// [`accept`](Self::accept) authenticates on the calling thread, as Python's does: a client that
+/// connects and says nothing holds that `accept` for up to the handshake timeout (10 s by
+/// default), and the clients behind it wait. A server that must stay available to every client
+/// takes connections with [`accept_incoming`](Self::accept_incoming), which never waits for a
+/// client to speak, and authenticates each [`Incoming`] on a thread or task of its own (the
+/// manager does).
+///
 /// # Drop
 ///
 /// Dropping the listener (or [`close`](Self::close)) stops listening and removes the socket file
@@ -199,7 +208,8 @@ impl Listener {
             .clone()
     }
 
-    /// Waits for a connection and, with an authkey, authenticates it.
+    /// Waits for a connection and, with an authkey, authenticates it on this thread (see
+    /// [Slow and silent clients](Self#slow-and-silent-clients)).
     ///
     /// # Errors
     ///
@@ -207,7 +217,31 @@ impl Listener {
     /// [`ListenerError::Authentication`] when the client failed the handshake (its connection is
     /// closed; call `accept` again for the next client); [`ListenerError::Io`] otherwise.
     pub fn accept(&self) -> Result<Connection, ListenerError> {
-        let mut connection = loop {
+        self.accept_incoming()?.authenticate()
+    }
+
+    /// Waits for a connection and hands it over before any handshake: the caller authenticates
+    /// it (on another thread, say), so that a client that never speaks delays nobody else.
+    ///
+    /// ```
+    /// use procvisor_wire::{Address, Client, Listener};
+    ///
+    /// let listener = Listener::builder().address(Address::tcp_loopback(0)).authkey(b"k").bind()?;
+    /// let address = listener.address().clone();
+    /// let client = std::thread::spawn(move || Client::new(address).authkey(b"k").connect());
+    /// let incoming = listener.accept_incoming()?;
+    /// let handshake = std::thread::spawn(move || incoming.authenticate());
+    /// let mut conn = handshake.join().unwrap()?;
+    /// client.join().unwrap()?.send(&7)?;
+    /// assert_eq!(conn.recv::<i32>()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ListenerError::Closed`] after [`close`](Self::close); [`ListenerError::Io`] otherwise.
+    pub fn accept_incoming(&self) -> Result<Incoming, ListenerError> {
+        let connection = loop {
             // Wait on a duplicate so the lock is not held while blocked (close() must be able
             // to take it, and shuts the socket down to wake us).
             let socket = self
@@ -230,8 +264,15 @@ impl Listener {
                 Err(e) => return Err(e),
             }
         };
-        self.authenticate(&mut connection)?;
-        Ok(connection)
+        Ok(self.incoming(connection))
+    }
+
+    fn incoming(&self, connection: Connection) -> Incoming {
+        Incoming {
+            connection,
+            authkey: self.authkey.clone(),
+            timeout: self.handshake_timeout,
+        }
     }
 
     /// Async twin of [`accept`](Self::accept). The handshake runs on tokio's blocking pool.
@@ -240,6 +281,18 @@ impl Listener {
     ///
     /// As [`accept`](Self::accept).
     pub async fn accept_async(&self) -> Result<Connection, ListenerError> {
+        self.accept_incoming_async()
+            .await?
+            .authenticate_async()
+            .await
+    }
+
+    /// Async twin of [`accept_incoming`](Self::accept_incoming).
+    ///
+    /// # Errors
+    ///
+    /// As [`accept_incoming`](Self::accept_incoming).
+    pub async fn accept_incoming_async(&self) -> Result<Incoming, ListenerError> {
         let registered = self.registered()?;
         let connection = loop {
             let mut guard = registered
@@ -251,17 +304,7 @@ impl Listener {
                 None => guard.clear_ready(),
             }
         };
-        let Some(key) = self.authkey.clone() else {
-            return Ok(connection);
-        };
-        let timeout = self.handshake_timeout;
-        tokio::task::spawn_blocking(move || {
-            let mut connection = connection;
-            auth::authenticate_as_listener(&mut connection, &key, timeout).map(|()| connection)
-        })
-        .await
-        .map_err(|e| self.io("accept", std::io::Error::other(e)))?
-        .map_err(ListenerError::Authentication)
+        Ok(self.incoming(connection))
     }
 
     /// Stops listening and removes the socket file. Idempotent.
@@ -337,19 +380,85 @@ impl Listener {
         Ok(Some(Connection::from_fd(peer, true, true)))
     }
 
-    fn authenticate(&self, connection: &mut Connection) -> Result<(), ListenerError> {
-        if let Some(key) = &self.authkey {
-            auth::authenticate_as_listener(connection, key, self.handshake_timeout)?;
-        }
-        Ok(())
-    }
-
     fn io(&self, op: &'static str, source: std::io::Error) -> ListenerError {
         ListenerError::Io {
             op,
             address: self.address.to_string(),
             source,
         }
+    }
+}
+
+/// A connection a [`Listener`] accepted, before its handshake: from
+/// [`Listener::accept_incoming`]. [`authenticate`](Self::authenticate) it (with the listener's
+/// key and handshake timeout) to get the [`Connection`]; dropping it closes the connection.
+pub struct Incoming {
+    connection: Connection,
+    authkey: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl Incoming {
+    /// Runs the authkey handshake (nothing to do without a key) and hands out the connection.
+    ///
+    /// # Errors
+    ///
+    /// [`ListenerError::Authentication`] when the client does not prove it holds the key, or
+    /// says nothing within the handshake timeout; the connection is closed.
+    pub fn authenticate(mut self) -> Result<Connection, ListenerError> {
+        if let Some(key) = &self.authkey {
+            auth::authenticate_as_listener(&mut self.connection, key, self.timeout)?;
+        }
+        Ok(self.connection)
+    }
+
+    /// Async twin of [`authenticate`](Self::authenticate), on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn authenticate_async(self) -> Result<Connection, ListenerError> {
+        if self.authkey.is_none() {
+            return Ok(self.connection);
+        }
+        tokio::task::spawn_blocking(move || self.authenticate())
+            .await
+            .map_err(|e| ListenerError::Io {
+                op: "authenticate",
+                address: "an incoming connection".into(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    /// A handle that can cut this connection's handshake short from another thread (see
+    /// [`Interrupt`]), so that a server can bound how many handshakes wait at once.
+    ///
+    /// # Errors
+    ///
+    /// When the process is out of descriptors.
+    pub fn interrupt_handle(&self) -> std::io::Result<Interrupt> {
+        Ok(Interrupt(self.connection.as_fd().try_clone_to_owned()?))
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("authenticated", &self.authkey.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Cuts an [`Incoming`] connection's handshake short: the handshake fails at once, as if the
+/// client had hung up. From [`Incoming::interrupt_handle`].
+#[derive(Debug)]
+pub struct Interrupt(OwnedFd);
+
+impl Interrupt {
+    /// Shuts the connection down, waking its handshake. Harmless once the handshake is over
+    /// only if the connection is no longer wanted: it shuts down the connection itself.
+    pub fn interrupt(&self) {
+        let _ = sys::shutdown(self.0.as_fd(), nix::sys::socket::Shutdown::Both);
     }
 }
 

@@ -1,7 +1,9 @@
 //! The manager's side: a listener, a thread per client connection (so that one client waiting
-//! on a lock or a queue holds up nobody else), and the objects.
+//! on a lock or a queue, or one that connects and says nothing, holds up nobody else), and the
+//! objects.
 
 mod collections;
+mod handshakes;
 mod ordered_map;
 mod queue_object;
 mod sync_objects;
@@ -10,6 +12,7 @@ mod waiting;
 use crate::managed::{self, ErasedManaged};
 use crate::protocol::{Create, ObjectId, Op, Request, Response};
 use collections::VersionedList;
+use handshakes::{HANDSHAKE_TIMEOUT, Handshakes};
 use ordered_map::OrderedMap;
 use procvisor_wire::{Address, Connection, Listener, ListenerError};
 use queue_object::QueueObject;
@@ -184,7 +187,7 @@ impl ManagerServer {
         let listener = Listener::builder()
             .address(address)
             .authkey(authkey)
-            .handshake_timeout(Some(std::time::Duration::from_secs(5)))
+            .handshake_timeout(Some(HANDSHAKE_TIMEOUT))
             .bind()
             .map_err(|e| crate::ManagerError::Start(e.to_string()))?;
         Ok(ManagerServer {
@@ -203,21 +206,40 @@ impl ManagerServer {
     pub fn serve_forever(self) {
         let ManagerServer { listener, objects } = self;
         let listener = Arc::new(listener);
+        let handshakes = Arc::new(Handshakes::default());
         loop {
-            match listener.accept() {
-                Ok(conn) => {
-                    let (objects, listener) = (objects.clone(), listener.clone());
+            // Never waits for a client to speak: each handshake runs on its client's thread.
+            match listener.accept_incoming() {
+                Ok(incoming) => {
+                    // Counted here, in accept order, so the bound holds whatever the threads do.
+                    let ticket = match incoming.interrupt_handle() {
+                        Ok(interrupt) => Some(handshakes.begin(interrupt)),
+                        Err(e) => {
+                            tracing::warn!(target: "procvisor::manager", %e, "cannot track a client's handshake");
+                            None
+                        }
+                    };
+                    let (objects, listener, handshakes) =
+                        (objects.clone(), listener.clone(), handshakes.clone());
                     let spawned = std::thread::Builder::new()
                         .name("procvisor-manager-client".into())
-                        .spawn(move || serve_client(&objects, conn, &listener));
+                        .spawn(move || {
+                            let authenticated = incoming.authenticate();
+                            if let Some(ticket) = ticket {
+                                handshakes.done(ticket);
+                            }
+                            match authenticated {
+                                Ok(conn) => serve_client(&objects, conn, &listener),
+                                Err(e) => {
+                                    tracing::warn!(target: "procvisor::manager", %e, "a client was refused");
+                                }
+                            }
+                        });
                     if let Err(e) = spawned {
                         tracing::error!(target: "procvisor::manager", %e, "cannot start a client thread");
                     }
                 }
                 Err(ListenerError::Closed) => return,
-                Err(ListenerError::Authentication(e)) => {
-                    tracing::warn!(target: "procvisor::manager", %e, "a client was refused");
-                }
                 Err(e) => {
                     tracing::error!(target: "procvisor::manager", %e, "accept failed");
                     std::thread::sleep(std::time::Duration::from_millis(10));

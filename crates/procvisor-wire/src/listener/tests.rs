@@ -247,3 +247,37 @@ fn async_accept_and_connect_authenticate() {
         assert!(matches!(client, Err(ListenerError::Authentication(_))));
     });
 }
+
+#[test]
+fn accept_incoming_lets_a_client_in_past_a_silent_one() {
+    let listener = Listener::builder()
+        .address(Address::tcp_loopback(0))
+        .authkey(b"k")
+        .bind()
+        .unwrap();
+    let Address::Tcp(tcp) = listener.address().clone() else {
+        unreachable!()
+    };
+    let silent = std::net::TcpStream::connect(tcp).unwrap();
+    let address = listener.address().clone();
+    let client = spawn(move || {
+        Client::new(address)
+            .authkey(b"k")
+            .connect()
+            .map(|mut c| c.send(&2).unwrap())
+    });
+    // The silent peer's connection is handed over without waiting for it to speak.
+    let first = listener.accept_incoming().unwrap();
+    let second = listener.accept_incoming().unwrap();
+    let mut conn = second.authenticate().unwrap();
+    assert_eq!(conn.recv::<i32>().unwrap(), 2);
+    wait_for(&client, "the client behind the silent peer").unwrap();
+    // Cutting the silent one's handshake short fails it at once, as a hang-up.
+    let interrupt = first.interrupt_handle().unwrap();
+    interrupt.interrupt();
+    assert!(matches!(
+        first.authenticate(),
+        Err(ListenerError::Authentication(_))
+    ));
+    drop(silent);
+}
