@@ -26,11 +26,20 @@ impl std::fmt::Debug for Endpoint {
 
 /// Idle connections of this process, by manager address. A forked child starts afresh: the
 /// connections it inherited are its parent's conversations.
+///
+/// They never outgrow what the program uses: at most [`MAX_IDLE`] per manager, none kept for
+/// a manager this process shut down, and those whose manager hung up are dropped whenever a
+/// new connection is made (a program that starts a manager per batch of work holds no
+/// connection to the managers of earlier batches).
 static IDLE: Mutex<Option<(u32, IdleConnections)>> = Mutex::new(None);
+
+/// The most idle connections kept per manager (one per thread that calls at once).
+const MAX_IDLE: usize = 16;
 
 type IdleConnections = HashMap<Address, Vec<Connection>>;
 
-fn take_idle(address: &Address) -> Option<Connection> {
+/// This process's idle connections (a forked child's inherited ones are left alone).
+fn idle_connections() -> std::sync::MutexGuard<'static, Option<(u32, IdleConnections)>> {
     let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id();
     if idle.as_ref().is_some_and(|(owner, _)| *owner != pid) {
@@ -40,13 +49,20 @@ fn take_idle(address: &Address) -> Option<Connection> {
             std::mem::forget(inherited);
         }
     }
-    let pool = idle
-        .get_or_insert_with(|| (pid, HashMap::new()))
-        .1
-        .get_mut(address)?;
+    idle.get_or_insert_with(|| (pid, HashMap::new()));
+    idle
+}
+
+fn hung_up(conn: &Connection) -> bool {
+    crate::server::hung_up(std::os::fd::AsRawFd::as_raw_fd(conn))
+}
+
+fn take_idle(address: &Address) -> Option<Connection> {
+    let mut idle = idle_connections();
+    let pool = idle.as_mut()?.1.get_mut(address)?;
     // One whose manager hung up (it died, or was restarted) would fail its call.
     while let Some(conn) = pool.pop() {
-        if !crate::server::hung_up(std::os::fd::AsRawFd::as_raw_fd(&conn)) {
+        if !hung_up(&conn) {
             return Some(conn);
         }
     }
@@ -54,11 +70,30 @@ fn take_idle(address: &Address) -> Option<Connection> {
 }
 
 fn put_idle(address: &Address, conn: Connection) {
-    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((owner, map)) = idle.as_mut() {
-        if *owner == std::process::id() {
-            map.entry(address.clone()).or_default().push(conn);
+    let mut idle = idle_connections();
+    if let Some((_, map)) = idle.as_mut() {
+        let pool = map.entry(address.clone()).or_default();
+        if pool.len() < MAX_IDLE {
+            pool.push(conn);
         }
+    }
+}
+
+/// Drops the idle connections whose manager hung up, everywhere.
+fn sweep_idle() {
+    let mut idle = idle_connections();
+    if let Some((_, map)) = idle.as_mut() {
+        map.retain(|_, pool| {
+            pool.retain(|conn| !hung_up(conn));
+            !pool.is_empty()
+        });
+    }
+}
+
+/// Drops every idle connection to the manager at `address` (it is shutting down).
+pub(crate) fn forget_idle(address: &Address) {
+    if let Some((_, map)) = idle_connections().as_mut() {
+        map.remove(address);
     }
 }
 
@@ -72,6 +107,7 @@ impl Endpoint {
 
     /// A new authenticated connection.
     pub(crate) fn connect(&self) -> Result<Connection, ManagerError> {
+        sweep_idle();
         Client::new(self.address.clone())
             .authkey(&self.authkey)
             .timeout(Some(Duration::from_secs(10)))

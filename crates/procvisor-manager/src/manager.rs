@@ -88,7 +88,13 @@ impl ManagerBuilder {
             .unwrap_or_else(|| procvisor_runtime::current_process().authkey().to_vec());
         let (mut parent_end, child_end) =
             procvisor_wire::pipe(true).map_err(|e| ManagerError::Start(e.to_string()))?;
-        let mut process = Process::new(serve, (self.address, authkey.clone(), child_end))
+        // A default address is made here, in this process's private directory: the manager
+        // process then leaves nothing of its own behind, however it ends.
+        let address = match self.address {
+            Some(address) => address,
+            None => Address::arbitrary().map_err(|e| ManagerError::Start(e.to_string()))?,
+        };
+        let mut process = Process::new(serve, (Some(address), authkey.clone(), child_end))
             .map_err(|e| ManagerError::Start(e.to_string()))?
             .with_name("Manager")
             .with_daemon(true);
@@ -194,6 +200,7 @@ impl Manager {
 
     fn stop(&mut self) -> Result<(), ManagerError> {
         let asked = self.endpoint.call(&Request::Shutdown).map(|_| ());
+        crate::client::forget_idle(&self.endpoint.address);
         if let Some(mut process) = self.process.take() {
             if process.join(Some(Duration::from_secs(2))).is_err() || process.is_alive() {
                 let _ = process.kill();

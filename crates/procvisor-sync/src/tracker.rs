@@ -1,5 +1,6 @@
 //! The resource tracker: named shared-memory segments a program created and did not unlink are
-//! unlinked when the program ends, even when it crashed.
+//! unlinked when the program ends, even when it crashed; so are the private directories that
+//! hold its default listener sockets.
 //!
 //! The tracker is this program's binary executed again and diverted before `main` (a
 //! constructor below). It reads registrations from a pipe whose write end every process of the
@@ -41,6 +42,31 @@ pub(crate) fn register(name: &str) -> io::Result<()> {
     let mut client = client();
     client.registered.insert(name.to_string());
     send(&mut client, 'R', name)
+}
+
+/// Registers `dir`, a private directory of listener sockets, for removal at the program's end
+/// (quietly: a directory its process removed itself is simply gone by then).
+fn register_directory(dir: &std::path::Path) {
+    let Some(path) = dir.to_str().filter(|p| !p.contains('\n')) else {
+        return;
+    };
+    let mut client = client();
+    let entry = format!("{DIRECTORY}{path}");
+    client.registered.insert(entry.clone());
+    let _ = send(&mut client, 'R', &entry);
+}
+
+/// Marks a registration as a directory rather than a shared-memory name (which never holds a
+/// `/`).
+const DIRECTORY: &str = "dir:";
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static WATCH_PRIVATE_DIRS: extern "C" fn() = watch_private_dirs;
+
+/// Every process of a program that links this crate has its private directories tracked.
+extern "C" fn watch_private_dirs() {
+    procvisor_wire::watch_private_dirs(register_directory);
 }
 
 /// Forgets `name` (it was unlinked).
@@ -130,6 +156,16 @@ fn start() -> io::Result<std::fs::File> {
     Ok(std::fs::File::from(write))
 }
 
+/// Removes a private socket directory and the sockets in it (nothing else lives there).
+fn remove_directory(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 #[used]
 #[unsafe(link_section = ".init_array")]
 static TRACKER_BOOTSTRAP: extern "C" fn() = tracker_bootstrap;
@@ -169,6 +205,14 @@ fn serve(pipe: OwnedFd) {
             }
             _ => {}
         }
+    }
+    let directories: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(DIRECTORY).map(str::to_string))
+        .collect();
+    names.retain(|n| !n.starts_with(DIRECTORY));
+    for dir in directories {
+        remove_directory(std::path::Path::new(&dir));
     }
     if names.is_empty() {
         return;

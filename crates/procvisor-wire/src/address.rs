@@ -34,7 +34,8 @@ pub enum Address {
 
 impl Address {
     /// A fresh Unix socket path in a directory private to this process (mode 0700), like
-    /// Python's default listener address. The directory is removed at process exit.
+    /// Python's default listener address. The directory is removed at process exit, and, in a
+    /// procvisor program, by the resource tracker after a crash.
     ///
     /// # Errors
     ///
@@ -124,6 +125,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 static PRIVATE_DIR: OnceLock<PathBuf> = OnceLock::new();
 
+/// Who is told of each private directory this process creates.
+static PRIVATE_DIR_WATCHER: OnceLock<fn(&Path)> = OnceLock::new();
+
+/// Has `watcher` told of every private directory this process creates from now on, so that
+/// something outliving the process can remove them after a crash (procvisor's resource tracker
+/// does). The first watcher set stays.
+pub fn watch_private_dirs(watcher: fn(&Path)) {
+    let _ = PRIVATE_DIR_WATCHER.set(watcher);
+}
+
 /// The per-process directory for default listener sockets.
 fn private_dir() -> std::io::Result<PathBuf> {
     if let Some(dir) = PRIVATE_DIR.get() {
@@ -139,6 +150,9 @@ fn private_dir() -> std::io::Result<PathBuf> {
         // SAFETY: `remove_private_dir` is a plain `extern "C" fn()` that is valid for the whole
         // life of the process; registering it has no other precondition.
         unsafe { libc::atexit(remove_private_dir) };
+        if let Some(watcher) = PRIVATE_DIR_WATCHER.get() {
+            watcher(&dir);
+        }
         Ok(dir)
     } else {
         // Another thread won the race; use its directory and drop ours.

@@ -60,7 +60,7 @@ mod wait;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use address::Address;
+pub use address::{Address, watch_private_dirs};
 pub use auth::{DEFAULT_HANDSHAKE_TIMEOUT, authenticate_as_client, authenticate_as_listener};
 pub use connection::Connection;
 pub use error::{AuthenticationError, ConnectionError, ListenerError};
