@@ -939,8 +939,21 @@ fn shm_crash() {
     std::thread::sleep(Duration::from_secs(600));
 }
 
+/// Serves a manager on ADDRESS with AUTHKEY until killed (for the partition test, which runs it
+/// in a network namespace of its own).
+fn manager_server(address: &str, authkey: &str) -> ! {
+    let address: procvisor::Address = address.parse().expect("an address");
+    let server = procvisor::ManagerServer::bind(Some(address), authkey.as_bytes()).unwrap();
+    println!("READY {}", server.address());
+    server.serve_forever();
+    std::process::exit(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args[1] == "manager_server" {
+        manager_server(&args[2], &args[3]);
+    }
     let (name, method) = (
         args[1].as_str(),
         args[2].parse::<StartMethod>().expect("a start method"),

@@ -2,20 +2,27 @@
 //! concurrent caller), a request, its response.
 
 use crate::error::ManagerError;
+use crate::per_process::PerProcess;
 use crate::protocol::{Bytes, Request, Response};
 use procvisor_wire::{Address, AuthenticationError, Client, Connection, ListenerError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-/// Where a manager is, and the key it wants.
+/// Where a manager is, the key it wants, and how long its silence is borne.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Endpoint {
     pub(crate) address: Address,
     pub(crate) authkey: Vec<u8>,
+    /// How long a call waits without a word from the manager before it fails: connecting,
+    /// sending, or waiting for the response (a call that waits in the manager hears from it
+    /// every [`HEARTBEAT`](crate::protocol::HEARTBEAT)).
+    pub(crate) liveness: Duration,
 }
+
+/// The default of [`Endpoint::liveness`].
+pub(crate) const DEFAULT_LIVENESS: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,42 +31,25 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// Idle connections of this process, by manager address. A forked child starts afresh: the
-/// connections it inherited are its parent's conversations.
+/// Idle connections of this process, by manager address (a forked child starts afresh: the
+/// connections it inherited are its parent's conversations).
 ///
 /// They never outgrow what the program uses: at most [`MAX_IDLE`] per manager, none kept for
 /// a manager this process shut down, and those whose manager hung up are dropped whenever a
 /// new connection is made (a program that starts a manager per batch of work holds no
 /// connection to the managers of earlier batches).
-static IDLE: Mutex<Option<(u32, IdleConnections)>> = Mutex::new(None);
+static IDLE: PerProcess<HashMap<Address, Vec<Connection>>> = PerProcess::new();
 
 /// The most idle connections kept per manager (one per thread that calls at once).
 const MAX_IDLE: usize = 16;
-
-type IdleConnections = HashMap<Address, Vec<Connection>>;
-
-/// This process's idle connections (a forked child's inherited ones are left alone).
-fn idle_connections() -> std::sync::MutexGuard<'static, Option<(u32, IdleConnections)>> {
-    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    if idle.as_ref().is_some_and(|(owner, _)| *owner != pid) {
-        if let Some((_, inherited)) = idle.take() {
-            // Not closed either: closing is harmless, but the parent's sockets are not ours
-            // to touch.
-            std::mem::forget(inherited);
-        }
-    }
-    idle.get_or_insert_with(|| (pid, HashMap::new()));
-    idle
-}
 
 fn hung_up(conn: &Connection) -> bool {
     crate::server::hung_up(std::os::fd::AsRawFd::as_raw_fd(conn))
 }
 
 fn take_idle(address: &Address) -> Option<Connection> {
-    let mut idle = idle_connections();
-    let pool = idle.as_mut()?.1.get_mut(address)?;
+    let mut idle = IDLE.lock();
+    let pool = idle.get_mut(address)?;
     // One whose manager hung up (it died, or was restarted) would fail its call.
     while let Some(conn) = pool.pop() {
         if !hung_up(&conn) {
@@ -70,32 +60,33 @@ fn take_idle(address: &Address) -> Option<Connection> {
 }
 
 fn put_idle(address: &Address, conn: Connection) {
-    let mut idle = idle_connections();
-    if let Some((_, map)) = idle.as_mut() {
-        let pool = map.entry(address.clone()).or_default();
-        if pool.len() < MAX_IDLE {
-            pool.push(conn);
-        }
+    let mut idle = IDLE.lock();
+    let pool = idle.entry(address.clone()).or_default();
+    if pool.len() < MAX_IDLE {
+        pool.push(conn);
     }
 }
 
-/// Drops the idle connections whose manager hung up, everywhere.
+/// Drops the idle connections and lifelines whose manager hung up, everywhere.
 fn sweep_idle() {
-    let mut idle = idle_connections();
-    if let Some((_, map)) = idle.as_mut() {
-        map.retain(|_, pool| {
-            pool.retain(|conn| !hung_up(conn));
-            !pool.is_empty()
-        });
-    }
+    IDLE.lock().retain(|_, pool| {
+        pool.retain(|conn| !hung_up(conn));
+        !pool.is_empty()
+    });
+    LIFELINES.lock().retain(|_, conn| !hung_up(conn));
 }
 
-/// Drops every idle connection to the manager at `address` (it is shutting down).
+/// Drops every idle connection to the manager at `address` (it is shutting down), and this
+/// process's lifeline to it.
 pub(crate) fn forget_idle(address: &Address) {
-    if let Some((_, map)) = idle_connections().as_mut() {
-        map.remove(address);
-    }
+    IDLE.lock().remove(address);
+    LIFELINES.lock().remove(address);
 }
+
+/// This process's lifeline to each manager it may hold something of (see
+/// [`Request::Session`]): opened before its first acquire there, held open until the process
+/// ends (or the manager does), never used for calls.
+static LIFELINES: PerProcess<HashMap<Address, Connection>> = PerProcess::new();
 
 impl Endpoint {
     pub(crate) fn unreachable(&self, reason: impl std::fmt::Display) -> ManagerError {
@@ -110,7 +101,7 @@ impl Endpoint {
         sweep_idle();
         Client::new(self.address.clone())
             .authkey(&self.authkey)
-            .timeout(Some(Duration::from_secs(10)))
+            .timeout(Some(self.liveness.min(Duration::from_secs(10))))
             .connect()
             .map_err(|e| match e {
                 // The manager went while the handshake ran (it was dying, say): that is not a
@@ -126,6 +117,44 @@ impl Endpoint {
             })
     }
 
+    /// The error for a connection that failed or fell silent (it is dropped: a late answer
+    /// would be taken for the next call's).
+    fn silent_or_gone(&self, e: procvisor_wire::ConnectionError) -> ManagerError {
+        if e.is_timeout() {
+            self.unreachable(format!(
+                "no word from it within {:?} (it is stopped, overloaded or cut off)",
+                self.liveness
+            ))
+        } else {
+            self.unreachable(format!("no response: {e}"))
+        }
+    }
+
+    /// Makes sure this process has a lifeline to the manager, so that what it is about to
+    /// acquire there is released if it dies holding it.
+    pub(crate) fn ensure_lifeline(&self) -> Result<(), ManagerError> {
+        {
+            let mut lifelines = LIFELINES.lock();
+            match lifelines.get(&self.address) {
+                Some(conn) if !hung_up(conn) => return Ok(()),
+                Some(_) => {
+                    lifelines.remove(&self.address);
+                }
+                None => {}
+            }
+        }
+        let mut conn = self.connect()?;
+        conn.send_timeout(&Request::Session(crate::protocol::session()), self.liveness)
+            .map_err(|e| self.silent_or_gone(e))?;
+        match conn.recv_timeout::<Response>(self.liveness) {
+            Ok(Response::Done) => {}
+            Ok(other) => return Err(unexpected(&other)),
+            Err(e) => return Err(self.silent_or_gone(e)),
+        }
+        LIFELINES.lock().insert(self.address.clone(), conn);
+        Ok(())
+    }
+
     /// Sends `request` and waits for its response. Errors raised in the manager come back
     /// as [`ManagerError::Remote`]; a manager that has gone is an error at once.
     pub(crate) fn call(&self, request: &Request) -> Result<Response, ManagerError> {
@@ -133,10 +162,15 @@ impl Endpoint {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        conn.send(request).map_err(|e| self.unreachable(e))?;
-        let response = conn
-            .recv::<Response>()
-            .map_err(|e| self.unreachable(format!("no response: {e}")))?;
+        conn.send_timeout(request, self.liveness)
+            .map_err(|e| self.silent_or_gone(e))?;
+        let response = loop {
+            match conn.recv_timeout::<Response>(self.liveness) {
+                Ok(Response::StillWaiting) => continue,
+                Ok(response) => break response,
+                Err(e) => return Err(self.silent_or_gone(e)),
+            }
+        };
         put_idle(&self.address, conn);
         match response {
             Response::Error(message) => Err(ManagerError::Remote(message)),

@@ -33,6 +33,7 @@ mod client;
 mod error;
 mod managed;
 mod manager;
+mod per_process;
 mod protocol;
 mod proxy;
 mod server;

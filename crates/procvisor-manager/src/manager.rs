@@ -45,13 +45,26 @@ pub struct Manager {
     process: Option<Process>,
 }
 
-/// Options for a manager process: its address, authkey and start method.
-#[derive(Debug, Default, Clone)]
+/// Options for a manager process: its address, authkey, start method, and how long its
+/// clients bear its silence.
+#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct ManagerBuilder {
     address: Option<Address>,
     authkey: Option<Vec<u8>>,
     context: Option<Context>,
+    liveness: Duration,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> ManagerBuilder {
+        ManagerBuilder {
+            address: None,
+            authkey: None,
+            context: None,
+            liveness: crate::client::DEFAULT_LIVENESS,
+        }
+    }
 }
 
 impl ManagerBuilder {
@@ -66,6 +79,17 @@ impl ManagerBuilder {
     /// children inherit (Python's default).
     pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
         self.authkey = Some(key.as_ref().to_vec());
+        self
+    }
+
+    /// How long a call through this manager's proxies waits without a word from the manager
+    /// before it fails with [`ManagerError::Unreachable`] (default 30 s): connecting, sending,
+    /// or waiting for the answer. A call that waits in the manager (for a lock, a queue item,
+    /// a notification) hears from it every second, so it waits as long as it must; a manager
+    /// that is stopped (`SIGSTOP`), hung, or cut off by the network falls silent. Proxies carry
+    /// the bound to whichever process uses them. At least 2 s.
+    pub fn liveness_timeout(mut self, timeout: Duration) -> Self {
+        self.liveness = timeout.max(Duration::from_secs(2));
         self
     }
 
@@ -113,7 +137,11 @@ impl ManagerBuilder {
         };
         match ready {
             Ok(Ok(address)) => Ok(Manager {
-                endpoint: Endpoint { address, authkey },
+                endpoint: Endpoint {
+                    address,
+                    authkey,
+                    liveness: self.liveness,
+                },
                 process: Some(process),
             }),
             Ok(Err(reason)) | Err(reason) => {
@@ -122,6 +150,26 @@ impl ManagerBuilder {
                 Err(ManagerError::Start(reason))
             }
         }
+    }
+
+    /// Connects to a manager that runs elsewhere, at the builder's address with its authkey
+    /// and liveness bound (the start method does not apply): [`Manager::connect`] with options.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Start`] without an address; otherwise as [`Manager::connect`].
+    pub fn connect(self) -> Result<Manager, ManagerError> {
+        let address = self
+            .address
+            .ok_or_else(|| ManagerError::Start("connecting needs the manager's address".into()))?;
+        let authkey = self
+            .authkey
+            .unwrap_or_else(|| procvisor_runtime::current_process().authkey().to_vec());
+        Manager::connect_endpoint(Endpoint {
+            address,
+            authkey,
+            liveness: self.liveness,
+        })
     }
 }
 
@@ -156,15 +204,27 @@ impl Manager {
         address: impl Into<Address>,
         authkey: impl AsRef<[u8]>,
     ) -> Result<Manager, ManagerError> {
-        let endpoint = Endpoint {
+        Manager::connect_endpoint(Endpoint {
             address: address.into(),
             authkey: authkey.as_ref().to_vec(),
-        };
+            liveness: crate::client::DEFAULT_LIVENESS,
+        })
+    }
+
+    fn connect_endpoint(endpoint: Endpoint) -> Result<Manager, ManagerError> {
         drop(endpoint.connect()?);
         Ok(Manager {
             endpoint,
             process: None,
         })
+    }
+
+    /// This handle, with calls through it (and through proxies made from it from now on)
+    /// bearing the manager's silence for at most `timeout` (see
+    /// [`ManagerBuilder::liveness_timeout`]).
+    pub fn with_liveness_timeout(mut self, timeout: Duration) -> Manager {
+        self.endpoint.liveness = timeout.max(Duration::from_secs(2));
+        self
     }
 
     /// The address the manager listens on.

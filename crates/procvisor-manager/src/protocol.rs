@@ -10,10 +10,11 @@ pub(crate) type Bytes = Vec<u8>;
 /// An object's number in its manager.
 pub(crate) type ObjectId = u64;
 
-/// Who holds a lock: a thread of a process (an `RLock` is re-entered by its owner only).
+/// Who holds a lock: a thread of a client process (an `RLock` is re-entered by its owner only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct Owner {
-    pub(crate) pid: u32,
+    /// The client process (see [`session`]).
+    pub(crate) session: Session,
     pub(crate) thread: u64,
 }
 
@@ -24,10 +25,28 @@ impl Owner {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         thread_local!(static THREAD: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
         Owner {
-            pid: std::process::id(),
+            session: session(),
             thread: THREAD.with(|t| *t),
         }
     }
+}
+
+/// A client process, as managers know it: a random number, fresh in every process (a pid means
+/// nothing to a manager on another machine, and is reused).
+pub(crate) type Session = u64;
+
+/// This process's session.
+pub(crate) fn session() -> Session {
+    // A forked child is a client of its own.
+    static SESSION: crate::per_process::PerProcess<Option<Session>> =
+        crate::per_process::PerProcess::new();
+    *SESSION.lock().get_or_insert_with(|| {
+        let mut bytes = [0u8; 8];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            Err(_) => u64::from(std::process::id()) << 32,
+        }
+    })
 }
 
 /// What a new object starts as.
@@ -62,6 +81,10 @@ pub(crate) enum Request {
     Lookup {
         name: String,
     },
+    /// Makes this connection the lifeline of a client process: the client holds it open, and
+    /// says nothing more on it, for as long as it lives. When it closes, the process is gone,
+    /// and what it held (locks, semaphore permits) is released.
+    Session(Session),
     Shutdown,
 }
 
@@ -179,4 +202,10 @@ pub(crate) enum Response {
     },
     Error(String),
     Timeout,
+    /// Sent every [`HEARTBEAT`] while a call waits in the manager (for a lock, an item, a
+    /// notification): the manager is there, keep waiting.
+    StillWaiting,
 }
+
+/// How often a waiting call hears from its manager.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);

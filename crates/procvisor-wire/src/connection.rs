@@ -286,6 +286,69 @@ impl Connection {
         result
     }
 
+    /// [`send`](Self::send), waiting at most `timeout` for the peer to make room (a peer that is
+    /// stopped, or cut off, stops reading).
+    ///
+    /// On a timeout the message was not sent whole: what was written stays owed, and the next
+    /// send on this end finishes it first, so the stream is never torn. A caller that gives up
+    /// on the peer closes the connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), and [`Timeout`](ConnectionError::Timeout).
+    pub fn send_timeout<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        timeout: Duration,
+    ) -> Result<(), ConnectionError> {
+        self.check_writable()?;
+        let blocking = Blocking::from_timeout(Some(timeout));
+        self.flush_pending(blocking)?;
+        let mut frame = std::mem::take(&mut self.scratch);
+        frame.clear();
+        frame.resize(12, 0);
+        let (encoded, fds) = fd_passing::collect_fds(|| codec::encode_into(value, &mut frame));
+        let result = encoded
+            .map_err(ConnectionError::from)
+            .and_then(|()| self.write_frame_until(&mut frame, &fds, blocking));
+        self.scratch = frame;
+        result
+    }
+
+    /// Writes `frame` (12 bytes of header space, then the payload) until `blocking` allows; what
+    /// is left when it runs out becomes the pending write.
+    fn write_frame_until(
+        &mut self,
+        frame: &mut [u8],
+        fds: &[RawFd],
+        blocking: Blocking,
+    ) -> Result<(), ConnectionError> {
+        let payload_len = frame.len() - 12;
+        self.check_frame_size(payload_len, fds)?;
+        let mut header = [0; 12];
+        let header = frame::encode_header(payload_len, &mut header);
+        let start = 12 - header.len();
+        frame[start..12].copy_from_slice(header);
+        let whole = &frame[start..];
+        let fd = self.open_fd()?;
+        let mut written = 0;
+        match sys::send_all(fd, &[whole], fds, &mut written, blocking) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let error = ConnectionError::from_send_io(e);
+                if error.is_timeout() && written > 0 {
+                    // The descriptors went with the first byte; the rest of the bytes are owed.
+                    self.pending = PendingWrite {
+                        frame: whole.to_vec(),
+                        fds: Vec::new(),
+                        written,
+                    };
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// The bytes a [`send`](Self::send) of `value` writes: one whole message, header included.
     /// For a place that cannot encode when it must send (a signal handler, which may only make a
     /// plain `write` of bytes prepared beforehand). The value must not hold descriptors.

@@ -66,7 +66,7 @@ pub use connection::Connection;
 pub use error::{AuthenticationError, ConnectionError, ListenerError};
 pub use fd_passing::{Payload, SharedFd};
 pub use frame::DEFAULT_MAX_FRAME_SIZE;
-pub use listener::{Client, Incoming, Interrupt, Listener, ListenerBuilder};
+pub use listener::{Client, Incoming, Interrupt, KEEPALIVE_NOTICE, Listener, ListenerBuilder};
 pub use object::Object;
 pub use pipe::pipe;
 pub use spin::DEFAULT_SPIN;

@@ -371,6 +371,7 @@ impl Listener {
         let peer = if let Address::Tcp(_) = self.address {
             let stream = TcpStream::from(fd);
             let _ = stream.set_nodelay(true);
+            keep_alive(&stream);
             let peer = stream.peer_addr().ok().map(Address::Tcp);
             *self.last_accepted.lock().unwrap_or_else(|p| p.into_inner()) = peer;
             OwnedFd::from(stream)
@@ -479,6 +480,30 @@ impl fmt::Debug for Listener {
     }
 }
 
+/// Turns on TCP keepalive probes on a connection: a peer whose machine died, or a network cut
+/// between the two, is noticed (the connection fails) about [`KEEPALIVE_NOTICE`] after the
+/// connection fell silent, even if neither side sends anything. The kernel's defaults would
+/// take over two hours.
+fn keep_alive(stream: &TcpStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(stream, sockopt::KeepAlive, &true);
+    let _ = setsockopt(stream, sockopt::TcpKeepIdle, &KEEPALIVE_IDLE);
+    let _ = setsockopt(stream, sockopt::TcpKeepInterval, &KEEPALIVE_INTERVAL);
+    let _ = setsockopt(stream, sockopt::TcpKeepCount, &KEEPALIVE_PROBES);
+}
+
+/// Seconds of silence before the first keepalive probe.
+const KEEPALIVE_IDLE: u32 = 10;
+/// Seconds between unanswered probes.
+const KEEPALIVE_INTERVAL: u32 = 5;
+/// Unanswered probes before the connection fails.
+const KEEPALIVE_PROBES: u32 = 3;
+
+/// How long after a TCP connection falls silent a dead peer machine or a cut network is
+/// noticed, at most (keepalive probes; see [`Listener`] and [`Client`]).
+pub const KEEPALIVE_NOTICE: Duration =
+    Duration::from_secs((KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES) as u64);
+
 /// Python's `multiprocessing.connection.Client`: connects to a [`Listener`] (or a Python
 /// listener) and, with an authkey, authenticates.
 ///
@@ -548,6 +573,7 @@ impl Client {
                 }
                 .map_err(io)?;
                 let _ = stream.set_nodelay(true);
+                keep_alive(&stream);
                 stream.into()
             }
         };

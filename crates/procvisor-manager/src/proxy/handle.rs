@@ -20,6 +20,10 @@ impl std::fmt::Debug for Handle {
 
 impl Handle {
     pub(crate) fn call(&self, op: Op) -> Result<Response, ManagerError> {
+        if matches!(op, Op::Acquire { .. } | Op::Wait { .. }) {
+            // What this process takes, the manager gives back if the process dies.
+            self.endpoint.ensure_lifeline()?;
+        }
         self.endpoint.call(&Request::Call { id: self.id, op })
     }
 

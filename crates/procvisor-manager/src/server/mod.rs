@@ -10,7 +10,7 @@ mod sync_objects;
 mod waiting;
 
 use crate::managed::{self, ErasedManaged};
-use crate::protocol::{Create, ObjectId, Op, Request, Response};
+use crate::protocol::{Create, ObjectId, Op, Request, Response, Session};
 use collections::VersionedList;
 use handshakes::{HANDSHAKE_TIMEOUT, Handshakes};
 use ordered_map::OrderedMap;
@@ -94,6 +94,16 @@ impl Object {
             },
         }
     }
+
+    /// Releases what client process `session` held here (it has ended); says what, if anything.
+    fn release_held_by(&self, session: Session) -> Option<String> {
+        match self {
+            Object::Lock(l) => l.release_held_by(session),
+            Object::Semaphore(s) => s.release_held_by(session),
+            Object::Condition(c) => c.release_held_by(session),
+            _ => None,
+        }
+    }
 }
 
 /// What a manager holds.
@@ -101,6 +111,8 @@ struct Objects {
     objects: Mutex<HashMap<ObjectId, Arc<Object>>>,
     names: Mutex<HashMap<String, Vec<u8>>>,
     next: AtomicU64,
+    /// Client processes, by how many lifelines they hold open (see [`Request::Session`]).
+    sessions: Mutex<HashMap<Session, usize>>,
 }
 
 impl Default for Objects {
@@ -116,6 +128,7 @@ impl Default for Objects {
             objects: Mutex::default(),
             names: Mutex::default(),
             next: AtomicU64::new(base),
+            sessions: Mutex::default(),
         }
     }
 }
@@ -148,7 +161,39 @@ impl Objects {
                 Response::Done
             }
             Request::Lookup { name } => Response::MaybeBytes(lock(&self.names).get(&name).cloned()),
+            Request::Session(session) => {
+                *lock(&self.sessions).entry(session).or_default() += 1;
+                Response::Done
+            }
             Request::Shutdown => Response::Done,
+        }
+    }
+
+    /// A lifeline of client process `session` closed; when it was the last, the process is gone
+    /// and what it held is released, as procvisor's own shared-memory locks do for a dead
+    /// holder (Python's manager keeps such a lock held for ever).
+    fn session_closed(&self, session: Session) {
+        {
+            let mut sessions = lock(&self.sessions);
+            match sessions.get_mut(&session) {
+                Some(open) if *open > 1 => {
+                    *open -= 1;
+                    return;
+                }
+                Some(_) => {
+                    sessions.remove(&session);
+                }
+                None => return,
+            }
+        }
+        let objects: Vec<(ObjectId, Arc<Object>)> = lock(&self.objects)
+            .iter()
+            .map(|(id, o)| (*id, o.clone()))
+            .collect();
+        for (id, object) in objects {
+            if let Some(released) = object.release_held_by(session) {
+                tracing::warn!(target: "procvisor::manager", object = id, %released, "a client process ended holding a manager object; released it");
+            }
         }
     }
 }
@@ -261,14 +306,42 @@ pub(crate) fn hung_up(fd: i32) -> bool {
     n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
-fn serve_client(objects: &Objects, mut conn: Connection, listener: &Listener) {
+fn serve_client(objects: &Objects, conn: Connection, listener: &Listener) {
     let fd = conn.as_raw_fd();
-    let client_gone = move || hung_up(fd);
-    while let Ok(request) = conn.recv::<Request>() {
+    let conn = std::cell::RefCell::new(conn);
+    // A waiting call checks on its client every 100 ms; each heartbeat it also tells the client
+    // it is still there (a silent manager is one that is stopped or cut off). Never blocking:
+    // a client that does not read misses a heartbeat, and what was cut short goes out ahead of
+    // the response.
+    let last_beat = std::cell::Cell::new(std::time::Instant::now());
+    let client_gone = || {
+        if hung_up(fd) {
+            return true;
+        }
+        if last_beat.get().elapsed() >= crate::protocol::HEARTBEAT {
+            last_beat.set(std::time::Instant::now());
+            let sent = conn
+                .borrow_mut()
+                .send_timeout(&Response::StillWaiting, std::time::Duration::ZERO);
+            if sent.is_err_and(|e| !e.is_timeout()) {
+                return true;
+            }
+        }
+        false
+    };
+    let mut lifeline = None;
+    loop {
+        let Ok(request) = conn.borrow_mut().recv::<Request>() else {
+            break;
+        };
         let shutdown = matches!(request, Request::Shutdown);
+        if let Request::Session(session) = request {
+            lifeline = Some(session);
+        }
+        last_beat.set(std::time::Instant::now());
         let response = objects.handle(request, &client_gone);
-        if conn.send(&response).is_err() {
-            return;
+        if conn.borrow_mut().send(&response).is_err() {
+            break;
         }
         if shutdown {
             tracing::debug!(target: "procvisor::manager", "shutdown requested");
@@ -276,6 +349,9 @@ fn serve_client(objects: &Objects, mut conn: Connection, listener: &Listener) {
             // The objects go with the process; clients that still call get a closed socket.
             std::process::exit(0);
         }
+    }
+    if let Some(session) = lifeline {
+        objects.session_closed(session);
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::waiting::{Patience, Waited, wait_for};
 use crate::error::remote;
-use crate::protocol::{Op, Owner, Response};
-use std::collections::{HashSet, VecDeque};
+use crate::protocol::{Op, Owner, Response, Session};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
@@ -108,6 +108,23 @@ impl LockObject {
         true
     }
 
+    /// Releases the lock (at any depth) if client process `session` holds it.
+    pub(crate) fn release_held_by(&self, session: Session) -> Option<String> {
+        let mut holder = lock(&self.holder);
+        if holder.owner.is_none_or(|o| o.session != session) {
+            return None;
+        }
+        let depth = holder.count;
+        holder.owner = None;
+        holder.count = 0;
+        self.released.notify_one();
+        Some(if self.reentrant {
+            format!("an RLock held {depth} deep")
+        } else {
+            "a Lock".to_string()
+        })
+    }
+
     pub(crate) fn call(&self, op: Op, client_gone: &dyn Fn() -> bool) -> Response {
         match op {
             Op::Acquire { owner, timeout } => {
@@ -120,8 +137,16 @@ impl LockObject {
     }
 }
 
+/// A semaphore's count, and the permits each client process holds (taken and not given back
+/// by that process), so that those of a process that ended can be given back.
+#[derive(Default)]
+struct Permits {
+    value: u64,
+    held: HashMap<Session, u64>,
+}
+
 pub(crate) struct SemaphoreObject {
-    value: Mutex<u64>,
+    permits: Mutex<Permits>,
     bound: Option<u64>,
     released: Condvar,
 }
@@ -129,40 +154,62 @@ pub(crate) struct SemaphoreObject {
 impl SemaphoreObject {
     pub(crate) fn new(value: u64, bound: Option<u64>) -> SemaphoreObject {
         SemaphoreObject {
-            value: Mutex::new(value),
+            permits: Mutex::new(Permits {
+                value,
+                held: HashMap::new(),
+            }),
             bound,
             released: Condvar::new(),
         }
     }
 
+    /// Gives back the permits client process `session` held.
+    pub(crate) fn release_held_by(&self, session: Session) -> Option<String> {
+        let mut permits = lock(&self.permits);
+        let held = permits.held.remove(&session).filter(|&n| n > 0)?;
+        // A permit it took may have been given back by another process already (anyone may
+        // release): a bounded semaphore never goes past its bound.
+        permits.value = (permits.value + held).min(self.bound.unwrap_or(u64::MAX));
+        self.released.notify_all();
+        Some(format!("{held} Semaphore permit(s)"))
+    }
+
     pub(crate) fn call(&self, op: Op, client_gone: &dyn Fn() -> bool) -> Response {
         match op {
-            Op::Acquire { timeout, .. } => {
+            Op::Acquire { timeout, owner } => {
                 let patience = Patience::new(timeout, client_gone);
-                let (mut value, waited) =
-                    wait_for(&self.released, lock(&self.value), &patience, |v| *v > 0);
+                let (mut permits, waited) =
+                    wait_for(&self.released, lock(&self.permits), &patience, |p| {
+                        p.value > 0
+                    });
                 match waited {
                     Waited::Ready => {
-                        *value -= 1;
+                        permits.value -= 1;
+                        *permits.held.entry(owner.session).or_default() += 1;
                         Response::Bool(true)
                     }
                     Waited::TimedOut => Response::Bool(false),
                     Waited::ClientGone => gone(),
                 }
             }
-            Op::Release { .. } => {
-                let mut value = lock(&self.value);
-                if self.bound.is_some_and(|b| *value >= b) {
+            Op::Release { owner } => {
+                let mut permits = lock(&self.permits);
+                if self.bound.is_some_and(|b| permits.value >= b) {
                     return Response::Error(remote(
                         "ValueError",
                         "Semaphore released too many times",
                     ));
                 }
-                *value += 1;
+                permits.value += 1;
+                // Anyone may release (as in Python); it counts against the releaser's own
+                // permits when it holds some.
+                if let Some(held) = permits.held.get_mut(&owner.session) {
+                    *held = held.saturating_sub(1);
+                }
                 self.released.notify_one();
                 Response::Done
             }
-            Op::Load => Response::Int(*lock(&self.value) as i64),
+            Op::Load => Response::Int(lock(&self.permits).value as i64),
             other => super::collections::unsupported("Semaphore", &other),
         }
     }
@@ -220,6 +267,13 @@ impl ConditionObject {
             return gone();
         }
         Response::Bool(notified)
+    }
+
+    /// Releases the condition's lock if client process `session` holds it.
+    pub(crate) fn release_held_by(&self, session: Session) -> Option<String> {
+        self.lock
+            .release_held_by(session)
+            .map(|what| format!("a Condition's lock ({what})"))
     }
 
     fn notify(&self, n: u64) -> Response {

@@ -1,6 +1,8 @@
 //! How a call waits in the manager: on a condition variable, until its condition holds, its
 //! deadline passes, or its client is gone (a client that died must not leave a thread waiting
-//! for ever, nor be handed a lock it can no longer release).
+//! for ever, nor be handed a lock it can no longer release). Checking on the client is also
+//! when the waiting call tells it the manager is still there (see `Response::StillWaiting`), so
+//! the check runs on time however often the wait is woken.
 
 use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant};
@@ -38,6 +40,7 @@ pub(crate) fn wait_for<'m, S>(
     mut ready: impl FnMut(&mut S) -> bool,
 ) -> (MutexGuard<'m, S>, Waited) {
     let mut waited = false;
+    let mut checked = Instant::now();
     loop {
         if ready(&mut guard) {
             // A client that went while it waited is not handed the lock, permit or item.
@@ -57,12 +60,15 @@ pub(crate) fn wait_for<'m, S>(
             }
             None => CHECK_CLIENT,
         };
-        let (next, timed_out) = cv
+        let (next, _) = cv
             .wait_timeout(guard, slice)
             .unwrap_or_else(|p| p.into_inner());
         guard = next;
-        if timed_out.timed_out() && (patience.client_gone)() {
-            return (guard, Waited::ClientGone);
+        if checked.elapsed() >= CHECK_CLIENT {
+            checked = Instant::now();
+            if (patience.client_gone)() {
+                return (guard, Waited::ClientGone);
+            }
         }
     }
 }

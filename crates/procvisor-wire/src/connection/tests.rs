@@ -618,3 +618,43 @@ fn try_recv_never_waits_and_keeps_a_partial_message() {
     drop(a);
     assert!(matches!(b.try_recv::<i32>(), Err(ConnectionError::Eof)));
 }
+
+#[test]
+fn a_send_that_times_out_is_finished_by_the_next_and_never_tears_the_stream() {
+    let (mut a, mut b) = crate::pipe(true).unwrap();
+    // Nobody reads `b`: sends fill the socket until one times out part-way.
+    let big = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    loop {
+        match a.send_timeout(&big, Duration::from_millis(20)) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
+                break;
+            }
+        }
+        assert!(sent < 10_000, "the socket never filled up");
+    }
+    // The reader catches up on another thread while the writer finishes what it owes and
+    // sends one more message.
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        loop {
+            let message: Vec<u8> = b.recv().unwrap();
+            if message.is_empty() {
+                return got;
+            }
+            got.push(message);
+        }
+    });
+    a.send(&big).unwrap();
+    a.send(&Vec::<u8>::new()).unwrap();
+    let got = reader.join().unwrap();
+    // Every message whole: those sent before the timeout, the one cut short (finished), the last.
+    assert!(
+        got.len() == sent + 1 || got.len() == sent + 2,
+        "{} of {sent}",
+        got.len()
+    );
+    assert!(got.iter().all(|m| *m == big));
+}
