@@ -4,7 +4,9 @@
 use crate::error::ManagerError;
 use crate::per_process::PerProcess;
 use crate::protocol::{Bytes, Request, Response};
-use procvisor_wire::{Address, AuthenticationError, Client, Connection, ListenerError};
+use procvisor_wire::{
+    Address, AuthenticationError, Client, Connection, ConnectionError, ListenerError,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -162,8 +164,15 @@ impl Endpoint {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        conn.send_timeout(request, self.liveness)
-            .map_err(|e| self.silent_or_gone(e))?;
+        match conn.send_timeout(request, self.liveness) {
+            Ok(()) => {}
+            // Nothing was sent: the connection is as good as before.
+            Err(e @ (ConnectionError::FrameTooLarge { .. } | ConnectionError::Codec(_))) => {
+                put_idle(&self.address, conn);
+                return Err(ManagerError::Codec(format!("cannot send the call: {e}")));
+            }
+            Err(e) => return Err(self.silent_or_gone(e)),
+        }
         let response = loop {
             match conn.recv_timeout::<Response>(self.liveness) {
                 Ok(Response::StillWaiting) => continue,
@@ -180,8 +189,15 @@ impl Endpoint {
     }
 }
 
+/// Encodes a value for the manager; one too large for a message is refused here, with its size.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ManagerError> {
-    procvisor_wire::codec::encode(value).map_err(|e| ManagerError::Codec(e.to_string()))
+    let bytes =
+        procvisor_wire::codec::encode(value).map_err(|e| ManagerError::Codec(e.to_string()))?;
+    if bytes.len() > procvisor_wire::MAX_VALUE_SIZE {
+        let e = procvisor_wire::codec::CodecError::too_large(bytes.len());
+        return Err(ManagerError::Codec(e.to_string()));
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn encode_all<T: Serialize>(

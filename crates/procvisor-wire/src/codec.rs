@@ -59,6 +59,17 @@ impl CodecError {
         }
     }
 
+    /// The error for a value of `size` bytes, too large for one of procvisor's messages (see
+    /// [`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE)): it gives the size and what to do instead.
+    pub fn too_large(size: usize) -> Self {
+        Self::encode(format!(
+            "the value is {}, over the {} one message carries; pass data this large through \
+             shared memory (SharedMemory, Array, ShareableList), or send it in parts",
+            mebibytes(size),
+            mebibytes(crate::MAX_VALUE_SIZE)
+        ))
+    }
+
     /// Whether encoding or decoding failed.
     pub fn direction(&self) -> CodecDirection {
         self.direction
@@ -68,6 +79,11 @@ impl CodecError {
     pub fn message(&self) -> &str {
         &self.message
     }
+}
+
+/// A size in MiB, for messages.
+pub(crate) fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// Encodes `value` into a new buffer.

@@ -39,7 +39,11 @@ pub enum ConnectionError {
     },
     /// A message was larger than the connection's frame limit. Sending: nothing was sent.
     /// Receiving: the stream cannot be resynchronised and the connection is unusable.
-    #[error("a message of {length} bytes exceeds the frame limit of {limit} bytes")]
+    #[error(
+        "a message of {length} bytes exceeds the frame limit of {limit} bytes ({}; \
+         Connection::set_max_frame_size raises it, shared memory avoids copying)",
+        crate::codec::mebibytes(*length as usize)
+    )]
     FrameTooLarge {
         /// The message length.
         length: u64,

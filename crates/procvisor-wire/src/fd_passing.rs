@@ -273,10 +273,15 @@ impl Payload {
     ///
     /// # Errors
     ///
-    /// When the value cannot be encoded or a descriptor cannot be duplicated.
+    /// When the value cannot be encoded, is larger than [`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE)
+    /// (the error says so, with the size and what to do instead), or a descriptor cannot be
+    /// duplicated.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, crate::codec::CodecError> {
         let (bytes, raw) = collect_fds(|| crate::codec::encode(value));
         let bytes = bytes?;
+        if bytes.len() > crate::MAX_VALUE_SIZE {
+            return Err(crate::codec::CodecError::too_large(bytes.len()));
+        }
         let fds = raw
             .into_iter()
             // SAFETY: each raw descriptor was registered by a part of `value`, which is borrowed

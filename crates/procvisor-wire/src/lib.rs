@@ -66,6 +66,13 @@ pub use connection::Connection;
 pub use error::{AuthenticationError, ConnectionError, ListenerError};
 pub use fd_passing::{Payload, SharedFd};
 pub use frame::DEFAULT_MAX_FRAME_SIZE;
+
+/// The largest encoded value that travels inside one of procvisor's own messages (a task's
+/// arguments or result, an actor's message or reply, a process's arguments or result, a value
+/// stored in a manager): 255 MiB, which leaves room for the envelope under the 256 MiB frame
+/// limit. A larger value is refused where it is sent, with an error that gives its size; data
+/// that large is better passed through shared memory.
+pub const MAX_VALUE_SIZE: usize = DEFAULT_MAX_FRAME_SIZE - (1 << 20);
 pub use listener::{Client, Incoming, Interrupt, KEEPALIVE_NOTICE, Listener, ListenerBuilder};
 pub use object::Object;
 pub use pipe::pipe;

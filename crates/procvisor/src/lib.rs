@@ -47,8 +47,9 @@ pub use procvisor_sync::{
     SharedType, SimpleQueue, Value, ValueGuard,
 };
 pub use procvisor_wire::{
-    Address, AuthenticationError, Client, Connection, ConnectionError, Listener, ListenerBuilder,
-    ListenerError, Object, Payload, SharedFd, Waitable, object, pipe, wait, wait_async,
+    Address, AuthenticationError, Client, Connection, ConnectionError, Incoming, Listener,
+    ListenerBuilder, ListenerError, MAX_VALUE_SIZE, Object, Payload, SharedFd, Waitable, object,
+    pipe, wait, wait_async,
 };
 /// `tracing`, for [`log_to_stderr`]'s level and for logging in targets (children's events reach
 /// the parent).

@@ -340,7 +340,17 @@ fn serve_client(objects: &Objects, conn: Connection, listener: &Listener) {
         }
         last_beat.set(std::time::Instant::now());
         let response = objects.handle(request, &client_gone);
-        if conn.borrow_mut().send(&response).is_err() {
+        let sent = match conn.borrow_mut().send(&response) {
+            // Nothing was sent: say why instead (a whole list or dict too large to carry).
+            Err(e @ procvisor_wire::ConnectionError::FrameTooLarge { .. }) => conn
+                .borrow_mut()
+                .send(&Response::Error(crate::error::remote(
+                    "MemoryError",
+                    format!("the answer is too large for one message ({e}); fetch it in parts"),
+                ))),
+            sent => sent,
+        };
+        if sent.is_err() {
             break;
         }
         if shutdown {

@@ -9,7 +9,7 @@
 
 use super::envelope::Envelope;
 use crate::node::node;
-use procvisor_wire::Connection;
+use procvisor_wire::{Connection, ConnectionError};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -117,8 +117,8 @@ impl Link {
     fn write_first_then_hand_off(self: &Arc<Self>, mut conn: Connection) {
         let first = self.lock().queue.pop_front();
         if let Some(envelope) = first {
-            if let Err(e) = conn.send(&envelope) {
-                self.break_with(envelope, &e.to_string());
+            let sent = conn.send(&envelope);
+            if !self.after_send(envelope, sent) {
                 return;
             }
         }
@@ -151,10 +151,30 @@ impl Link {
                 std::mem::take(&mut writer.queue)
             };
             for envelope in batch {
-                if let Err(e) = conn.send(&envelope) {
-                    self.break_with(envelope, &e.to_string());
+                let sent = conn.send(&envelope);
+                if !self.after_send(envelope, sent) {
                     return;
                 }
+            }
+        }
+    }
+
+    /// What a send's result means for the link: `true` when it goes on. An envelope that could
+    /// not be encoded, or is too large for a message, goes back to its sender alone (nothing
+    /// was written, the link is fine); any other error breaks the link.
+    fn after_send(&self, envelope: Envelope, sent: Result<(), ConnectionError>) -> bool {
+        match sent {
+            Ok(()) => true,
+            Err(e @ (ConnectionError::FrameTooLarge { .. } | ConnectionError::Codec(_))) => {
+                node().actor_net().bounce(
+                    envelope,
+                    super::envelope::CallFailure::Codec(format!("cannot send the message: {e}")),
+                );
+                true
+            }
+            Err(e) => {
+                self.break_with(envelope, &e.to_string());
+                false
             }
         }
     }
@@ -170,8 +190,8 @@ impl Link {
                 std::mem::take(&mut writer.queue)
             };
             for envelope in batch {
-                if let Err(e) = conn.send_async(&envelope).await {
-                    self.break_with(envelope, &e.to_string());
+                let sent = conn.send_async(&envelope).await;
+                if !self.after_send(envelope, sent) {
                     return;
                 }
             }
