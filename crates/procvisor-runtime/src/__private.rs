@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Display;
 
-pub use crate::actor::{ACTORS, ActorRegistration, StartFn, actor_registration};
+pub use crate::actor::{ACTORS, ActorRegistration, actor_registration};
 pub use crate::target::{REGISTRY, Registration};
 pub use linkme;
 pub use procvisor_wire::Payload;

@@ -74,8 +74,9 @@ pub use outcome::{ExitCode, ExitReason, Failure, FailureKind};
 pub use process::{Process, ProcessReturn, Sentinel};
 pub use supervision_policy::{Backoff, RestartIntensity, RestartLog};
 pub use supervisor::{
-    ChildExit, ChildNode, ChildSpec, ChildState, Placement, Restart, Shutdown, Strategy,
-    SupervisionTree, Supervisor, SupervisorError, SupervisorSpec,
+    AutoShutdown, ChildCounts, ChildExit, ChildInfo, ChildNode, ChildSpec, ChildState, DynamicSpec,
+    DynamicSupervisor, EventKind, Placement, Restart, Shutdown, Strategy, SupervisionTree,
+    Supervisor, SupervisorError, SupervisorEvent, SupervisorEvents, SupervisorRef, SupervisorSpec,
 };
 #[doc(hidden)]
 pub use supervisor::{SupervisorActor, SupervisorMsg, SupervisorReply};

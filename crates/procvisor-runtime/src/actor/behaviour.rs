@@ -133,8 +133,8 @@ impl<A: Actor> ActorContext<A> {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ActorRegistration {
-    pub name: fn() -> &'static str,
-    pub start: super::hosted::StartFn,
+    pub(crate) name: fn() -> &'static str,
+    pub(crate) start: super::hosted::StartFn,
 }
 
 #[doc(hidden)]

@@ -36,9 +36,17 @@ pub(crate) enum Body {
         actor: String,
         args: Payload,
         name: Option<String>,
+        /// The incarnation whose name the new actor takes over (a supervisor's restart).
+        replacing: Option<Address>,
     },
-    /// Bind `name` to `address` (at the root node).
-    Register { name: String, address: Address },
+    /// Bind `name` to `address` (at the root node), if it is free or bound to `replacing` (an
+    /// earlier incarnation); the answer goes to `from`.
+    Register {
+        from: Caller,
+        name: String,
+        address: Address,
+        replacing: Option<Address>,
+    },
     /// Unbind `name` if it is still bound to `address` (at the root node).
     Unregister { name: String, address: Address },
     /// Stop the actor (normally); reply to `from` once it has stopped.
@@ -83,4 +91,12 @@ pub enum CallFailure {
     /// The actor could not be started (spawn only).
     #[error("the actor could not start: {0}")]
     StartFailed(String),
+    /// The name is registered to another actor, which is still there.
+    #[error("the name \"{name}\" is already registered to {holder}")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// Who holds it.
+        holder: String,
+    },
 }

@@ -30,9 +30,18 @@ pub enum ActorError {
     /// A message or reply could not be encoded or decoded.
     #[error("{0}")]
     Codec(String),
-    /// The actor could not start: its `start` failed or panicked.
+    /// The actor could not start: its `start` failed or panicked, or its name is taken.
     #[error("the actor could not start: {0}")]
     StartFailed(String),
+    /// The name is registered to another actor, which is still there: names are unique in the
+    /// program.
+    #[error("the name \"{name}\" is already registered to {holder}")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// Who holds it.
+        holder: String,
+    },
     /// The actor type is not registered.
     #[error(
         "the actor type `{actor}` is not registered, so another process cannot start it.\n\
@@ -63,6 +72,7 @@ impl From<CallFailure> for ActorError {
             CallFailure::Stopped => ActorError::Stopped,
             CallFailure::Codec(message) => ActorError::Codec(message),
             CallFailure::StartFailed(message) => ActorError::StartFailed(message),
+            CallFailure::NameTaken { name, holder } => ActorError::NameTaken { name, holder },
         }
     }
 }

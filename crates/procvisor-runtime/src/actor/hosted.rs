@@ -50,6 +50,8 @@ pub(crate) enum HostedMsg {
     Cast(Payload),
     Call(Payload, ReplyTo),
     Stop(ReplyTo),
+    /// End as crashed with this failure, at once (a supervisor's `kill_child` of a local child).
+    Crash(Failure),
 }
 
 /// The ractor actor that hosts an `A`.
@@ -141,6 +143,10 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
                 reply.send(Ok(unit()));
                 return Ok(());
             }
+            HostedMsg::Crash(failure) => {
+                state.crash(&myself, failure);
+                return Ok(());
+            }
         }
         if let Some(failure) = state.ctx.take_failure() {
             state.crash(&myself, failure);
@@ -178,19 +184,23 @@ pub(crate) async fn catch_future<F: Future>(future: F) -> Result<F::Output, Fail
 }
 
 /// Starts an actor from encoded arguments in this node; the id, or why it did not start.
-pub type StartFn =
-    fn(Payload, Option<String>) -> Pin<Box<dyn Future<Output = Result<ActorId, String>> + Send>>;
+pub(crate) type StartFn = fn(
+    Payload,
+    Option<String>,
+    Option<super::Address>,
+) -> Pin<Box<dyn Future<Output = Result<ActorId, StartError>> + Send>>;
 
 /// [`StartFn`] for `A`.
 pub(crate) fn start_erased<A: Actor>(
     args: Payload,
     name: Option<String>,
-) -> Pin<Box<dyn Future<Output = Result<ActorId, String>> + Send>> {
+    replacing: Option<super::Address>,
+) -> Pin<Box<dyn Future<Output = Result<ActorId, StartError>> + Send>> {
     Box::pin(async move {
         let args: A::Args = args
             .decode()
-            .map_err(|e| format!("cannot decode the start arguments: {e}"))?;
-        start_local::<A>(args, name).await
+            .map_err(|e| StartError::Failed(format!("cannot decode the start arguments: {e}")))?;
+        start_local::<A>(args, name, replacing).await
     })
 }
 
@@ -198,9 +208,60 @@ pub(crate) fn start_erased<A: Actor>(
 pub(crate) async fn start_local<A: Actor>(
     args: A::Args,
     name: Option<String>,
-) -> Result<ActorId, String> {
+    replacing: Option<super::Address>,
+) -> Result<ActorId, StartError> {
     let net = node().actor_net();
     let id = net.new_actor_id();
+    let address = net.address_of(id);
+    // The name first, as OTP does: a second actor under a name that is taken never starts.
+    if let Some(name) = &name {
+        net.register_name(name, address.clone(), replacing)
+            .await
+            .map_err(StartError::Name)?;
+    }
+    let started = start_named::<A>(args, id, name.clone()).await;
+    if started.is_err() {
+        if let Some(name) = &name {
+            net.unregister_name(name, address);
+        }
+    }
+    started.map_err(StartError::Failed)
+}
+
+/// Why an actor did not start.
+#[derive(Debug, Clone)]
+pub(crate) enum StartError {
+    /// Its name is taken (or could not be registered).
+    Name(CallFailure),
+    /// Its `start` failed or panicked, or its arguments are not its own.
+    Failed(String),
+}
+
+impl StartError {
+    pub(crate) fn into_failure(self) -> CallFailure {
+        match self {
+            StartError::Name(failure) => failure,
+            StartError::Failed(message) => CallFailure::StartFailed(message),
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Name(failure) => failure.fmt(f),
+            StartError::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+/// Runs `A::start` and puts the actor in its mailbox, as actor `id` of this node.
+async fn start_named<A: Actor>(
+    args: A::Args,
+    id: ActorId,
+    name: Option<String>,
+) -> Result<ActorId, String> {
+    let net = node().actor_net();
     let address = net.address_of(id);
     let ctx = ActorContext {
         myself: RemoteRef::at(address.clone()),
@@ -218,9 +279,6 @@ pub(crate) async fn start_local<A: Actor>(
         .await
         .map_err(|e| format!("cannot start the actor: {e}"))?;
     net.local.insert(id, mailbox);
-    if let Some(name) = name {
-        net.register_name(&name, address);
-    }
     debug_assert!(matches!(net.address_of(id).recipient, Recipient::Id(_)));
     Ok(id)
 }

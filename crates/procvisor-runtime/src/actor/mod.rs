@@ -26,6 +26,7 @@ pub use spawning::{ActorHost, Place, spawn_in, spawn_local, spawn_local_named, s
 
 pub(crate) use address::{Address, Recipient};
 pub(crate) use behaviour::lookup;
+pub(crate) use hosted::HostedMsg;
 pub(crate) use link_on_demand::adopt as adopt_link;
 pub(crate) use net::{ActorEnd, ActorNet};
 pub(crate) use spawning::spawn_remote;
@@ -40,5 +41,3 @@ pub(crate) fn send_stop(address: Address) {
 
 #[doc(hidden)]
 pub use behaviour::{ACTORS, ActorRegistration, actor_registration};
-#[doc(hidden)]
-pub use hosted::StartFn;

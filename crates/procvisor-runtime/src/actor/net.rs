@@ -48,6 +48,9 @@ pub(crate) struct ActorNet {
     up: Mutex<Option<Arc<Link>>>,
     down: DashMap<u32, Arc<Link>>,
     end_hooks: DashMap<ActorId, Vec<EndHook>>,
+    /// How the last actors of this node ended, for a hook registered just after (a crash in
+    /// an actor's first moments must not pass for a normal stop).
+    recent_ends: Mutex<std::collections::VecDeque<(ActorId, ActorEnd)>>,
     /// Called when the link to the parent ends (an actor host exits then).
     on_up_lost: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     /// What the host process of this node waits on (actor hosts only).
@@ -76,6 +79,7 @@ impl ActorNet {
             up: Mutex::new(None),
             down: DashMap::new(),
             end_hooks: DashMap::new(),
+            recent_ends: Mutex::new(std::collections::VecDeque::new()),
             on_up_lost: Mutex::new(None),
             host_events: Mutex::new(None),
         }
@@ -271,10 +275,20 @@ impl ActorNet {
                     actor,
                     args,
                     name,
+                    replacing,
                 },
-            ) => super::spawning::spawn_here(from, actor, args, name),
-            (Recipient::Node, Body::Register { name, address }) if self.is_root() => {
-                self.names.insert(name, address);
+            ) => super::spawning::spawn_here(from, actor, args, name, replacing),
+            (
+                Recipient::Node,
+                Body::Register {
+                    from,
+                    name,
+                    address,
+                    replacing,
+                },
+            ) if self.is_root() => {
+                let claimed = self.claim_here(name, address, replacing.as_ref());
+                self.reply(from, claimed.map(|()| unit()));
             }
             (Recipient::Node, Body::Unregister { name, address }) if self.is_root() => {
                 self.names.remove_if(&name, |_, bound| *bound == address);
@@ -322,25 +336,65 @@ impl ActorNet {
             None => match message {
                 HostedMsg::Call(_, reply) => reply.send(Err(CallFailure::NoSuchActor(id))),
                 HostedMsg::Stop(reply) => reply.send(Ok(unit())),
-                HostedMsg::Cast(_) => {
+                HostedMsg::Cast(_) | HostedMsg::Crash(_) => {
                     tracing::debug!(target: "procvisor::actor", %id, "a cast for an actor that is gone")
                 }
             },
         }
     }
 
-    /// Binds `name` to `address` in the main process's registry.
-    pub(crate) fn register_name(&self, name: &str, address: Address) {
+    /// Binds `name` to `address` in the main process's registry, if the name is free or bound
+    /// to `replacing` (the incarnation `address` takes over from: a restart).
+    pub(crate) async fn register_name(
+        &self,
+        name: &str,
+        address: Address,
+        replacing: Option<Address>,
+    ) -> Result<(), CallFailure> {
+        if self.is_root() {
+            return self.claim_here(name.to_string(), address, replacing.as_ref());
+        }
+        let (from, slot) = self.new_call(&[]);
         self.route(Envelope {
             to: Address {
                 node: Vec::new(),
                 recipient: Recipient::Node,
             },
             body: Body::Register {
+                from,
                 name: name.to_string(),
                 address,
+                replacing,
             },
         });
+        std::future::poll_fn(|cx| slot.poll(cx.waker()))
+            .await
+            .map(|_| ())
+    }
+
+    /// The root's side of [`register_name`](Self::register_name).
+    fn claim_here(
+        &self,
+        name: String,
+        address: Address,
+        replacing: Option<&Address>,
+    ) -> Result<(), CallFailure> {
+        match self.names.entry(name) {
+            dashmap::Entry::Vacant(free) => {
+                free.insert(address);
+                Ok(())
+            }
+            dashmap::Entry::Occupied(mut bound)
+                if replacing == Some(bound.get()) || *bound.get() == address =>
+            {
+                bound.insert(address);
+                Ok(())
+            }
+            dashmap::Entry::Occupied(bound) => Err(CallFailure::NameTaken {
+                name: bound.key().clone(),
+                holder: bound.get().to_string(),
+            }),
+        }
     }
 
     /// Unbinds `name` if it still means `address`.
@@ -378,8 +432,16 @@ impl ActorNet {
         self.end_hooks.entry(id).or_default().push(hook);
         if !self.local.contains_key(&id) {
             if let Some((_, hooks)) = self.end_hooks.remove(&id) {
+                let end = self
+                    .recent_ends
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .find(|(ended, _)| *ended == id)
+                    .map(|(_, end)| end.clone())
+                    .unwrap_or(ActorEnd::Stopped);
                 for hook in hooks {
-                    hook(&ActorEnd::Stopped);
+                    hook(&end);
                 }
             }
         }
@@ -387,6 +449,13 @@ impl ActorNet {
 
     /// Actor `id` has ended.
     pub(crate) fn actor_ended(&self, id: ActorId, end: &ActorEnd) {
+        {
+            let mut recent = self.recent_ends.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() == RECENT_ENDS {
+                recent.pop_front();
+            }
+            recent.push_back((id, end.clone()));
+        }
         self.local.remove(&id);
         if let Some((_, hooks)) = self.end_hooks.remove(&id) {
             for hook in hooks {
@@ -493,6 +562,9 @@ impl ActorNet {
         }
     }
 }
+
+/// How many ends [`ActorNet::on_end`] remembers for hooks that come late.
+const RECENT_ENDS: usize = 64;
 
 /// The encoded unit value (the reply to a stop).
 pub(crate) fn unit() -> Payload {

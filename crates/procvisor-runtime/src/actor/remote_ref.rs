@@ -74,6 +74,14 @@ impl<A: Actor> RemoteRef<A> {
         RemoteRef::at(Address::named(name))
     }
 
+    /// The name it is a reference by (`None` for a reference by address).
+    pub fn name(&self) -> Option<&str> {
+        match &self.address.recipient {
+            Recipient::Name(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// The actor's number in its process (`None` for a reference by name).
     pub fn id(&self) -> Option<ActorId> {
         match self.address.recipient {

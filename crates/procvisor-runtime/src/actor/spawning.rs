@@ -41,10 +41,12 @@ fn start_here<A: Actor>(args: A::Args, name: Option<String>) -> Result<RemoteRef
     let slot = Arc::new(CallSlot::default());
     let filled = slot.clone();
     node().runtime().spawn(async move {
-        filled.fill(match super::hosted::start_local::<A>(args, name).await {
-            Ok(id) => Payload::encode(&id).map_err(|e| CallFailure::Codec(e.to_string())),
-            Err(e) => Err(CallFailure::StartFailed(e)),
-        });
+        filled.fill(
+            match super::hosted::start_local::<A>(args, name, None).await {
+                Ok(id) => Payload::encode(&id).map_err(|e| CallFailure::Codec(e.to_string())),
+                Err(e) => Err(e.into_failure()),
+            },
+        );
     });
     let id = match wait_blocking(&slot, None, None)? {
         Some(Ok(payload)) => payload
@@ -245,7 +247,7 @@ impl ActorHost {
         }
         let args = Payload::encode(&args)
             .map_err(|e| ActorError::Codec(format!("cannot encode the start arguments: {e}")))?;
-        let id = spawn_remote(&self.path, actor, args, name)?;
+        let id = spawn_remote(&self.path, actor, args, name, None)?;
         Ok(RemoteRef::at(Address {
             node: self.path.clone(),
             recipient: Recipient::Id(id),
@@ -300,12 +302,14 @@ impl Drop for ActorHost {
     }
 }
 
-/// Asks the node at `path` to start a registered actor; waits for its id.
+/// Asks the node at `path` to start a registered actor (named `name`, taking the name over
+/// from `replacing`); waits for its id.
 pub(crate) fn spawn_remote(
     path: &[u32],
     actor: &str,
     args: Payload,
     name: Option<String>,
+    replacing: Option<Address>,
 ) -> Result<ActorId, ActorError> {
     super::call_slot::can_block()?;
     let net = node().actor_net();
@@ -320,6 +324,7 @@ pub(crate) fn spawn_remote(
             actor: actor.to_string(),
             args,
             name,
+            replacing,
         },
     });
     let link = net.link_toward(path);
@@ -333,7 +338,13 @@ pub(crate) fn spawn_remote(
 }
 
 /// Handles a spawn request that arrived here.
-pub(crate) fn spawn_here(from: Caller, actor: String, args: Payload, name: Option<String>) {
+pub(crate) fn spawn_here(
+    from: Caller,
+    actor: String,
+    args: Payload,
+    name: Option<String>,
+    replacing: Option<Address>,
+) {
     let Some(registration) = behaviour::lookup(&actor) else {
         node().actor_net().reply(
             from,
@@ -344,11 +355,11 @@ pub(crate) fn spawn_here(from: Caller, actor: String, args: Payload, name: Optio
         return;
     };
     node().runtime().spawn(async move {
-        let started = (registration.start)(args, name).await;
+        let started = (registration.start)(args, name, replacing).await;
         let net = node().actor_net();
         let event = match &started {
             Ok(id) => HostEvent::Started(*id),
-            Err(e) => HostEvent::StartFailed(e.clone()),
+            Err(e) => HostEvent::StartFailed(e.to_string()),
         };
         // The reply is queued before the host hears of the outcome: a host that ends on a
         // failed start flushes what is queued, and this reply must be in it.
@@ -357,7 +368,7 @@ pub(crate) fn spawn_here(from: Caller, actor: String, args: Payload, name: Optio
                 from,
                 Payload::encode(&id).map_err(|e| CallFailure::Codec(e.to_string())),
             ),
-            Err(e) => net.reply(from, Err(CallFailure::StartFailed(e))),
+            Err(e) => net.reply(from, Err(e.into_failure())),
         }
         if let Some(events) = net.host_events() {
             let _ = events.send(event);

@@ -1,38 +1,89 @@
-//! Starting, watching and stopping one child of a supervisor, whatever it is: an actor in a
-//! process of its own or in the supervisor's, a nested supervisor (either way), or a process.
+//! Starting, watching, stopping and killing one child of a supervisor, whatever it is: an actor
+//! in a process of its own or in the supervisor's, a nested supervisor (either way), or a
+//! process.
 
 use super::actor::{SupervisorActor, SupervisorMsg};
 use super::spec::{ChildKind, ChildSpec, Placement, Shutdown};
-use crate::actor::{ActorHost, ActorId, RemoteRef};
+use crate::actor::{ActorHost, ActorId, Address, RemoteRef};
 use crate::context::{default_context, get_context};
 use crate::node::node;
+use crate::outcome::{ExitReason, Failure, FailureKind};
 use crate::process::Process;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How a child ended, as its supervisor hears it.
+/// How a child ended, as its supervisor saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ChildExit {
-    /// It stopped normally (exit code 0, or an actor's normal stop).
+    /// It stopped normally: exit code 0, or an actor's normal stop.
     Normal,
-    /// It crashed: a panic, an error, a signal, a non-zero exit code.
-    Crashed(String),
+    /// Its process exited with a code other than 0, after reporting `failure` if it could (an
+    /// error returned by its target, say).
+    Code {
+        /// The exit code.
+        code: i32,
+        /// What it reported before it exited.
+        failure: Option<Failure>,
+    },
+    /// Its process was killed by a signal, after reporting `failure` if it could (a stack
+    /// overflow, say).
+    Signal {
+        /// The signal number.
+        signal: i32,
+        /// What it reported before it died.
+        failure: Option<Failure>,
+    },
+    /// The actor panicked (with the panic's message and location).
+    Panicked(Failure),
+    /// It could not start (or restart).
+    StartFailed(String),
 }
 
 impl ChildExit {
-    pub(crate) fn is_normal(&self) -> bool {
+    /// Whether it stopped normally (what a transient child is not restarted after).
+    pub fn is_normal(&self) -> bool {
         *self == ChildExit::Normal
+    }
+
+    /// How a process that ended with `reason`, after reporting `failure`, ended.
+    pub(crate) fn of_process(reason: ExitReason, failure: Option<Failure>) -> ChildExit {
+        match (reason, failure) {
+            (ExitReason::Code(0), None) => ChildExit::Normal,
+            // An actor's own process reports its actor's panic: the panic is what happened.
+            (_, Some(failure)) if failure.is_panic() => ChildExit::Panicked(failure),
+            (ExitReason::Code(code), failure) => ChildExit::Code { code, failure },
+            (ExitReason::Signal(signal), failure) => ChildExit::Signal { signal, failure },
+        }
     }
 }
 
-impl std::fmt::Display for ChildExit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ChildExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChildExit::Normal => f.write_str("stopped normally"),
-            ChildExit::Crashed(cause) => f.write_str(cause),
+            ChildExit::Code {
+                code,
+                failure: Some(failure),
+            } => write!(f, "{failure} ({})", ExitReason::Code(*code)),
+            ChildExit::Code {
+                code,
+                failure: None,
+            } => write!(f, "it ended with {}", ExitReason::Code(*code)),
+            ChildExit::Signal {
+                signal,
+                failure: Some(failure),
+            } => write!(f, "{failure} ({})", ExitReason::Signal(*signal)),
+            ChildExit::Signal {
+                signal,
+                failure: None,
+            } => write!(f, "it ended with {}", ExitReason::Signal(*signal)),
+            ChildExit::Panicked(failure) => failure.fmt(f),
+            ChildExit::StartFailed(why) => write!(f, "it could not start: {why}"),
         }
     }
 }
@@ -84,10 +135,7 @@ impl ExitSignal {
 #[derive(Debug)]
 enum Handle {
     /// In a process of its own: the actor (or supervisor) to ask, the pidfd to kill.
-    Remote {
-        actor: crate::actor::Address,
-        pidfd: OwnedFd,
-    },
+    Remote { actor: Address, pidfd: OwnedFd },
     /// In the supervisor's process.
     Local { id: ActorId },
     /// A plain process: the pidfd to signal.
@@ -106,10 +154,22 @@ pub(crate) struct Running {
     pub(crate) supervisor: Option<RemoteRef<SupervisorActor>>,
 }
 
+impl Running {
+    /// The address of the actor (or nested supervisor) this child is, if it is one: the
+    /// incarnation a restart takes the name over from.
+    pub(crate) fn address(&self) -> Option<Address> {
+        match &self.handle {
+            Handle::Remote { actor, .. } => Some(actor.clone()),
+            Handle::Local { id } => Some(node().actor_net().address_of(*id)),
+            Handle::Process { .. } | Handle::Nothing => None,
+        }
+    }
+}
+
 /// A stand-in for a child whose restart failed, so that its failure is handled as an end.
-pub(crate) fn failed_start() -> Running {
+pub(crate) fn failed_start(why: &str) -> Running {
     let exited = Arc::new(ExitSignal::default());
-    exited.set(ChildExit::Crashed("it could not start".into()));
+    exited.set(ChildExit::StartFailed(why.to_string()));
     Running {
         handle: Handle::Nothing,
         exited,
@@ -118,13 +178,15 @@ pub(crate) fn failed_start() -> Running {
     }
 }
 
-/// Starts `spec` as child `index` (generation `generation`) of `supervisor`, which hears of its
-/// end through a [`SupervisorMsg::ChildExited`] cast.
+/// Starts `spec` as the child with key `key` (generation `generation`) of `supervisor`, which
+/// hears of its end through a [`SupervisorMsg::ChildExited`] cast. `replacing` is the address
+/// of the incarnation it replaces, whose name it takes over.
 pub(crate) async fn start(
     spec: &ChildSpec,
-    index: usize,
+    key: u64,
     generation: u64,
     supervisor: &RemoteRef<SupervisorActor>,
+    replacing: Option<Address>,
 ) -> Result<Running, String> {
     if let Some(invalid) = &spec.invalid {
         return Err(invalid.clone());
@@ -135,7 +197,7 @@ pub(crate) async fn start(
         move |exit: ChildExit| {
             exited.set(exit.clone());
             let _ = supervisor.cast(SupervisorMsg::ChildExited {
-                index,
+                key,
                 generation,
                 exit,
             });
@@ -149,7 +211,7 @@ pub(crate) async fn start(
         } => {
             let (actor, args, id, method) = (actor.clone(), args.clone(), spec.id.clone(), *method);
             let (address, process) =
-                blocking(move || in_own_process(&actor, args, &id, method)).await?;
+                blocking(move || in_own_process(&actor, args, &id, method, replacing)).await?;
             let pidfd = process
                 .signaller()
                 .ok_or("cannot watch the child's process")?;
@@ -169,11 +231,12 @@ pub(crate) async fn start(
             spec: nested,
             placement: Placement::OwnProcess(method),
         } => {
-            let payload = procvisor_wire::Payload::encode(&**nested).map_err(|e| e.to_string())?;
+            let nested = nested.with_parent(supervisor.clone());
+            let payload = procvisor_wire::Payload::encode(&nested).map_err(|e| e.to_string())?;
             let (id, method) = (spec.id.clone(), *method);
             let name = std::any::type_name::<SupervisorActor>();
             let (address, process) =
-                blocking(move || in_own_process(name, payload, &id, method)).await?;
+                blocking(move || in_own_process(name, payload, &id, method, replacing)).await?;
             let pidfd = process
                 .signaller()
                 .ok_or("cannot watch the child's process")?;
@@ -196,7 +259,9 @@ pub(crate) async fn start(
         } => {
             let registration = crate::actor::lookup(actor)
                 .ok_or_else(|| format!("the actor type `{actor}` is not registered"))?;
-            let id = (registration.start)(args.clone(), Some(spec.id.clone())).await?;
+            let id = (registration.start)(args.clone(), Some(spec.id.clone()), replacing)
+                .await
+                .map_err(|e| e.to_string())?;
             watch_local(id, report);
             Ok(Running {
                 handle: Handle::Local { id },
@@ -212,8 +277,11 @@ pub(crate) async fn start(
             // Through the registry's type-erased start: a supervisor starting a supervisor.
             let registration = crate::actor::lookup(std::any::type_name::<SupervisorActor>())
                 .ok_or("the supervisor actor is not registered")?;
-            let payload = procvisor_wire::Payload::encode(&**nested).map_err(|e| e.to_string())?;
-            let id = (registration.start)(payload, Some(spec.id.clone())).await?;
+            let nested = nested.with_parent(supervisor.clone());
+            let payload = procvisor_wire::Payload::encode(&nested).map_err(|e| e.to_string())?;
+            let id = (registration.start)(payload, Some(spec.id.clone()), replacing)
+                .await
+                .map_err(|e| e.to_string())?;
             watch_local(id, report);
             Ok(Running {
                 supervisor: Some(RemoteRef::at(node().actor_net().address_of(id))),
@@ -269,13 +337,14 @@ fn in_own_process(
     args: procvisor_wire::Payload,
     name: &str,
     method: Option<crate::context::StartMethod>,
-) -> Result<(crate::actor::Address, Process), String> {
+    replacing: Option<Address>,
+) -> Result<(Address, Process), String> {
     let context = method.map_or_else(default_context, get_context);
     let host = ActorHost::start_with(context, true, Some(name)).map_err(|e| e.to_string())?;
     let path = host.path().to_vec();
-    match crate::actor::spawn_remote(&path, actor, args, Some(name.to_string())) {
+    match crate::actor::spawn_remote(&path, actor, args, Some(name.to_string()), replacing) {
         Ok(id) => Ok((
-            crate::actor::Address {
+            Address {
                 node: path,
                 recipient: crate::actor::Recipient::Id(id),
             },
@@ -286,15 +355,13 @@ fn in_own_process(
     }
 }
 
-/// Reports the end of a child process: exit code 0 is normal, anything else a crash.
+/// Reports the end of a child process.
 fn watch_process(process: Process, report: impl FnOnce(ChildExit) + Send + 'static) {
     let ended = process.ended();
     tokio::spawn(async move {
         let exit = match ended.await {
-            Some((reason, _)) if reason.success() => ChildExit::Normal,
-            Some((reason, Some(failure))) => ChildExit::Crashed(format!("{failure} ({reason})")),
-            Some((reason, None)) => ChildExit::Crashed(format!("it ended with {reason}")),
-            None => ChildExit::Crashed("its process could not be watched".into()),
+            Some((reason, failure)) => ChildExit::of_process(reason, failure),
+            None => ChildExit::StartFailed("its process could not be watched".into()),
         };
         drop(process);
         report(exit);
@@ -308,7 +375,7 @@ fn watch_local(id: ActorId, report: impl FnOnce(ChildExit) + Send + Sync + 'stat
         Box::new(move |end| {
             report(match end {
                 crate::actor::ActorEnd::Stopped => ChildExit::Normal,
-                crate::actor::ActorEnd::Crashed(failure) => ChildExit::Crashed(failure.to_string()),
+                crate::actor::ActorEnd::Crashed(failure) => ChildExit::Panicked(failure.clone()),
             })
         }),
     );
@@ -328,7 +395,7 @@ pub(crate) async fn stop(running: &Running, shutdown: Shutdown) -> ChildExit {
         running
             .exited
             .exit()
-            .unwrap_or_else(|| ChildExit::Crashed("it ended".into()))
+            .unwrap_or(ChildExit::StartFailed("it never started".into()))
     };
     if running.exited.wait(grace).await {
         return ended(running);
@@ -345,27 +412,34 @@ pub(crate) async fn stop(running: &Running, shutdown: Shutdown) -> ChildExit {
         Handle::Nothing => return ended(running),
     }
     running.exited.wait(None).await;
-    match ended(running) {
-        ChildExit::Crashed(how) => {
-            ChildExit::Crashed(format!("{how}, killed after its shutdown time"))
+    ended(running)
+}
+
+/// Kills a running child at once, as a crash (its supervisor restarts it by its policy): its
+/// process gets `SIGKILL`; an actor of the supervisor's process crashes at its next message.
+pub(crate) fn kill(running: &Running) {
+    match &running.handle {
+        Handle::Remote { pidfd, .. } | Handle::Process { pidfd } => {
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
         }
-        normal => normal,
+        Handle::Local { id } => {
+            if let Some(mailbox) = node().actor_net().local.get(id).map(|m| m.clone()) {
+                let failure = Failure::new(FailureKind::Error, "killed by its supervisor", None);
+                let _ = mailbox.send_message(crate::actor::HostedMsg::Crash(failure));
+            }
+        }
+        Handle::Nothing => {}
     }
 }
 
 fn ask_to_stop(running: &Running) {
     let net = node().actor_net();
     match &running.handle {
-        Handle::Remote { actor, .. } => stop_actor(actor.clone()),
-        Handle::Local { id } => stop_actor(net.address_of(*id)),
+        Handle::Remote { actor, .. } => crate::actor::send_stop(actor.clone()),
+        Handle::Local { id } => crate::actor::send_stop(net.address_of(*id)),
         Handle::Process { pidfd } => {
             let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGTERM);
         }
         Handle::Nothing => {}
     }
-}
-
-/// Sends a stop to an actor without waiting for the answer (the child's end is what counts).
-fn stop_actor(address: crate::actor::Address) {
-    crate::actor::send_stop(address);
 }

@@ -4,12 +4,16 @@
 
 mod actor;
 mod child;
+mod dynamic;
+mod events;
 mod handle;
 mod spec;
 mod tree;
 
-pub use actor::{SupervisorActor, SupervisorMsg, SupervisorReply};
+pub use actor::{ChildCounts, ChildInfo, SupervisorActor, SupervisorMsg, SupervisorReply};
 pub use child::ChildExit;
-pub use handle::{Supervisor, SupervisorError};
-pub use spec::{ChildSpec, Placement, Restart, Shutdown, Strategy, SupervisorSpec};
+pub use dynamic::{DynamicSpec, DynamicSupervisor};
+pub use events::{EventKind, SupervisorEvent, SupervisorEvents};
+pub use handle::{Supervisor, SupervisorError, SupervisorRef};
+pub use spec::{AutoShutdown, ChildSpec, Placement, Restart, Shutdown, Strategy, SupervisorSpec};
 pub use tree::{ChildNode, ChildState, SupervisionTree};

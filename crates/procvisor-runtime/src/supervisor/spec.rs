@@ -33,6 +33,19 @@ pub enum Restart {
     Temporary,
 }
 
+/// When a supervisor ends by itself because its significant children did (OTP 24's
+/// `auto_shutdown`): "run this job under supervision, then stop".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum AutoShutdown {
+    /// Never (the default): significant children are not allowed.
+    #[default]
+    Never,
+    /// When any significant child ends by itself (and is not restarted).
+    AnySignificant,
+    /// When every significant child has ended by itself.
+    AllSignificant,
+}
+
 /// How a child is stopped (OTP's shutdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Shutdown {
@@ -90,6 +103,7 @@ pub struct ChildSpec {
     pub(crate) kind: ChildKind,
     pub(crate) restart: Restart,
     pub(crate) shutdown: Shutdown,
+    pub(crate) significant: bool,
     /// Why the spec cannot be used (unencodable arguments), reported when the supervisor starts.
     pub(crate) invalid: Option<String>,
 }
@@ -101,6 +115,7 @@ impl ChildSpec {
             kind,
             restart: Restart::default(),
             shutdown: Shutdown::default(),
+            significant: false,
             invalid,
         }
     }
@@ -181,6 +196,69 @@ impl ChildSpec {
         self
     }
 
+    /// Makes it significant (OTP 24): when it ends by itself, its supervisor may shut down,
+    /// per its [`auto_shutdown`](SupervisorSpec::auto_shutdown). Only a transient or temporary
+    /// child may be significant (a permanent one is always restarted).
+    pub fn significant(mut self, significant: bool) -> ChildSpec {
+        self.significant = significant;
+        self
+    }
+
+    /// A template for actors of type `A` (a dynamic supervisor's): arguments come per child.
+    pub(crate) fn actor_template<A: Actor>(id: &str) -> ChildSpec {
+        ChildSpec::new(
+            id,
+            ChildKind::Actor {
+                actor: std::any::type_name::<A>().to_string(),
+                args: Payload::encode(&()).expect("unit encodes"),
+                placement: Placement::OwnProcess(None),
+            },
+            None,
+        )
+    }
+
+    /// The same spec, marked as unusable for `why`.
+    pub(crate) fn invalid(mut self, why: String) -> ChildSpec {
+        self.invalid = Some(why);
+        self
+    }
+
+    /// The same child, under another id (a dynamic supervisor's template, say).
+    pub(crate) fn renamed(&self, id: &str) -> ChildSpec {
+        ChildSpec {
+            id: id.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The same child, with other start arguments (for an actor or a process).
+    pub(crate) fn with_args(mut self, new: Payload) -> ChildSpec {
+        match &mut self.kind {
+            ChildKind::Actor { args, .. } | ChildKind::Process { args, .. } => *args = new,
+            ChildKind::Supervisor { .. } => {}
+        }
+        self
+    }
+
+    /// Whether it is a supervisor (OTP's child type `supervisor`) rather than a worker.
+    pub(crate) fn is_supervisor(&self) -> bool {
+        matches!(self.kind, ChildKind::Supervisor { .. })
+    }
+
+    /// Why the spec is not acceptable as it is, if it is not.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if let Some(invalid) = &self.invalid {
+            return Err(invalid.clone());
+        }
+        if self.significant && self.restart == Restart::Permanent {
+            return Err(format!(
+                "child \"{}\" is significant and permanent: only a transient or temporary child may be significant",
+                self.id
+            ));
+        }
+        Ok(())
+    }
+
     /// The child's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -215,6 +293,10 @@ pub struct SupervisorSpec {
     pub(crate) intensity: (u32, Duration),
     pub(crate) backoff: (Duration, Duration, f64),
     pub(crate) children: Vec<ChildSpec>,
+    pub(crate) auto_shutdown: AutoShutdown,
+    pub(crate) max_children: Option<usize>,
+    /// The supervisor above, which hears this one's events (set when it starts this one).
+    pub(crate) parent: Option<crate::actor::RemoteRef<super::actor::SupervisorActor>>,
 }
 
 impl SupervisorSpec {
@@ -228,6 +310,9 @@ impl SupervisorSpec {
             intensity: (intensity.max_restarts, intensity.period),
             backoff: (Duration::ZERO, Duration::ZERO, 0.0),
             children: Vec::new(),
+            auto_shutdown: AutoShutdown::Never,
+            max_children: None,
+            parent: None,
         }
     }
 
@@ -257,6 +342,32 @@ impl SupervisorSpec {
     pub fn child(mut self, child: ChildSpec) -> SupervisorSpec {
         self.children.push(child);
         self
+    }
+
+    /// Ends the supervisor when its significant children end by themselves (see
+    /// [`AutoShutdown`]; default [`AutoShutdown::Never`]).
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> SupervisorSpec {
+        self.auto_shutdown = auto_shutdown;
+        self
+    }
+
+    /// At most `n` children at once: a `start_child` beyond it fails with
+    /// [`SupervisorError::MaxChildren`](crate::SupervisorError::MaxChildren) (Elixir's
+    /// `DynamicSupervisor` option). Default: no limit.
+    pub fn max_children(mut self, n: usize) -> SupervisorSpec {
+        self.max_children = Some(n);
+        self
+    }
+
+    /// This spec, for a supervisor that reports its events to `parent`.
+    pub(crate) fn with_parent(
+        &self,
+        parent: crate::actor::RemoteRef<super::actor::SupervisorActor>,
+    ) -> SupervisorSpec {
+        SupervisorSpec {
+            parent: Some(parent),
+            ..self.clone()
+        }
     }
 
     pub(crate) fn restart_intensity(&self) -> RestartIntensity {
