@@ -67,11 +67,8 @@ impl<A: Actor> Drop for HostedState<A> {
     /// The actor is gone, however it went (ractor skips `post_stop` in some exits).
     fn drop(&mut self) {
         let end = self.end.take().unwrap_or(ActorEnd::Stopped);
-        let net = node().actor_net();
-        if let Some(name) = &self.ctx.name {
-            net.unregister_name(name, net.address_of(self.ctx.id));
-        }
-        net.actor_ended(self.ctx.id, &end);
+        self.release_name();
+        node().actor_net().actor_ended(self.ctx.id, &end);
         match &end {
             ActorEnd::Stopped => {
                 tracing::debug!(target: "procvisor::actor", actor = std::any::type_name::<A>(), id = %self.ctx.id, "actor stopped")
@@ -139,6 +136,8 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
             HostedMsg::Stop(reply) => {
                 let _ = catch_future(state.actor.stopping()).await;
                 state.end = Some(ActorEnd::Stopped);
+                // Its name is free by the time the stop is confirmed: a new actor may take it.
+                state.release_name();
                 myself.stop(None);
                 reply.send(Ok(unit()));
                 return Ok(());
@@ -160,6 +159,13 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
 }
 
 impl<A: Actor> HostedState<A> {
+    fn release_name(&mut self) {
+        if let Some(name) = self.ctx.name.take() {
+            let net = node().actor_net();
+            net.unregister_name(&name, net.address_of(self.ctx.id));
+        }
+    }
+
     async fn run(&mut self, msg: A::Msg) -> Result<A::Reply, Failure> {
         catch_future(self.actor.handle(msg, &self.ctx)).await
     }

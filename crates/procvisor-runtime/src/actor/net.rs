@@ -372,6 +372,17 @@ impl ActorNet {
             .map(|_| ())
     }
 
+    /// Whether the actor a name is bound to may still be there (the root's view): in this
+    /// process, it is running; elsewhere, the process under this one that leads to it has
+    /// not ended (its end releases its names, but that news may come after a restart's).
+    fn holder_alive(&self, holder: &Address) -> bool {
+        match (holder.node.first(), &holder.recipient) {
+            (None, Recipient::Id(id)) => self.local.contains_key(id),
+            (None, _) => true,
+            (Some(&child), _) => child_process_alive(child),
+        }
+    }
+
     /// The root's side of [`register_name`](Self::register_name).
     fn claim_here(
         &self,
@@ -385,7 +396,9 @@ impl ActorNet {
                 Ok(())
             }
             dashmap::Entry::Occupied(mut bound)
-                if replacing == Some(bound.get()) || *bound.get() == address =>
+                if replacing == Some(bound.get())
+                    || *bound.get() == address
+                    || !self.holder_alive(bound.get()) =>
             {
                 bound.insert(address);
                 Ok(())

@@ -525,10 +525,12 @@ impl Supervisor {
     ///
     /// When the supervisor cannot be reached.
     pub fn shutdown(&self) -> Result<(), ActorError> {
-        if self.end().is_some() {
-            return Ok(());
+        if self.end().is_none() {
+            self.handle.shutdown()?;
         }
-        self.handle.shutdown()
+        // Returns once the supervisor has ended, its name free for another.
+        let _ = self.wait_until(Instant::now().checked_add(REQUEST));
+        Ok(())
     }
 
     fn end(&self) -> Option<ActorEnd> {
