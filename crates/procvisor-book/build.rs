@@ -4,8 +4,8 @@
 //! Supported, as mdBook reads them: `{{#include path}}`, `{{#include path:anchor}}` (the lines
 //! between `ANCHOR: anchor` and `ANCHOR_END: anchor`, without any `ANCHOR` marker lines) and
 //! `{{#include path:start:end}}` (1-based lines, either bound may be left out). Paths are
-//! relative to the chapter. Anything else that looks like a directive is an error, so that a
-//! listing cannot silently go untested.
+//! relative to the chapter. Anything else that looks like a directive is an error, and so is a
+//! chapter that `src/lib.rs` does not name, so that no listing can silently go untested.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,11 +22,22 @@ fn main() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
         .collect();
     chapters.sort();
+    // A chapter that `src/lib.rs` does not name would go untested: refuse to build instead.
+    let lib = manifest.join("src/lib.rs");
+    println!("cargo::rerun-if-changed={}", lib.display());
+    let lib = read(&lib);
     for chapter in chapters {
         println!("cargo::rerun-if-changed={}", chapter.display());
+        let name = chapter
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("a UTF-8 file name");
+        assert!(
+            name == "SUMMARY.md" || lib.contains(&format!("\"{name}\"")),
+            "book/src/{name} is not a module of procvisor-book: add `chapter!(…, \"{name}\");` to src/lib.rs"
+        );
         let text = read(&chapter);
         let expanded = expand(&chapter, &text);
-        let name = chapter.file_name().expect("a file name");
         fs::write(out.join(name), expanded).expect("writing an expanded chapter");
     }
 }

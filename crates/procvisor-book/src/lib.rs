@@ -1,14 +1,19 @@
-//! The procvisor book, as doctests.
+//! The procvisor book's listings, as doctests.
 //!
-//! Each module below is one chapter of the book (`book/src/*.md`), included as its
-//! documentation, so `cargo test --doc` compiles and runs every Rust listing of the book. The
-//! build script expands mdBook's `{{#include …}}` directives first, so a listing taken from a
-//! program in `examples/` is tested exactly as the reader sees it. Lines that start with `# `
-//! in a listing are hidden by mdBook as they are by rustdoc: they hold the setup (imports,
-//! registered functions, a `main` that returns a `Result`) that makes a fragment a program.
+//! Each module below is one chapter of the book (`book/src/*.md`), included as the module's
+//! documentation, so `cargo test --doc` compiles every Rust listing of the book and runs every
+//! one that is not marked `no_run`. This crate is not published and has no API.
 //!
-//! This crate is not published and has no API.
+//! - The build script first expands mdBook's `{{#include …}}` directives, so a listing taken
+//!   from a program in `examples/` is tested exactly as the reader sees it. A failing doctest
+//!   is therefore reported against the expanded copy of its chapter, in this crate's `OUT_DIR`,
+//!   with a line number of that copy.
+//! - Lines of a listing that start with `# ` are hidden by mdBook as they are by rustdoc. They
+//!   hold what turns a fragment into a program: imports, the functions it registers, a `main`
+//!   that returns a `Result`, and checks of what the text says the listing does.
+//! - A new chapter needs a line here; the build script refuses a chapter that has none.
 
+/// One chapter: `book/src/$file`, after the build script has expanded its includes.
 macro_rules! chapter {
     ($name:ident, $file:literal) => {
         #[doc = include_str!(concat!(env!("OUT_DIR"), "/", $file))]
