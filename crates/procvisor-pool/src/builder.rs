@@ -1,22 +1,21 @@
 //! [`PoolBuilder`]: Python's `Pool(processes, initializer, initargs, maxtasksperchild,
 //! context)`, plus what Python lacks: restart intensity, retries and a per-task time limit.
 
+use crate::actor_pool::ActorPool;
 use crate::core::{Core, Shared};
 use crate::error::PoolError;
 use crate::pool::{Owner, Pool};
 use crate::protocol::WorkerMode;
 use crate::router::links::{Started, WorkerSpec, start_worker};
 use crate::router::{Router, RouterArgs};
-use crate::worker_pool::WorkerPool;
-use crate::worker_trait::{self, Worker};
 use procvisor_runtime::__private::pool_support;
-use procvisor_runtime::{Context, RestartIntensity, StartMethod, Target, get_context};
+use procvisor_runtime::{Actor, Context, RestartIntensity, StartMethod, Target, get_context};
 use procvisor_wire::Payload;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds a [`Pool`] (or a [`WorkerPool`]) with more than a number of processes.
+/// Builds a [`Pool`] (or an [`ActorPool`]) with more than a number of processes.
 ///
 /// ```
 /// use procvisor_pool::Pool;
@@ -160,35 +159,37 @@ impl PoolBuilder {
             .unwrap_or_else(|_| Err(start_error("the starting thread panicked".into())))
     }
 
-    /// Builds a pool of [`Worker`] actors of type `W`, each built from `init` in its process.
+    /// Builds a pool of actors of type `A` (registered with
+    /// [`register_actor!`](procvisor_runtime::register_actor)), one per worker process, each
+    /// started from `args` in its process (see [`ActorPool`]).
     ///
     /// # Errors
     ///
-    /// As [`build`](Self::build), and [`PoolError::UnregisteredWorker`] when `W` is not
-    /// registered with [`register_worker!`](crate::register_worker). An initializer set on this
-    /// builder is refused: `W::init` is the initializer.
-    pub fn build_workers<W: Worker>(self, init: W::Init) -> Result<WorkerPool<W>, PoolError> {
-        let name = std::any::type_name::<W>();
-        if worker_trait::lookup(name).is_none() {
-            return Err(PoolError::UnregisteredWorker {
-                worker: name,
+    /// As [`build`](Self::build), and [`PoolError::UnregisteredActor`] when `A` is not
+    /// registered. An initializer set on this builder is refused: the actor's `start` is its
+    /// initializer.
+    pub fn build_actors<A: Actor>(self, args: A::Args) -> Result<ActorPool<A>, PoolError> {
+        let name = std::any::type_name::<A>();
+        if !pool_support::actor_registered(name) {
+            return Err(PoolError::UnregisteredActor {
+                actor: name,
                 short: pool_support::short_name(name),
             });
         }
         if self.initializer.is_some() {
             return Err(PoolError::InvalidArgument(
-                "a worker pool has no initializer: Worker::init is its initializer".into(),
+                "a pool of actors has no initializer: the actor's start is its initializer".into(),
             ));
         }
-        let init = Payload::encode(&init).map_err(|e| PoolError::Arguments {
+        let args = Payload::encode(&args).map_err(|e| PoolError::Arguments {
             target: pool_support::short_name(name),
             message: e.to_string(),
         })?;
         let mode = WorkerMode::Actor {
-            worker: name.to_string(),
-            init,
+            actor: name.to_string(),
+            args,
         };
-        WorkerPool::from_owner(Owner(self.launch(mode)?))
+        ActorPool::from_owner(Owner(self.launch(mode)?))
     }
 
     fn launch(self, mode: WorkerMode) -> Result<Core, PoolError> {

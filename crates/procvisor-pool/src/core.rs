@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) time_limit: Option<Duration>,
     /// The pids of the workers taking tasks, kept by the router.
     pub(crate) worker_pids: Mutex<Vec<u32>>,
+    /// Where the actors of the workers taking tasks are (a pool of actors).
+    pub(crate) worker_actors: Mutex<Vec<crate::protocol::ActorAt>>,
     /// `Imap`s with input left: a closing pool keeps its workers for them.
     pub(crate) open_streams: std::sync::atomic::AtomicUsize,
     next_task: AtomicU64,
@@ -56,6 +58,7 @@ impl Shared {
             retries,
             time_limit,
             worker_pids: Mutex::new(Vec::new()),
+            worker_actors: Mutex::new(Vec::new()),
             open_streams: std::sync::atomic::AtomicUsize::new(0),
             next_task: AtomicU64::new(1),
             targets: Mutex::new(HashMap::new()),

@@ -119,15 +119,15 @@ pub enum PoolError {
          `fn`, register it with `procvisor::register!`, and pass the function"
     )]
     Closure,
-    /// The worker type is not registered, so a worker process cannot build it.
+    /// The actor type is not registered, so a worker process cannot start it.
     #[error(
-        "the worker type `{worker}` is not registered, so a pool worker cannot build it.\n\
-         Fix: add `procvisor::register_worker!({short});` next to the type (at module level)."
+        "the actor type `{actor}` is not registered, so a pool's worker cannot start it.\n\
+         Fix: add `procvisor::register_actor!({short});` next to the type (at module level)."
     )]
-    UnregisteredWorker {
+    UnregisteredActor {
         /// The type's full name.
-        worker: &'static str,
-        /// The name to put in `register_worker!`.
+        actor: &'static str,
+        /// The name to put in `register_actor!`.
         short: String,
     },
     /// The arguments of a task cannot be encoded (nothing was sent).

@@ -20,8 +20,8 @@
 //!   `imap_unordered`, `starmap`, `starmap_async`, `close`, `terminate`, `join`; options per
 //!   call through [`Pool::tasks`] ([`Tasks`]); settings through [`PoolBuilder`].
 //! - [`AsyncResult`] (Python's, and a future) and [`Imap`] (an iterator and a stream).
-//! - [`Worker`] and [`WorkerPool`]: user-defined worker actors whose state is built once per
-//!   worker process.
+//! - [`ActorPool`]: a pool of actors, one per worker process, each started once and then
+//!   handling the pool's tasks as its messages; every worker addressable, broadcasts to all.
 //! - [`PoolError`]: every way a task or the pool can fail, [`PoolStats`]: its counters.
 //!
 //! # Failure model
@@ -33,6 +33,7 @@
 //! Retries and per-task time limits are opt-in. Python's Pool hangs for ever on a lost task
 //! (cpython gh-66587); this one never waits on a dead process.
 
+mod actor_pool;
 mod async_result;
 mod builder;
 mod callbacks;
@@ -51,9 +52,8 @@ mod sink;
 mod stats;
 mod tasks;
 mod worker_main;
-mod worker_pool;
-mod worker_trait;
 
+pub use actor_pool::ActorPool;
 pub use async_result::{AsyncResult, Waiting};
 pub use builder::PoolBuilder;
 pub use error::{PoolError, TaskInfo, WorkerExit};
@@ -62,11 +62,3 @@ pub use options::Progress;
 pub use pool::Pool;
 pub use stats::PoolStats;
 pub use tasks::Tasks;
-pub use worker_pool::WorkerPool;
-pub use worker_trait::{InitError, Worker};
-
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::worker_trait::{ErasedWorker, WORKERS, WorkerRegistration, worker_registration};
-    pub use linkme;
-}

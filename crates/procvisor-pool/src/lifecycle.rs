@@ -66,6 +66,14 @@ impl Lifecycle {
     /// Moves to `state` unless the pool is already further along (closing < terminating <
     /// broken); returns whether it moved.
     pub(crate) fn advance(&self, state: PoolState) -> bool {
+        let moved = self.advance_quietly(state);
+        if moved {
+            self.changed.notify_all();
+        }
+        moved
+    }
+
+    fn advance_quietly(&self, state: PoolState) -> bool {
         let rank = |s: &PoolState| match s {
             PoolState::Running => 0,
             PoolState::Closing => 1,
@@ -78,6 +86,27 @@ impl Lifecycle {
         }
         life.state = state;
         true
+    }
+
+    /// Wakes whoever waits in [`wait_for`](Self::wait_for) (something they watch changed).
+    pub(crate) fn poke(&self) {
+        let _life = self.lock();
+        self.changed.notify_all();
+    }
+
+    /// Waits until `ready()` holds or the pool stops running; `Err` with why it stopped.
+    pub(crate) fn wait_for(&self, ready: impl Fn() -> bool) -> Result<(), PoolError> {
+        let mut life = self.lock();
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            if life.state != PoolState::Running {
+                drop(life);
+                return self.check_running();
+            }
+            life = self.changed.wait(life).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// The router is done: every worker has ended.

@@ -18,9 +18,13 @@ pub(crate) enum WorkerMode {
     Functions {
         initializer: Option<(String, Payload)>,
     },
-    /// Hosts one user-defined [`Worker`](crate::Worker), built from `init`.
-    Actor { worker: String, init: Payload },
+    /// Hosts one actor of the registered type `actor`, started with `args`; its tasks are the
+    /// actor's messages.
+    Actor { actor: String, args: Payload },
 }
+
+/// Where a worker's actor is in the actor net: its process's path, and its number there.
+pub(crate) type ActorAt = (Vec<u32>, u64);
 
 /// Which function a task runs. The router numbers functions per pool and names each one to a
 /// worker only once, so a task does not carry a long type name.
@@ -52,8 +56,11 @@ pub(crate) enum ToWorker {
 /// From a worker to the router.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToRouter {
-    /// Set up and waiting for tasks.
-    Ready,
+    /// Set up and waiting for tasks; for an actor worker, where its actor is.
+    Ready(Option<ActorAt>),
+    /// The worker's actor asked to stop (or failed, with this): it exits without running the
+    /// tasks it was sent, which go to other workers.
+    Leaving(Option<Failure>),
     /// The initializer (or the worker type's `init`) failed; the worker exits.
     InitFailed(Failure),
     /// A task's outcome: its encoded results, or why it failed.

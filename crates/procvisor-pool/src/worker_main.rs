@@ -3,12 +3,13 @@
 //!
 //! Two threads. The main thread runs tasks. A reader thread takes messages off the link into a
 //! local queue, so that the router can take back tasks that have not started (a revoke) while
-//! a long task runs, and so that the worker exits at once when the router is gone.
+//! a long task runs, and so that the worker exits at once when the router is gone. A worker of
+//! a pool of actors also hosts its actor on the main thread: what the actor net delivers to it
+//! (a `RemoteRef`'s calls, a broadcast) joins the same queue, between tasks.
 
 use crate::protocol::{TargetRef, TaskMessage, ToRouter, ToWorker, WorkerMode};
-use crate::worker_trait::{self, ErasedWorker};
 use procvisor_runtime::__private::Registration;
-use procvisor_runtime::__private::pool_support;
+use procvisor_runtime::__private::pool_support::{self, Flow, NetMessage, ThreadActor};
 use procvisor_runtime::{ExitCode, Failure, FailureKind};
 use procvisor_wire::{Connection, ConnectionError, Payload};
 use std::collections::{HashMap, VecDeque};
@@ -16,7 +17,11 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// What the pool starts in each worker process.
-pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
+pub(crate) fn pool_worker(
+    mut link: Connection,
+    mode: WorkerMode,
+    actor_link: Option<Connection>,
+) -> ExitCode {
     pool_support::quiet_panics(true);
     // The reader thread waits for work; spinning would take a core from the tasks.
     link.set_receive_spin(std::time::Duration::ZERO);
@@ -31,18 +36,27 @@ pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
     let _worker =
         tracing::debug_span!(target: "procvisor::pool", "worker", pid = std::process::id())
             .entered();
-    let mut handler = match Handler::set_up(mode) {
+    let inbox = Arc::new(Inbox::default());
+    if let Some(actor_link) = actor_link {
+        if let Err(e) = pool_support::adopt_actor_link(actor_link) {
+            let failure = pool_support::failure(
+                FailureKind::Error,
+                format!("cannot join the actor net: {e}"),
+            );
+            let _ = send(&writer, &ToRouter::InitFailed(failure));
+            return ExitCode(1);
+        }
+    }
+    let mut handler = match Handler::set_up(mode, &inbox) {
         Ok(handler) => handler,
         Err(failure) => {
             let _ = send(&writer, &ToRouter::InitFailed(failure));
             return ExitCode(1);
         }
     };
-    if send(&writer, &ToRouter::Ready).is_err() {
+    if send(&writer, &ToRouter::Ready(handler.actor_address())).is_err() {
         return ExitCode(0);
     }
-
-    let inbox = Arc::new(Inbox::default());
     {
         let inbox = inbox.clone();
         let writer = writer.clone();
@@ -54,7 +68,17 @@ pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
         }
     }
 
-    while let Some(task) = inbox.next() {
+    while let Some(next) = inbox.next() {
+        let task = match next {
+            Next::Task(task) => task,
+            Next::Net(message) => {
+                let flow = handler.run_message(message);
+                if leave(&mut handler, flow, &writer, &inbox) {
+                    break;
+                }
+                continue;
+            }
+        };
         let result = {
             let _span = tracing::debug_span!(
                 target: "procvisor::pool",
@@ -89,8 +113,28 @@ pub(crate) fn pool_worker(mut link: Connection, mode: WorkerMode) -> ExitCode {
             }
             Err(_) => break,
         }
+        let flow = handler.flow();
+        if leave(&mut handler, flow, &writer, &inbox) {
+            break;
+        }
     }
-    ExitCode(0)
+    handler.exit_code()
+}
+
+/// Acts on what the worker's actor asked for; `true` when the worker leaves.
+fn leave(handler: &mut Handler, flow: Flow, writer: &Mutex<Connection>, inbox: &Inbox) -> bool {
+    let failure = match flow {
+        Flow::Continue => return false,
+        Flow::Stop => None,
+        Flow::Fail(failure) => {
+            handler.crashed(failure.clone());
+            Some(failure)
+        }
+    };
+    // The tasks it was sent go to other workers; messages from the net are refused.
+    let _ = send(writer, &ToRouter::Leaving(failure));
+    inbox.close();
+    true
 }
 
 procvisor_runtime::register!(pool_worker);
@@ -129,11 +173,11 @@ fn send(writer: &Mutex<Connection>, message: &ToRouter) -> Result<(), SendError>
 /// What runs the tasks.
 enum Handler {
     Functions,
-    Actor(Box<dyn ErasedWorker>),
+    Actor { actor: ThreadActor, failed: bool },
 }
 
 impl Handler {
-    fn set_up(mode: WorkerMode) -> Result<Handler, Failure> {
+    fn set_up(mode: WorkerMode, inbox: &Arc<Inbox>) -> Result<Handler, Failure> {
         match mode {
             WorkerMode::Functions { initializer } => {
                 if let Some((name, args)) = initializer {
@@ -143,27 +187,68 @@ impl Handler {
                 }
                 Ok(Handler::Functions)
             }
-            WorkerMode::Actor { worker, init } => {
-                let registration = worker_trait::lookup(&worker).ok_or_else(|| {
-                    pool_support::failure(
-                        FailureKind::Unregistered,
-                        format!("the worker type `{worker}` is not registered in this binary"),
-                    )
-                })?;
-                Ok(Handler::Actor((registration.start)(&init)?))
+            WorkerMode::Actor { actor, args } => {
+                let deliver = {
+                    let inbox = inbox.clone();
+                    Arc::new(move |message: NetMessage| inbox.push_net(message))
+                };
+                let actor = pool_support::start_actor_on_thread(&actor, &args, deliver)?;
+                Ok(Handler::Actor {
+                    actor,
+                    failed: false,
+                })
             }
+        }
+    }
+
+    fn actor_address(&self) -> Option<crate::protocol::ActorAt> {
+        match self {
+            Handler::Functions => None,
+            Handler::Actor { actor, .. } => Some(actor.address()),
         }
     }
 
     fn run(&mut self, task: &Queued) -> Result<Payload, Failure> {
         match (&task.run, self) {
             (Run::Function(registration), _) => (registration.run_chunk)(&task.args),
-            (Run::Actor, Handler::Actor(worker)) => worker.run_chunk(&task.args),
+            (Run::Actor, Handler::Actor { actor, .. }) => actor.run_batch(&task.args),
             (Run::Actor, Handler::Functions) => Err(pool_support::failure(
                 FailureKind::Unregistered,
-                "a worker task reached a function pool",
+                "an actor's task reached a pool of functions",
             )),
             (Run::Missing(name), _) => Err(unregistered(name)),
+        }
+    }
+
+    fn run_message(&mut self, message: NetMessage) -> Flow {
+        match self {
+            Handler::Actor { actor, .. } => actor.run_message(message),
+            Handler::Functions => {
+                pool_support::refuse_message(message);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        match self {
+            Handler::Actor { actor, .. } => actor.flow(),
+            Handler::Functions => Flow::Continue,
+        }
+    }
+
+    fn crashed(&mut self, failure: Failure) {
+        if let Handler::Actor { actor, failed } = self {
+            actor.crashed(failure);
+            *failed = true;
+        }
+    }
+
+    /// 1 after the actor failed (a crash), 0 otherwise.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Handler::Actor { failed: true, .. } => ExitCode(1),
+            _ => ExitCode(0),
         }
     }
 }
@@ -198,9 +283,19 @@ impl Run {
     }
 }
 
+/// What the main thread does next.
+enum Next {
+    Task(Queued),
+    Net(NetMessage),
+}
+
 #[derive(Default)]
 struct InboxState {
     queue: VecDeque<Queued>,
+    /// Messages the actor net delivered to the worker's actor.
+    net: VecDeque<NetMessage>,
+    /// The worker is leaving: net messages are refused.
+    closed: bool,
     stop: bool,
     /// The executor sleeps on `more` (a notification costs a system call; skip it otherwise).
     waiting: bool,
@@ -218,12 +313,16 @@ impl Inbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next task; `None` after a stop, once the queue is empty.
-    fn next(&self) -> Option<Queued> {
+    /// The next task or net message (in the order they came, tasks first when both wait);
+    /// `None` after a stop, once the tasks are done.
+    fn next(&self) -> Option<Next> {
         let mut state = self.lock();
         loop {
             if let Some(task) = state.queue.pop_front() {
-                return Some(task);
+                return Some(Next::Task(task));
+            }
+            if let Some(message) = state.net.pop_front() {
+                return Some(Next::Net(message));
             }
             if state.stop {
                 return None;
@@ -231,6 +330,34 @@ impl Inbox {
             state.waiting = true;
             state = self.more.wait(state).unwrap_or_else(|p| p.into_inner());
             state.waiting = false;
+        }
+    }
+}
+
+impl Inbox {
+    /// Queues a message from the actor net (refused once the worker is leaving).
+    fn push_net(&self, message: NetMessage) {
+        let mut state = self.lock();
+        if state.closed {
+            drop(state);
+            pool_support::refuse_message(message);
+            return;
+        }
+        state.net.push_back(message);
+        if std::mem::replace(&mut state.waiting, false) {
+            self.more.notify_one();
+        }
+    }
+
+    /// The worker is leaving: what waits from the net is refused (its callers hear `Stopped`).
+    fn close(&self) {
+        let waiting: Vec<NetMessage> = {
+            let mut state = self.lock();
+            state.closed = true;
+            state.net.drain(..).collect()
+        };
+        for message in waiting {
+            pool_support::refuse_message(message);
         }
     }
 }

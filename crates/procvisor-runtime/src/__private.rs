@@ -231,6 +231,61 @@ pub mod pool_support {
         node().root().get_cell()
     }
 
+    pub use crate::actor::{Flow, NetMessage, ThreadActor, refuse as refuse_message};
+
+    /// Starts the registered actor type `actor` from `args` on this thread, its net messages
+    /// handed to `deliver` (a pool's worker actor).
+    ///
+    /// # Errors
+    ///
+    /// When `actor` is not registered, or its arguments or its `start` fail.
+    pub fn start_actor_on_thread(
+        actor: &str,
+        args: &super::Payload,
+        deliver: std::sync::Arc<dyn Fn(NetMessage) + Send + Sync>,
+    ) -> Result<ThreadActor, Failure> {
+        let registration = crate::actor::lookup(actor).ok_or_else(|| {
+            failure(
+                FailureKind::Unregistered,
+                format!("the actor type `{actor}` is not registered in this binary"),
+            )
+        })?;
+        (registration.on_thread)(args, deliver)
+    }
+
+    /// Whether the actor type named `actor` is registered.
+    pub fn actor_registered(actor: &str) -> bool {
+        crate::actor::lookup(actor).is_some()
+    }
+
+    /// A reference to actor `id` of the process at `path` (a pool's worker actor).
+    pub fn actor_at<A: crate::Actor>(path: Vec<u32>, id: u64) -> crate::RemoteRef<A> {
+        crate::actor::remote_ref_at(path, id)
+    }
+
+    /// Links `process` (not started yet) into the actor net through `conn`, this side's end of
+    /// a socketpair whose other end the process adopts with [`adopt_actor_link`]: its actors are
+    /// reachable from its first moment (a pool's worker actor, whose pool hands out references).
+    ///
+    /// # Errors
+    ///
+    /// When the link cannot be registered with the runtime.
+    pub fn attach_actor_link(
+        process: &Process,
+        conn: procvisor_wire::Connection,
+    ) -> std::io::Result<()> {
+        node().actor_net().attach_child(process.number, conn)
+    }
+
+    /// In the child: takes the parent's link of [`attach_actor_link`] as this process's way up.
+    ///
+    /// # Errors
+    ///
+    /// When the link cannot be registered with the runtime.
+    pub fn adopt_actor_link(conn: procvisor_wire::Connection) -> std::io::Result<()> {
+        node().actor_net().attach_parent(conn)
+    }
+
     /// How `process` ended and what it reported (a failure, a stack overflow), once both its
     /// exit and the end of its link are known: what it sent before it died is not lost.
     pub fn ended(

@@ -75,8 +75,9 @@ pub use process::{Process, ProcessReturn, Sentinel};
 pub use supervision_policy::{Backoff, RestartIntensity, RestartLog};
 pub use supervisor::{
     AutoShutdown, ChildCounts, ChildExit, ChildInfo, ChildNode, ChildSpec, ChildState, DynamicSpec,
-    DynamicSupervisor, EventKind, Placement, Restart, Shutdown, Strategy, SupervisionTree,
-    Supervisor, SupervisorError, SupervisorEvent, SupervisorEvents, SupervisorRef, SupervisorSpec,
+    DynamicSupervisor, EventKind, Placement, ProcessNode, Restart, ServiceNode, Shutdown, Strategy,
+    SupervisionTree, Supervisor, SupervisorError, SupervisorEvent, SupervisorEvents, SupervisorRef,
+    SupervisorSpec,
 };
 #[doc(hidden)]
 pub use supervisor::{SupervisorActor, SupervisorMsg, SupervisorReply};

@@ -16,6 +16,31 @@
 //! p.join(None)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # What is here
+//!
+//! Python's names, Rust's shapes: every blocking call `x()` waits as long as it takes,
+//! `x_timeout(duration)` at most that long, `try_x()` (or Python's `x_nowait`) not at all, and
+//! `x_async()` is its twin for async code.
+//!
+//! - **Processes**: [`Process`] (`fork`, `spawn`, `forkserver`: [`StartMethod`],
+//!   [`get_context`], [`set_start_method`]), [`register!`], [`current_process`],
+//!   [`active_children`].
+//! - **Communication**: [`pipe`] and [`Connection`], [`Listener`] and [`Client`], [`wait`];
+//!   [`Queue`], [`SimpleQueue`], [`JoinableQueue`].
+//! - **Synchronisation**: [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`],
+//!   [`Condition`], [`Event`], [`Barrier`].
+//! - **Shared memory**: [`Value`], [`Array`], [`SharedMemory`], [`ShareableList`].
+//! - **Pools**: [`Pool`] of registered functions, [`ActorPool`] of actors; [`AsyncResult`],
+//!   [`Imap`].
+//! - **Managers**: [`Manager`] and its proxies ([`DictProxy`], [`ListProxy`], ...),
+//!   [`ManagerServer`].
+//! - **Actors and supervision**: [`Actor`], [`RemoteRef`], [`spawn_in`], [`ActorHost`];
+//!   [`Supervisor`], [`SupervisorRef`], [`ChildSpec`], [`DynamicSupervisor`],
+//!   [`SupervisorEvents`].
+//!
+//! The layers below (`wire`, `sync`, `runtime`, `pool`, `manager`) are re-exported whole under
+//! those names, for what this list leaves out.
 
 pub use procvisor_manager::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, Managed,
@@ -23,14 +48,16 @@ pub use procvisor_manager::{
     QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
 };
 pub use procvisor_pool::{
-    AsyncResult, Imap, InitError, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
-    Tasks, Worker, WorkerExit, WorkerPool, register_worker,
+    ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
+    Tasks, WorkerExit,
 };
 pub use procvisor_runtime::{
-    Actor, ActorContext, ActorError, ActorHost, ActorId, Backoff, CallFailure, ChildExit,
-    ChildNode, ChildSpec, ChildState, Place, Placement, RemoteRef, Restart, Shutdown, Strategy,
-    SupervisionTree, Supervisor, SupervisorError, SupervisorSpec, register_actor, spawn_in,
-    spawn_local, spawn_local_named, spawn_named_in,
+    Actor, ActorContext, ActorError, ActorHost, ActorId, AutoShutdown, Backoff, CallFailure,
+    ChildCounts, ChildExit, ChildInfo, ChildNode, ChildSpec, ChildState, DynamicSpec,
+    DynamicSupervisor, EventKind, InitError, Place, Placement, ProcessNode, RemoteRef, Restart,
+    ServiceNode, Shutdown, Strategy, SupervisionTree, Supervisor, SupervisorError, SupervisorEvent,
+    SupervisorEvents, SupervisorRef, SupervisorSpec, register_actor, spawn_in, spawn_local,
+    spawn_local_named, spawn_named_in,
 };
 pub use procvisor_runtime::{
     Context, ContextError, CurrentProcess, DEFAULT_START_METHOD, ExitCode, ExitReason, Failure,

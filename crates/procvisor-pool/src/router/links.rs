@@ -84,7 +84,16 @@ pub(crate) fn start_worker(spec: &WorkerSpec) -> Result<Started, PoolError> {
     };
     let (router_end, worker_end) = procvisor_wire::pipe(true).map_err(failed)?;
     let router_end = RouterEnd::new(router_end);
-    let process = Process::new(pool_worker, (worker_end, spec.mode.clone()))
+    // A worker's actor is reachable from its first moment: its actor link is in place before
+    // it starts.
+    let (actor_here, actor_there) = match spec.mode {
+        WorkerMode::Actor { .. } => {
+            let (here, there) = procvisor_wire::pipe(true).map_err(failed)?;
+            (Some(here), Some(there))
+        }
+        WorkerMode::Functions { .. } => (None, None),
+    };
+    let process = Process::new(pool_worker, (worker_end, spec.mode.clone(), actor_there))
         .map_err(|e| PoolError::Start(Arc::new(e)))?;
     let process = match spec.context {
         Some(context) => process.with_context(context),
@@ -95,6 +104,9 @@ pub(crate) fn start_worker(spec: &WorkerSpec) -> Result<Started, PoolError> {
         .name()
         .replacen("Process", name_prefix(process.start_method()), 1);
     let mut process = pool_support::terminate_at_exit(process.with_name(name.clone()));
+    if let Some(here) = actor_here {
+        pool_support::attach_actor_link(&process, here).map_err(failed)?;
+    }
     process.start().map_err(|e| PoolError::Start(Arc::new(e)))?;
     let pid = process.pid().unwrap_or(0);
     Ok(Started {

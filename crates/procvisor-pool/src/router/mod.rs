@@ -109,6 +109,8 @@ enum End {
     Terminated,
     /// Killed because a message to it could not be written.
     Unreachable,
+    /// Its actor stopped itself (it left; a replacement takes its place).
+    Left,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +144,10 @@ struct Worker {
     /// A revoke is on its way.
     revoking: bool,
     end: Option<End>,
-    /// What its initializer reported before it exited.
+    /// What its initializer reported before it exited (or its actor, when it failed).
     init_failure: Option<Failure>,
+    /// Where its actor is, for an actor worker.
+    actor: Option<crate::protocol::ActorAt>,
     /// The task it was running when its link ended, until its exit status is known.
     lost: Option<Job>,
 }
@@ -164,6 +168,7 @@ impl Worker {
             revoking: false,
             end: None,
             init_failure: None,
+            actor: None,
             lost: None,
         }
     }
@@ -363,7 +368,14 @@ impl RouterState {
                 .shared
                 .worker_pids
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = ready.map(|w| w.pid).collect();
+                .unwrap_or_else(|p| p.into_inner()) = ready.clone().map(|w| w.pid).collect();
+            *self
+                .shared
+                .worker_actors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) =
+                ready.filter_map(|w| w.actor.clone()).collect();
+            self.shared.lifecycle.poke();
         }
     }
 }

@@ -116,13 +116,15 @@ impl RouterState {
 
     pub(super) fn heard_from(&mut self, id: WorkerId, message: ToRouter) {
         match message {
-            ToRouter::Ready => {
+            ToRouter::Ready(actor) => {
                 if let Some(worker) = self.workers.get_mut(&id) {
                     if worker.stage == Stage::Booting {
                         worker.stage = Stage::Ready;
                     }
+                    worker.actor = actor;
                 }
             }
+            ToRouter::Leaving(failure) => self.leaving(id, failure),
             ToRouter::InitFailed(failure) => {
                 if let Some(worker) = self.workers.get_mut(&id) {
                     tracing::error!(target: "procvisor::pool", worker = %worker.name, pid = worker.pid, %failure, "the worker's initializer failed");
@@ -132,6 +134,40 @@ impl RouterState {
             ToRouter::Done { id: task, result } => self.done(id, task, result),
             ToRouter::Revoked(tasks) => self.revoked(id, &tasks),
         }
+    }
+
+    /// What fails before a worker can take tasks: its initializer, or its actor.
+    fn what_fails(&self) -> &'static str {
+        match self.spec.mode {
+            crate::protocol::WorkerMode::Functions { .. } => "the initializer of",
+            crate::protocol::WorkerMode::Actor { .. } => "the actor of",
+        }
+    }
+
+    /// A worker's actor stopped itself (or failed): the tasks it was sent go back to the queue
+    /// (it runs none of them), and a replacement starts. A stop is a planned end; a failure
+    /// counts as a crash.
+    fn leaving(&mut self, id: WorkerId, failure: Option<Failure>) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        let sent = std::mem::take(&mut worker.in_flight);
+        for job in sent.into_iter().rev() {
+            self.queue.push_front(job);
+        }
+        let worker = self.workers.get_mut(&id).expect("just found");
+        match failure {
+            None => {
+                tracing::info!(target: "procvisor::pool", worker = %worker.name, pid = worker.pid, "the worker's actor stopped; replacing the worker");
+                worker.end.get_or_insert(End::Left);
+            }
+            Some(failure) => {
+                tracing::warn!(target: "procvisor::pool", worker = %worker.name, pid = worker.pid, %failure, "the worker's actor failed");
+                worker.init_failure = Some(failure);
+            }
+        }
+        self.replenish();
+        self.dispatch();
     }
 
     fn done(&mut self, id: WorkerId, task: u64, result: Result<procvisor_wire::Payload, Failure>) {
@@ -232,8 +268,10 @@ impl RouterState {
             }
         }
         if end.is_none() {
+            let what = self.what_fails();
+            let worker = self.workers.get_mut(&id).expect("still there");
             let cause = match &worker.init_failure {
-                Some(failure) => format!("the initializer of {name} (pid {pid}) failed: {failure}"),
+                Some(failure) => format!("{what} {name} (pid {pid}) failed: {failure}"),
                 None => format!("{name} (pid {pid}) died"),
             };
             self.crashed(cause);
@@ -265,7 +303,7 @@ impl RouterState {
                 }
             }
             if let Some(failure) = &worker.init_failure {
-                self.last_crash = Some(format!("the initializer of {description}: {failure}"));
+                self.last_crash = Some(format!("{} {description}: {failure}", self.what_fails()));
             } else {
                 self.last_crash = Some(description);
             }

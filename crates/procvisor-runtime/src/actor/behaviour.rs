@@ -80,6 +80,12 @@ pub trait Actor: Sized + Send + 'static {
     fn stopping(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
+
+    /// What its supervisor's tree shows under its line, for an actor that runs more than
+    /// itself: a pool's workers, a manager's process. `None` (the default) shows nothing more.
+    fn describe(&self) -> Option<crate::supervisor::ServiceNode> {
+        None
+    }
 }
 
 /// What an actor knows about itself while it runs.
@@ -118,8 +124,19 @@ impl<A: Actor> ActorContext<A> {
         self.stop.load(Ordering::Acquire)
     }
 
-    /// Ends the actor as crashed, once the current message is handled.
-    pub(crate) fn fail(&self, failure: crate::outcome::Failure) {
+    /// Ends the actor as crashed, with `error` as the cause, once the current message is
+    /// handled: its supervisor sees a crash (and restarts it by its policy), as after a panic,
+    /// without one. Erlang's `{stop, Reason, State}`.
+    pub fn fail(&self, error: impl std::fmt::Display) {
+        self.fail_with(crate::outcome::Failure::new(
+            crate::outcome::FailureKind::Error,
+            error.to_string(),
+            None,
+        ));
+    }
+
+    /// Ends the actor as crashed with `failure`, once the current message is handled.
+    pub(crate) fn fail_with(&self, failure: crate::outcome::Failure) {
         *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
     }
 
@@ -135,7 +152,14 @@ impl<A: Actor> ActorContext<A> {
 pub struct ActorRegistration {
     pub(crate) name: fn() -> &'static str,
     pub(crate) start: super::hosted::StartFn,
+    pub(crate) on_thread: OnThreadFn,
 }
+
+/// Starts an actor on the calling thread (see [`ThreadActor`](super::on_thread::ThreadActor)).
+pub(crate) type OnThreadFn = fn(
+    &procvisor_wire::Payload,
+    std::sync::Arc<dyn Fn(super::on_thread::NetMessage) + Send + Sync>,
+) -> Result<super::on_thread::ThreadActor, crate::outcome::Failure>;
 
 #[doc(hidden)]
 #[linkme::distributed_slice]
@@ -147,6 +171,7 @@ pub const fn actor_registration<A: Actor>() -> ActorRegistration {
     ActorRegistration {
         name: std::any::type_name::<A>,
         start: super::hosted::start_erased::<A>,
+        on_thread: super::on_thread::start_erased::<A>,
     }
 }
 

@@ -51,6 +51,8 @@ pub(crate) enum Body {
     Unregister { name: String, address: Address },
     /// Stop the actor (normally); reply to `from` once it has stopped.
     Stop { from: Option<Caller> },
+    /// Ask the actor what it runs (for its supervisor's tree); the answer goes to `from`.
+    Describe { from: Caller },
 }
 
 impl Body {

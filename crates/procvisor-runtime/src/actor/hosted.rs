@@ -52,6 +52,8 @@ pub(crate) enum HostedMsg {
     Stop(ReplyTo),
     /// End as crashed with this failure, at once (a supervisor's `kill_child` of a local child).
     Crash(Failure),
+    /// Say what it runs ([`Actor::describe`]).
+    Describe(ReplyTo),
 }
 
 /// The ractor actor that hosts an `A`.
@@ -144,6 +146,13 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
             }
             HostedMsg::Crash(failure) => {
                 state.crash(&myself, failure);
+                return Ok(());
+            }
+            HostedMsg::Describe(reply) => {
+                reply.send(
+                    Payload::encode(&state.actor.describe())
+                        .map_err(|e| CallFailure::Codec(e.to_string())),
+                );
                 return Ok(());
             }
         }
@@ -284,7 +293,8 @@ async fn start_named<A: Actor>(
     let (mailbox, _) = ractor::Actor::spawn(None, Hosted::<A>(PhantomData), (actor, ctx))
         .await
         .map_err(|e| format!("cannot start the actor: {e}"))?;
-    net.local.insert(id, mailbox);
+    net.local
+        .insert(id, super::mailbox::Mailbox::Ractor(mailbox));
     debug_assert!(matches!(net.address_of(id).recipient, Recipient::Id(_)));
     Ok(id)
 }

@@ -13,7 +13,9 @@ mod error;
 mod hosted;
 mod link;
 mod link_on_demand;
+mod mailbox;
 mod net;
+mod on_thread;
 mod remote_ref;
 mod spawning;
 
@@ -29,7 +31,16 @@ pub(crate) use behaviour::lookup;
 pub(crate) use hosted::HostedMsg;
 pub(crate) use link_on_demand::adopt as adopt_link;
 pub(crate) use net::{ActorEnd, ActorNet};
+pub use on_thread::{Flow, NetMessage, ThreadActor, refuse};
 pub(crate) use spawning::spawn_remote;
+
+/// A reference to actor `id` of the process at `path`.
+pub(crate) fn remote_ref_at<A: Actor>(path: Vec<u32>, id: u64) -> RemoteRef<A> {
+    RemoteRef::at(Address {
+        node: path,
+        recipient: Recipient::Id(ActorId(id)),
+    })
+}
 
 /// Asks the actor at `address` to stop, without waiting for the answer.
 pub(crate) fn send_stop(address: Address) {

@@ -39,7 +39,7 @@ pub(crate) struct ActorNet {
     pub(crate) here: Vec<u32>,
     next_actor: AtomicU64,
     next_call: AtomicU64,
-    pub(crate) local: DashMap<ActorId, ractor::ActorRef<HostedMsg>>,
+    pub(crate) local: DashMap<ActorId, super::mailbox::Mailbox>,
     /// Names to addresses (the main process only).
     names: DashMap<String, Address>,
     pending: DashMap<u64, Pending>,
@@ -214,7 +214,9 @@ impl ActorNet {
 
     fn forward(&self, link: &Arc<Link>, envelope: Envelope) {
         let waiting = match &envelope.body {
-            Body::Call { from, .. } | Body::Spawn { from, .. } => Some(from.clone()),
+            Body::Call { from, .. } | Body::Spawn { from, .. } | Body::Describe { from } => {
+                Some(from.clone())
+            }
             Body::Stop { from } => from.clone(),
             _ => None,
         };
@@ -233,7 +235,7 @@ impl ActorNet {
     /// replies that cannot be delivered are dropped.
     pub(crate) fn bounce(&self, envelope: Envelope, failure: CallFailure) {
         let caller = match envelope.body {
-            Body::Call { from, .. } | Body::Spawn { from, .. } => from,
+            Body::Call { from, .. } | Body::Spawn { from, .. } | Body::Describe { from } => from,
             Body::Stop { from: Some(from) } => from,
             Body::Cast(_) => {
                 tracing::debug!(target: "procvisor::actor", to = %envelope.to, %failure, "a cast was dropped");
@@ -325,6 +327,7 @@ impl ActorNet {
             Body::Cast(payload) => HostedMsg::Cast(payload),
             Body::Call { from, message } => HostedMsg::Call(message, ReplyTo::new(from)),
             Body::Stop { from } => HostedMsg::Stop(ReplyTo::maybe(from)),
+            Body::Describe { from } => HostedMsg::Describe(ReplyTo::new(from)),
             other => {
                 tracing::debug!(target: "procvisor::actor", ?other, "not a message for an actor");
                 return;
@@ -332,9 +335,11 @@ impl ActorNet {
         };
         match mailbox {
             // A stopped mailbox drops the message, and a dropped call answers `Stopped`.
-            Some(mailbox) => drop(mailbox.send_message(message)),
+            Some(mailbox) => mailbox.send(message),
             None => match message {
-                HostedMsg::Call(_, reply) => reply.send(Err(CallFailure::NoSuchActor(id))),
+                HostedMsg::Call(_, reply) | HostedMsg::Describe(reply) => {
+                    reply.send(Err(CallFailure::NoSuchActor(id)))
+                }
                 HostedMsg::Stop(reply) => reply.send(Ok(unit())),
                 HostedMsg::Cast(_) | HostedMsg::Crash(_) => {
                     tracing::debug!(target: "procvisor::actor", %id, "a cast for an actor that is gone")
@@ -555,6 +560,31 @@ impl ActorNet {
                 .take()
             {
                 hook();
+            }
+        }
+    }
+
+    /// What the actor at `address` runs (for its supervisor's tree), if it says, within
+    /// `timeout`.
+    pub(crate) async fn describe(
+        &self,
+        address: Address,
+        timeout: std::time::Duration,
+    ) -> Option<crate::supervisor::ServiceNode> {
+        let (from, slot) = self.new_call(&address.node);
+        let call = from.call;
+        self.route(Envelope {
+            to: address,
+            body: Body::Describe { from },
+        });
+        let answer =
+            tokio::time::timeout(timeout, std::future::poll_fn(|cx| slot.poll(cx.waker()))).await;
+        match answer {
+            Ok(Ok(payload)) => payload.decode().ok().flatten(),
+            Ok(Err(_)) => None,
+            Err(_) => {
+                self.forget_call(call);
+                None
             }
         }
     }

@@ -520,7 +520,7 @@ impl SupervisorActor {
             },
         );
         self.close_sinks();
-        ctx.fail(crate::__private::pool_support::failure(
+        ctx.fail_with(crate::__private::pool_support::failure(
             crate::outcome::FailureKind::Error,
             cause,
         ));
@@ -709,6 +709,15 @@ impl SupervisorActor {
                 },
                 None => None,
             };
+            let service = match slot.running.as_ref().and_then(Running::address) {
+                Some(address) if subtree.is_none() => {
+                    crate::node::node()
+                        .actor_net()
+                        .describe(address, Duration::from_secs(2))
+                        .await
+                }
+                _ => None,
+            };
             children.push(ChildNode {
                 id: slot.spec.id.clone(),
                 kind: slot.spec.describe(),
@@ -719,6 +728,7 @@ impl SupervisorActor {
                 last_exit: slot.last_exit.clone(),
                 restarted_with: slot.restarted_with.clone(),
                 subtree,
+                service,
             });
         }
         SupervisionTree {

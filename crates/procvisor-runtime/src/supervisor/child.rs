@@ -425,7 +425,7 @@ pub(crate) fn kill(running: &Running) {
         Handle::Local { id } => {
             if let Some(mailbox) = node().actor_net().local.get(id).map(|m| m.clone()) {
                 let failure = Failure::new(FailureKind::Error, "killed by its supervisor", None);
-                let _ = mailbox.send_message(crate::actor::HostedMsg::Crash(failure));
+                mailbox.send(crate::actor::HostedMsg::Crash(failure));
             }
         }
         Handle::Nothing => {}

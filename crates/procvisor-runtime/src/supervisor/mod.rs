@@ -16,4 +16,4 @@ pub use dynamic::{DynamicSpec, DynamicSupervisor};
 pub use events::{EventKind, SupervisorEvent, SupervisorEvents};
 pub use handle::{Supervisor, SupervisorError, SupervisorRef};
 pub use spec::{AutoShutdown, ChildSpec, Placement, Restart, Shutdown, Strategy, SupervisorSpec};
-pub use tree::{ChildNode, ChildState, SupervisionTree};
+pub use tree::{ChildNode, ChildState, ProcessNode, ServiceNode, SupervisionTree};

@@ -41,6 +41,55 @@ pub struct ChildNode {
     pub restarted_with: Option<String>,
     /// The tree below it, for a nested supervisor.
     pub subtree: Option<Box<SupervisionTree>>,
+    /// For a child that runs more than itself (a pool, a manager), what it runs.
+    pub service: Option<ServiceNode>,
+}
+
+/// What a child that runs more than itself shows under its line in a [`SupervisionTree`]: a
+/// pool's worker processes, a manager's process (from [`Actor::describe`](crate::Actor::describe)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ServiceNode {
+    /// What it is: `pool`, `manager`.
+    pub kind: String,
+    /// One line about the whole (`4 workers, 1 busy, 2 replaced`).
+    pub summary: String,
+    /// Its processes.
+    pub processes: Vec<ProcessNode>,
+}
+
+impl ServiceNode {
+    /// A service of `kind`, summed up in `summary`, running `processes`.
+    pub fn new(kind: &str, summary: impl Into<String>, processes: Vec<ProcessNode>) -> ServiceNode {
+        ServiceNode {
+            kind: kind.to_string(),
+            summary: summary.into(),
+            processes,
+        }
+    }
+}
+
+/// One process of a [`ServiceNode`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProcessNode {
+    /// Its name (`ForkServerPoolWorker-3`, `Manager`).
+    pub name: String,
+    /// Its pid.
+    pub pid: u32,
+    /// What it does now (`busy`, `idle`, `listening at …`).
+    pub state: String,
+}
+
+impl ProcessNode {
+    /// A process named `name`, with `pid`, doing `state`.
+    pub fn new(name: impl Into<String>, pid: u32, state: impl Into<String>) -> ProcessNode {
+        ProcessNode {
+            name: name.into(),
+            pid,
+            state: state.into(),
+        }
+    }
 }
 
 /// A live supervision tree, as [`Supervisor::tree`](crate::Supervisor::tree) returns it.
@@ -115,6 +164,22 @@ impl SupervisionTree {
             if let Some(subtree) = &child.subtree {
                 write!(f, "{indent}{below}")?;
                 subtree.draw(f, &format!("{indent}{below}"))?;
+            }
+            if let Some(service) = &child.service {
+                let inner = format!("{indent}{below}");
+                writeln!(f, "{inner}{} ({})", service.kind, service.summary)?;
+                for (j, process) in service.processes.iter().enumerate() {
+                    let branch = if j + 1 == service.processes.len() {
+                        "└─ "
+                    } else {
+                        "├─ "
+                    };
+                    writeln!(
+                        f,
+                        "{inner}{branch}{}, pid {}, {}",
+                        process.name, process.pid, process.state
+                    )?;
+                }
             }
         }
         Ok(())
