@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut p = Process::new(foo, (q.clone(),))?.with_context(ctx);
     p.start()?;
     println!("{}", q.get()?);
-    p.join(None)?;
+    p.join()?;
     Ok(())
 }
 // ANCHOR_END: example

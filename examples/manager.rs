@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut p = Process::new(f, (d.clone(), l.clone()))?;
     p.start()?;
-    p.join(None)?;
+    p.join()?;
 
     println!("{}", d.to_object()?); // prints "{0.25: None, 1: '1', '2': 2}"
     println!("{:?}", l.to_vec()?); // prints "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"

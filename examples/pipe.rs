@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut p = Process::new(f, (child_conn,))?;
     p.start()?;
     println!("{}", parent_conn.recv::<Object>()?); // prints "[42, None, 'hello']"
-    p.join(None)?;
+    p.join()?;
     Ok(())
 }
 // ANCHOR_END: example

@@ -64,7 +64,7 @@ fn sleep(secs: u64) {
 register!(f, getpid, sleep);
 
 fn main() -> Result<(), PoolError> {
-    let timeout = Some(Duration::from_secs(1));
+    let timeout = Duration::from_secs(1);
     {
         // start 4 worker processes
         let pool = Pool::new(4)?;
@@ -79,11 +79,11 @@ fn main() -> Result<(), PoolError> {
 
         // evaluate "f(20)" asynchronously
         let res = pool.apply_async(f, (20,))?; // runs in *only* one process
-        println!("{}", res.get(timeout)?); // prints "400"
+        println!("{}", res.get_timeout(timeout)?); // prints "400"
 
         // evaluate "getpid()" asynchronously
         let res = pool.apply_async(getpid, ())?; // runs in *only* one process
-        println!("{}", res.get(timeout)?); // prints the PID of that process
+        println!("{}", res.get_timeout(timeout)?); // prints the PID of that process
 
         // launching multiple evaluations asynchronously *may* use more processes
         let multiple_results = (0..4)
@@ -91,13 +91,13 @@ fn main() -> Result<(), PoolError> {
             .collect::<Result<Vec<_>, _>>()?;
         let pids = multiple_results
             .iter()
-            .map(|res| res.get(timeout))
+            .map(|res| res.get_timeout(timeout))
             .collect::<Result<Vec<_>, _>>()?;
         println!("{pids:?}");
 
         // make a single worker sleep for 10 secs
         let res = pool.apply_async(sleep, (10,))?;
-        match res.get(timeout) {
+        match res.get_timeout(timeout) {
             Ok(()) => println!("()"),
             Err(PoolError::Timeout) => {
                 println!("We lacked patience and got a multiprocessing.TimeoutError")

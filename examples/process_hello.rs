@@ -21,7 +21,7 @@ register!(f);
 fn main() -> Result<(), procvisor::ProcessError> {
     let mut p = Process::new(f, ("bob".to_string(),))?;
     p.start()?;
-    p.join(None)?;
+    p.join()?;
     Ok(())
 }
 // ANCHOR_END: example

@@ -27,7 +27,7 @@ fn main() -> Result<(), procvisor::ProcessError> {
     info("main line");
     let mut p = Process::new(f, ("bob".to_string(),))?;
     p.start()?;
-    p.join(None)?;
+    p.join()?;
     Ok(())
 }
 // ANCHOR_END: example

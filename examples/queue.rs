@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut p = Process::new(f, (q.clone(),))?;
     p.start()?;
     println!("{}", q.get()?); // prints "[42, None, 'hello']"
-    p.join(None)?;
+    p.join()?;
     Ok(())
 }
 // ANCHOR_END: example

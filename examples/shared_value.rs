@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut p = Process::new(f, (num.clone(), arr.clone()))?;
     p.start()?;
-    p.join(None)?;
+    p.join()?;
 
     println!("{}", num.get());
     println!("{:?}", arr.to_vec());

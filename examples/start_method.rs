@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut p = Process::new(foo, (q.clone(),))?;
     p.start()?;
     println!("{}", q.get()?);
-    p.join(None)?;
+    p.join()?;
     Ok(())
 }
 // ANCHOR_END: example

@@ -1,14 +1,15 @@
 //! A supervision tree across three processes: a supervisor here, a "logger" actor and a
 //! "counter" actor each in a child process of its own. The counter tells the logger about
 //! every increment. We crash the counter twice (a panic, then SIGKILL of its whole process)
-//! and watch the supervisor restart it while the logger carries on.
+//! and watch the supervisor's events as it restarts the counter while the logger carries on.
 //!
 //! Python's `multiprocessing` has no counterpart: a dead `Process` stays dead, and a `Pool`
 //! loses the task of a dead worker. This is Erlang/OTP's supervisor, over OS processes.
 
 // ANCHOR: example
 use procvisor::{
-    Actor, ActorContext, ChildSpec, InitError, RemoteRef, Strategy, Supervisor, register_actor,
+    Actor, ActorContext, ChildSpec, EventKind, InitError, RemoteRef, Strategy, Supervisor,
+    SupervisorEvents, register_actor,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -82,59 +83,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .child(ChildSpec::actor::<Logger>("logger", ()))
         .child(ChildSpec::actor::<Counter>("counter", ()))
         .start()?;
+    // Everything that happens under the supervisor from now on.
+    let mut events = supervisor.events()?;
     let counter: RemoteRef<Counter> = supervisor.child("counter");
     let logger: RemoteRef<Logger> = supervisor.child("logger");
-    let timeout = Some(Duration::from_secs(10));
 
-    let first_pid = counter.call(CounterMsg::Pid, timeout)?;
+    let first_pid = counter.call(CounterMsg::Pid)?;
     println!("counter started in process {first_pid}");
     for _ in 0..2 {
-        println!("count: {}", counter.call(CounterMsg::Increment, timeout)?);
+        println!("count: {}", counter.call(CounterMsg::Increment)?);
     }
 
     // Crash 1: a panic inside the actor. The call that caused it gets the panic.
-    let error = counter.call(CounterMsg::Crash, timeout).unwrap_err();
+    let error = counter.call(CounterMsg::Crash).unwrap_err();
     println!("crash 1: {error}");
-    let second_pid = wait_for_restart(&counter, first_pid)?;
+    watch_restart(&mut events)?;
     println!(
         "count: {} (a fresh counter)",
-        counter.call(CounterMsg::Increment, timeout)?
+        counter.call(CounterMsg::Increment)?
     );
 
-    // Crash 2: the counter's whole process is killed.
-    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
-    unsafe { libc::kill(second_pid as i32, libc::SIGKILL) };
-    println!("crash 2: killed process {second_pid}");
-    wait_for_restart(&counter, second_pid)?;
+    // Crash 2: the counter's whole process is killed (SIGKILL, by its supervisor).
+    supervisor.kill_child("counter")?;
+    println!("crash 2: killed the counter's process");
+    watch_restart(&mut events)?;
     println!(
         "count: {} (a fresh counter)",
-        counter.call(CounterMsg::Increment, timeout)?
+        counter.call(CounterMsg::Increment)?
     );
 
     // The logger never stopped: it saw every increment of every incarnation.
-    println!("the logger saw {} lines", logger.call(None, timeout)?);
+    println!("the logger saw {} lines", logger.call(None)?);
     println!("{}", supervisor.tree()?);
     supervisor.shutdown()?;
     Ok(())
 }
 
-/// Asks the counter for its pid until a new incarnation answers.
-fn wait_for_restart(
-    counter: &RemoteRef<Counter>,
-    old_pid: u64,
-) -> Result<u64, Box<dyn std::error::Error>> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+/// Prints how the counter ended and how it came back.
+fn watch_restart(events: &mut SupervisorEvents) -> Result<(), Box<dyn std::error::Error>> {
     loop {
-        if let Ok(pid) = counter.call(CounterMsg::Pid, Some(Duration::from_secs(1))) {
-            if pid != old_pid {
-                println!("counter restarted in process {pid}");
-                return Ok(pid);
+        let event = events
+            .next_timeout(Duration::from_secs(10))
+            .ok_or("the supervisor said nothing for 10 s")?;
+        match event.kind {
+            EventKind::Ended(_) => println!("event: {event}"),
+            EventKind::Restarted { .. } => {
+                println!("event: {event}");
+                return Ok(());
             }
+            _ => {}
         }
-        if std::time::Instant::now() > deadline {
-            return Err("the counter was not restarted".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 // ANCHOR_END: example

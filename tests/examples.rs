@@ -143,40 +143,55 @@ fn supervision_tree_restarts_the_counter_after_each_crash() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("counter started in process "), "{out}");
     assert_eq!(&lines[1..3], ["count: 1", "count: 2"], "{out}");
+    let panic = "panicked at examples/supervision_tree.rs:";
     assert!(
-        lines[3]
-            .starts_with("crash 1: the actor crashed: panicked at examples/supervision_tree.rs:")
+        lines[3].starts_with(&format!("crash 1: the actor crashed: {panic}"))
             && lines[3].ends_with("the counter was told to crash at 2"),
         "{out}"
     );
     assert!(
-        lines[4].starts_with("counter restarted in process "),
-        "{out}"
-    );
-    assert_eq!(lines[5], "count: 1 (a fresh counter)", "{out}");
-    assert!(lines[6].starts_with("crash 2: killed process "), "{out}");
-    assert!(
-        lines[7].starts_with("counter restarted in process "),
-        "{out}"
-    );
-    assert_eq!(lines[8], "count: 1 (a fresh counter)", "{out}");
-    assert_eq!(lines[9], "the logger saw 4 lines", "{out}");
-    assert!(
-        lines[10].starts_with("supervisor \"demo\" (one_for_one"),
+        lines[4].starts_with(&format!(
+            "event: \"counter\" (under \"demo\") ended: {panic}"
+        )) && lines[4].ends_with("the counter was told to crash at 2"),
         "{out}"
     );
     assert!(
-        lines[11].starts_with("├─ logger — actor Logger, Permanent, Running"),
+        lines[5].starts_with("event: \"counter\" (under \"demo\") restarted in process ")
+            && lines[5].ends_with(" (restart 1)"),
+        "{out}"
+    );
+    assert_eq!(lines[6], "count: 1 (a fresh counter)", "{out}");
+    assert_eq!(lines[7], "crash 2: killed the counter's process", "{out}");
+    assert_eq!(
+        lines[8], "event: \"counter\" (under \"demo\") ended: it ended with signal 9 (SIGKILL)",
         "{out}"
     );
     assert!(
-        lines[12].starts_with("└─ counter — actor Counter, Permanent, Running")
-            && lines[12].contains("restarted 2 times")
-            && lines[12].contains("SIGKILL"),
+        lines[9].starts_with("event: \"counter\" (under \"demo\") restarted in process ")
+            && lines[9].ends_with(" (restart 2)"),
         "{out}"
     );
-    let pid = |line: &str| -> u32 { line.rsplit(' ').next().unwrap().parse().unwrap() };
-    let pids = [pid(lines[0]), pid(lines[4]), pid(lines[7])];
+    assert_eq!(lines[10], "count: 1 (a fresh counter)", "{out}");
+    assert_eq!(lines[11], "the logger saw 4 lines", "{out}");
+    assert!(
+        lines[12].starts_with("supervisor \"demo\" (one_for_one"),
+        "{out}"
+    );
+    assert!(
+        lines[13].starts_with("├─ logger — actor Logger, Permanent, Running"),
+        "{out}"
+    );
+    assert!(
+        lines[14].starts_with("└─ counter — actor Counter, Permanent, Running")
+            && lines[14].contains("restarted 2 times")
+            && lines[14].contains("SIGKILL"),
+        "{out}"
+    );
+    let pid_in = |line: &str| -> u32 {
+        let after = line.split("process ").nth(1).unwrap();
+        after.split(' ').next().unwrap().parse().unwrap()
+    };
+    let pids = [pid_in(lines[0]), pid_in(lines[5]), pid_in(lines[9])];
     assert!(
         pids[0] != pids[1] && pids[1] != pids[2],
         "each incarnation in a new process: {pids:?}"

@@ -11,7 +11,7 @@ use procvisor_testing::within;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
-const CALL: Option<Duration> = Some(Duration::from_secs(60));
+const CALL: Duration = Duration::from_secs(60);
 
 /// Just over the limit.
 fn too_large() -> Vec<u8> {
@@ -74,15 +74,20 @@ fn actor_messages_and_replies_too_large_fail_their_call_alone() {
     within(LIMIT, "actor", || {
         let host = ActorHost::start().unwrap();
         let actor = host.spawn::<Sizes>(()).unwrap();
-        explains(&actor.call((too_large(), 0), CALL).unwrap_err().to_string());
         explains(
             &actor
-                .call((Vec::new(), MAX_VALUE_SIZE + 1), CALL)
+                .call_timeout((too_large(), 0), CALL)
+                .unwrap_err()
+                .to_string(),
+        );
+        explains(
+            &actor
+                .call_timeout((Vec::new(), MAX_VALUE_SIZE + 1), CALL)
                 .unwrap_err()
                 .to_string(),
         );
         // The link to the host is intact.
-        assert_eq!(actor.call((vec![1], 4), CALL).unwrap().len(), 4);
+        assert_eq!(actor.call_timeout((vec![1], 4), CALL).unwrap().len(), 4);
     });
 }
 

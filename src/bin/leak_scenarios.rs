@@ -37,14 +37,14 @@ impl Actor for Echo {
 }
 register_actor!(Echo);
 
-const CALL: Option<Duration> = Some(Duration::from_secs(30));
+const CALL: Duration = Duration::from_secs(30);
 
 fn process(method: StartMethod) {
     let mut p = Process::new(succeed, ())
         .unwrap()
         .with_context(get_context(method));
     p.start().unwrap();
-    let pid: u32 = p.result(CALL).unwrap();
+    let pid: u32 = p.result_timeout(CALL).unwrap();
     assert_eq!(Some(pid), p.pid());
 }
 
@@ -66,7 +66,7 @@ fn manager() {
 fn actor_host() {
     let host = ActorHost::start().unwrap();
     let echo = host.spawn::<Echo>(()).unwrap();
-    assert_eq!(echo.call(7, CALL).unwrap(), 7);
+    assert_eq!(echo.call_timeout(7, CALL).unwrap(), 7);
     host.shutdown(Duration::from_secs(5));
 }
 
@@ -76,7 +76,10 @@ fn supervisor() {
         .child(ChildSpec::actor::<Echo>("leak-b", ()))
         .start()
         .unwrap();
-    assert_eq!(sup.child::<Echo>("leak-b").call(3, CALL).unwrap(), 3);
+    assert_eq!(
+        sup.child::<Echo>("leak-b").call_timeout(3, CALL).unwrap(),
+        3
+    );
     sup.shutdown().unwrap();
 }
 

@@ -78,7 +78,7 @@ fn basics(method: StartMethod) {
     step("apply_async");
     let pids: HashSet<u32> = (0..30)
         .map(|_| pool.apply_async(pid, ()).unwrap())
-        .map(|r| r.get(None).unwrap())
+        .map(|r| r.get().unwrap())
         .collect();
     assert!(!pids.contains(&std::process::id()));
     step("names");
@@ -123,14 +123,14 @@ fn basics(method: StartMethod) {
         .unwrap();
     let pids: HashSet<u32> = (0..30)
         .map(|_| recycling.apply_async(pid, ()).unwrap())
-        .map(|r| r.get(None).unwrap())
+        .map(|r| r.get().unwrap())
         .collect();
     assert!(pids.len() >= 10, "{pids:?}");
     step("close and join");
     let pending = pool.apply_async(sleep_ms, (100,)).unwrap();
     pool.close();
     pool.join().unwrap();
-    pending.get(Some(Duration::ZERO)).unwrap();
+    pending.get_timeout(Duration::ZERO).unwrap();
 }
 
 /// A forked child inherits the pool object but not its router: it must refuse, and its drop
@@ -148,7 +148,7 @@ fn forked_child(method: StartMethod) {
     })
     .with_context(get_context(StartMethod::Fork));
     child.start().unwrap();
-    child.join(None).unwrap();
+    child.join().unwrap();
     assert_eq!(child.exitcode(), Some(0), "the child saw WrongProcess");
     step("the parent's pool still works");
     assert_eq!(child_pool.apply(sqr, (5,)).unwrap(), 25);

@@ -8,7 +8,7 @@ use procvisor::{
     Barrier, BoundedSemaphore, Condition, Connection, Event, ExitCode, ExitReason, FailureKind,
     JoinableQueue, Lock, Process, ProcessError, Queue, RLock, RawArray, Semaphore, StartMethod,
     Value, active_children, current_process, parent_process, pipe, register, set_start_method,
-    wait,
+    wait_timeout,
 };
 use procvisor_suite::step;
 use std::io::Read;
@@ -60,7 +60,7 @@ fn start_grandchild() -> Result<(String, u32, u32), String> {
     let mut p = Process::new(whoami, ()).map_err(|e| e.to_string())?;
     p.start().map_err(|e| e.to_string())?;
     let (name, parent_pid, _, _) = p
-        .result::<(String, u32, String, Vec<u32>)>(None)
+        .result::<(String, u32, String, Vec<u32>)>()
         .map_err(|e| e.to_string())?;
     Ok((name, parent_pid, std::process::id()))
 }
@@ -153,7 +153,7 @@ fn hold_rlock(lock: RLock, held: Event) {
 
 fn lockstep(barrier: Barrier, passes: Queue<u32>, rounds: u32) -> Result<(), String> {
     for i in 0..rounds {
-        barrier.wait(Some(LONG)).map_err(|e| e.to_string())?;
+        barrier.wait_timeout(LONG).map_err(|e| e.to_string())?;
         passes.put(i).map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -172,9 +172,9 @@ fn bounded_worker(sem: BoundedSemaphore, inside: Value<u32>, most: Value<u32>) {
 fn wait_for_notify(cond: Condition, ready: Event, go: Event) -> bool {
     let mut guard = cond.acquire().expect("acquire");
     ready.set();
-    let notified = cond.wait(&mut guard, Some(LONG));
+    let notified = cond.wait_timeout(&mut guard, LONG);
     drop(guard);
-    go.wait(Some(LONG)) && notified
+    go.wait_timeout(LONG) && notified
 }
 
 fn task_worker(q: JoinableQueue<u32>, total: Value<u64>) {
@@ -214,12 +214,12 @@ const LONG: Duration = Duration::from_secs(30);
 fn exit_codes() {
     step("success");
     let mut p = started(succeed, ());
-    let pid: u32 = p.result(Some(LONG)).unwrap();
+    let pid: u32 = p.result_timeout(LONG).unwrap();
     assert_eq!((Some(pid), p.exitcode()), (p.pid(), Some(0)));
 
     step("returned error");
     let mut p = started(fail, ());
-    let err = p.result::<()>(Some(LONG)).unwrap_err();
+    let err = p.result_timeout::<()>(LONG).unwrap_err();
     assert_eq!(p.exitcode(), Some(1));
     let failure = err.failure().expect("a reported failure");
     assert_eq!(
@@ -229,7 +229,7 @@ fn exit_codes() {
 
     step("panic");
     let mut p = started(explode, ());
-    let err = p.result::<()>(Some(LONG)).unwrap_err();
+    let err = p.result_timeout::<()>(LONG).unwrap_err();
     assert_eq!(p.exitcode(), Some(1));
     let failure = err.failure().expect("a reported panic");
     assert!(failure.is_panic());
@@ -244,10 +244,10 @@ fn exit_codes() {
 
     step("ExitCode(3)");
     let mut p = started(exit_three, ());
-    p.join(Some(LONG)).unwrap();
+    p.join_timeout(LONG).unwrap();
     assert_eq!(p.exitcode(), Some(3));
     assert!(matches!(
-        p.result::<()>(None),
+        p.result::<()>(),
         Err(ProcessError::Failed {
             reason: ExitReason::Code(3),
             failure: None,
@@ -258,7 +258,7 @@ fn exit_codes() {
     step("std::process::exit(7) in the target");
     let mut p = started(exit_directly, ());
     assert!(matches!(
-        p.result::<()>(Some(LONG)),
+        p.result_timeout::<()>(LONG),
         Err(ProcessError::Failed {
             reason: ExitReason::Code(7),
             failure: None,
@@ -268,7 +268,7 @@ fn exit_codes() {
 
     step("stack overflow");
     let mut p = started(overflow_the_stack, ());
-    let err = p.result::<u64>(Some(LONG)).unwrap_err();
+    let err = p.result_timeout::<u64>(LONG).unwrap_err();
     assert!(
         matches!(p.exit_reason(), Some(ExitReason::Signal(_))),
         "{err}"
@@ -279,7 +279,7 @@ fn exit_codes() {
 
     step("abort");
     let mut p = started(abort, ());
-    p.join(Some(LONG)).unwrap();
+    p.join_timeout(LONG).unwrap();
     assert_eq!(p.exitcode(), Some(-libc::SIGABRT));
 
     for (signal, send) in [
@@ -290,7 +290,7 @@ fn exit_codes() {
         step(&format!("signal {signal}"));
         let mut p = started(sleep_ms, (60_000_u64,));
         send(&p).unwrap();
-        p.join(Some(LONG)).unwrap();
+        p.join_timeout(LONG).unwrap();
         assert_eq!(p.exitcode(), Some(-signal));
         assert_eq!(p.exit_reason(), Some(ExitReason::Signal(signal)));
         send(&p).expect("signalling an ended process is not an error");
@@ -303,15 +303,15 @@ fn join_timeouts() {
     assert!(p.is_alive());
     assert_eq!(p.exitcode(), None);
     let start = Instant::now();
-    let err = p.join(Some(Duration::from_millis(50))).unwrap_err();
+    let err = p.join_timeout(Duration::from_millis(50)).unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert!(start.elapsed() >= Duration::from_millis(45));
-    assert!(p.join(Some(Duration::ZERO)).unwrap_err().is_timeout());
+    assert!(p.join_timeout(Duration::ZERO).unwrap_err().is_timeout());
     p.terminate().unwrap();
     step("join after terminate");
-    p.join(None).unwrap();
+    p.join().unwrap();
     assert!(!p.is_alive());
-    p.join(None).expect("joining twice is fine");
+    p.join().expect("joining twice is fine");
     assert_eq!(p.exitcode(), Some(-libc::SIGTERM));
 }
 
@@ -319,7 +319,7 @@ fn names() {
     step("default name and parent");
     let mut p = started(whoami, ());
     let (name, parent_pid, parent_name, ident) = p
-        .result::<(String, u32, String, Vec<u32>)>(Some(LONG))
+        .result_timeout::<(String, u32, String, Vec<u32>)>(LONG)
         .unwrap();
     assert_eq!(name, "Process-1");
     assert_eq!(ident, vec![1]);
@@ -333,7 +333,7 @@ fn names() {
     let mut p = Process::new(whoami, ()).unwrap().with_name("SomeProcess");
     p.start().unwrap();
     let (name, ..) = p
-        .result::<(String, u32, String, Vec<u32>)>(Some(LONG))
+        .result_timeout::<(String, u32, String, Vec<u32>)>(LONG)
         .unwrap();
     assert_eq!(name, "SomeProcess");
 
@@ -342,7 +342,7 @@ fn names() {
     let mut p = started(sleep_ms, (60_000_u64,));
     assert_eq!(active_children(), vec![(p.name(), p.pid().unwrap())]);
     p.kill().unwrap();
-    p.join(None).unwrap();
+    p.join().unwrap();
     assert!(active_children().is_empty());
     assert_eq!(current_process().name(), "MainProcess");
     assert!(parent_process().is_none());
@@ -352,7 +352,7 @@ fn grandchild() {
     step("a child that starts a child");
     let mut p = started(start_grandchild, ());
     let (grandchild_name, grandchild_parent, child_pid) =
-        p.result::<(String, u32, u32)>(Some(LONG)).unwrap();
+        p.result_timeout::<(String, u32, u32)>(LONG).unwrap();
     assert_eq!(grandchild_name, "Process-1:1");
     assert_eq!(grandchild_parent, child_pid);
     assert_eq!(Some(child_pid), p.pid());
@@ -377,13 +377,13 @@ fn zombies() -> Vec<String> {
 
 fn many() {
     step("warm-up (starts the runtime and, for forkserver, the server)");
-    started(succeed, ()).join(Some(LONG)).unwrap();
+    started(succeed, ()).join_timeout(LONG).unwrap();
     let baseline = open_fds();
     step("start 100");
     let mut processes: Vec<Process> = (0..100).map(|_| started(succeed, ())).collect();
     step("join 100");
     for p in &mut processes {
-        p.join(Some(LONG)).unwrap();
+        p.join_timeout(LONG).unwrap();
         assert_eq!(p.exitcode(), Some(0));
     }
     drop(processes);
@@ -402,7 +402,7 @@ fn many() {
 
 fn misuse() {
     let mut p = Process::new(sleep_ms, (60_000_u64,)).unwrap();
-    assert!(matches!(p.join(None), Err(ProcessError::NotStarted)));
+    assert!(matches!(p.join(), Err(ProcessError::NotStarted)));
     assert!(matches!(p.terminate(), Err(ProcessError::NotStarted)));
     assert!(matches!(p.sentinel(), Err(ProcessError::NotStarted)));
     assert_eq!((p.pid(), p.exitcode(), p.is_alive()), (None, None, false));
@@ -419,10 +419,10 @@ fn misuse() {
     ));
     assert!(matches!(p.close(), Err(ProcessError::StillRunning)));
     p.kill().unwrap();
-    p.join(Some(LONG)).unwrap();
+    p.join_timeout(LONG).unwrap();
     p.close().unwrap();
     p.close().expect("closing twice is fine");
-    assert!(matches!(p.join(None), Err(ProcessError::Closed)));
+    assert!(matches!(p.join(), Err(ProcessError::Closed)));
     assert!(matches!(p.start(), Err(ProcessError::Closed)));
     assert!(matches!(p.kill(), Err(ProcessError::Closed)));
     assert!(!p.is_alive());
@@ -439,7 +439,7 @@ fn misuse() {
     let mut p = Process::closure(|| -> Result<i32, String> { Ok(41 + 1) });
     if p.start_method() == StartMethod::Fork {
         p.start().unwrap();
-        assert_eq!(p.result::<i32>(Some(LONG)).unwrap(), 42);
+        assert_eq!(p.result_timeout::<i32>(LONG).unwrap(), 42);
     } else {
         assert!(matches!(
             p.start(),
@@ -452,7 +452,7 @@ fn results() {
     step("wrong result type");
     let mut p = started(succeed, ());
     assert!(matches!(
-        p.result::<String>(Some(LONG)),
+        p.result_timeout::<String>(LONG),
         Err(ProcessError::WrongResultType { .. })
     ));
     step("a connection argument");
@@ -460,7 +460,7 @@ fn results() {
     let mut p = started(echo_over, (there,));
     here.send(&"shout").unwrap();
     assert_eq!(here.recv_timeout::<String>(LONG).unwrap(), "SHOUT");
-    p.result::<()>(Some(LONG)).unwrap();
+    p.result_timeout::<()>(LONG).unwrap();
     step("repr");
     let repr = format!("{p:?}");
     assert!(
@@ -475,10 +475,10 @@ fn sentinel() {
     let mut p = started(sleep_ms, (100_u64,));
     let sentinel = p.sentinel().unwrap();
     let objects: [&dyn procvisor::Waitable; 2] = [&conn, &sentinel];
-    assert!(wait(&objects, Some(Duration::ZERO)).unwrap().is_empty());
+    assert!(wait_timeout(&objects, Duration::ZERO).unwrap().is_empty());
     step("wait for the sentinel");
-    assert_eq!(wait(&objects, Some(LONG)).unwrap(), vec![1]);
-    p.join(Some(LONG)).unwrap();
+    assert_eq!(wait_timeout(&objects, LONG).unwrap(), vec![1]);
+    p.join_timeout(LONG).unwrap();
 }
 
 fn daemon() {
@@ -487,7 +487,7 @@ fn daemon() {
         .with_daemon(true);
     assert!(p.daemon());
     p.start().unwrap();
-    let err = p.result::<()>(Some(LONG)).unwrap_err();
+    let err = p.result_timeout::<()>(LONG).unwrap_err();
     assert!(
         err.failure()
             .unwrap()
@@ -499,13 +499,13 @@ fn daemon() {
 
 fn stdin_is_null() {
     let mut p = started(read_stdin, ());
-    assert_eq!(p.result::<usize>(Some(LONG)).unwrap(), 0);
+    assert_eq!(p.result_timeout::<usize>(LONG).unwrap(), 0);
 }
 
 fn logging() {
     assert!(procvisor::log_to_stderr(tracing::Level::INFO));
     let mut p = started(log_something, ());
-    p.result::<()>(Some(LONG)).unwrap();
+    p.result_timeout::<()>(LONG).unwrap();
     tracing::info!("parent done");
 }
 
@@ -516,17 +516,17 @@ fn async_api() {
         .unwrap();
     runtime.block_on(async {
         let mut p = started(succeed, ());
-        let pid: u32 = p.result_async(None).await.unwrap();
+        let pid: u32 = p.result_async().await.unwrap();
         assert_eq!(Some(pid), p.pid());
         let mut p = started(sleep_ms, (60_000_u64,));
         assert!(
-            p.join_async(Some(Duration::from_millis(30)))
+            tokio::time::timeout(Duration::from_millis(30), p.join_async())
                 .await
-                .unwrap_err()
-                .is_timeout()
+                .is_err(),
+            "the sleeper is still running"
         );
         p.kill().unwrap();
-        p.join_async(None).await.unwrap();
+        p.join_async().await.unwrap();
         assert_eq!(p.exitcode(), Some(-9));
     });
 }
@@ -559,7 +559,7 @@ fn busy_fork() {
         }
         let mut p = started(succeed, ());
         let pid = p
-            .result::<u32>(Some(LONG))
+            .result_timeout::<u32>(LONG)
             .unwrap_or_else(|e| panic!("fork {i}: {e}"));
         assert_eq!(Some(pid), p.pid(), "fork {i}");
     }
@@ -600,12 +600,12 @@ fn queue_many_to_many() {
         .collect();
     let mut consumers: Vec<Process> = (0..2).map(|_| started(consume, (q.clone(),))).collect();
     for mut p in producers {
-        p.result::<()>(Some(LONG)).unwrap();
+        p.result_timeout::<()>(LONG).unwrap();
     }
     step("collect what each consumer got");
     let mut all = Vec::new();
     for c in &mut consumers {
-        let got: Vec<(u32, u32)> = c.result(Some(LONG)).unwrap();
+        let got: Vec<(u32, u32)> = c.result_timeout(LONG).unwrap();
         for p in 0..3 {
             let mine: Vec<u32> = got
                 .iter()
@@ -643,7 +643,7 @@ fn queue_consumer_killed() {
     // It now waits for more, holding the consumer lock: kill it there.
     step("kill the first consumer while it waits");
     first.kill().unwrap();
-    first.join(Some(LONG)).unwrap();
+    first.join_timeout(LONG).unwrap();
     for i in 50..100 {
         q.put(i).unwrap();
     }
@@ -656,7 +656,7 @@ fn queue_consumer_killed() {
             .leak();
     }
     second.kill().unwrap();
-    second.join(Some(LONG)).unwrap();
+    second.join_timeout(LONG).unwrap();
     assert_eq!(seen.to_vec(), vec![1; 100], "every item delivered");
     assert!(q.empty(), "and none twice");
 }
@@ -675,7 +675,7 @@ fn queue_producer_killed() {
     assert!(q.full());
     step("kill it while it waits");
     child.kill().unwrap();
-    child.join(Some(LONG)).unwrap();
+    child.join_timeout(LONG).unwrap();
     step("the counts forget its item");
     assert_eq!(q.qsize(), 4);
     assert!(!q.full());
@@ -698,9 +698,9 @@ fn queue_producer_killed() {
     for _ in 0..8 {
         q.task_done().unwrap();
     }
-    assert!(!q.join(Some(Duration::ZERO)));
+    assert!(!q.join_timeout(Duration::ZERO));
     q.task_done().unwrap();
-    assert!(q.join(Some(LONG)));
+    assert!(q.join_timeout(LONG));
     assert!(
         q.task_done().is_err(),
         "the dead child's item was never put"
@@ -714,7 +714,7 @@ fn queue_producer_killed() {
         q.put_nowait(vec![3]).is_err_and(|e| e.is_full())
     });
     child.kill().unwrap();
-    child.join(Some(LONG)).unwrap();
+    child.join_timeout(LONG).unwrap();
     assert_eq!(q.get_timeout(LONG).unwrap(), vec![1]);
     q.put_timeout(vec![3], LONG).unwrap();
     assert_eq!(q.get_timeout(LONG).unwrap(), vec![3]);
@@ -728,7 +728,7 @@ fn queue_producer_killed_mid_message() {
     step("nobody reads: the child fills the ring with the item's first fragment and waits");
     let mut child = started(put_one, (q.clone(), big.clone()));
     wait_until("the child counted its item", || {
-        !q.join(Some(Duration::ZERO))
+        !q.join_timeout(Duration::ZERO)
     });
     // It counts its item just before its first fragment goes out. Killed before that, it
     // leaves nothing in the ring and what follows holds all the same; the pause makes the kill
@@ -736,7 +736,7 @@ fn queue_producer_killed_mid_message() {
     std::thread::sleep(Duration::from_millis(20));
     step("kill it in the middle of its item");
     child.kill().unwrap();
-    child.join(Some(LONG)).unwrap();
+    child.join_timeout(LONG).unwrap();
     step("a timed get drops the part it reads and times out, with no other producer");
     let start = Instant::now();
     assert!(
@@ -751,19 +751,19 @@ fn queue_producer_killed_mid_message() {
     );
     assert_eq!(q.qsize(), 0);
     assert!(
-        q.join(Some(Duration::ZERO)),
+        q.join_timeout(Duration::ZERO),
         "the killed put counts for nothing"
     );
     step("the queue works after");
     q.put(vec![1, 2, 3]).unwrap();
     assert_eq!(q.get_timeout(LONG).unwrap(), vec![1, 2, 3]);
     q.task_done().unwrap();
-    assert!(q.join(Some(Duration::ZERO)));
+    assert!(q.join_timeout(Duration::ZERO));
 
     step("a consumer in the middle of reading the item when its producer is killed");
     let mut child = started(put_one, (q.clone(), vec![7_u8; 4 << 20]));
     wait_until("the child counted its item", || {
-        !q.join(Some(Duration::ZERO))
+        !q.join_timeout(Duration::ZERO)
     });
     // The reader takes the fragments out as the child writes them, and is waiting for the
     // next one (whether or not it started before the kill) when it finds the child dead.
@@ -775,7 +775,7 @@ fn queue_producer_killed_mid_message() {
         })
     };
     child.kill().unwrap();
-    child.join(Some(LONG)).unwrap();
+    child.join_timeout(LONG).unwrap();
     let deadline = Instant::now() + LONG;
     while !reader.is_finished() {
         assert!(Instant::now() < deadline, "the reader waits for ever");
@@ -792,7 +792,7 @@ fn queue_producer_killed_mid_message() {
     }
     assert!(waited < Duration::from_secs(10), "{waited:?}");
     assert_eq!(q.qsize(), 0);
-    assert!(q.join(Some(Duration::ZERO)));
+    assert!(q.join_timeout(Duration::ZERO));
     q.put(vec![4]).unwrap();
     assert_eq!(q.get_timeout(LONG).unwrap(), vec![4]);
 }
@@ -811,10 +811,10 @@ fn lock_holder_killed() {
         } else {
             started(hold_lock, (lock.clone(), held.clone()))
         };
-        assert!(held.wait(Some(LONG)), "the holder took the lock");
+        assert!(held.wait_timeout(LONG), "the holder took the lock");
         assert!(lock.try_acquire().is_err() || reentrant);
         holder.kill().unwrap();
-        holder.join(Some(LONG)).unwrap();
+        holder.join_timeout(LONG).unwrap();
         step("the next acquirer recovers it");
         let start = Instant::now();
         if reentrant {
@@ -858,7 +858,7 @@ fn barrier_lockstep() {
         "all five copies of a pass before the next pass"
     );
     for p in &mut parties {
-        p.result::<()>(Some(LONG)).unwrap();
+        p.result_timeout::<()>(LONG).unwrap();
     }
     assert_eq!((barrier.n_waiting(), barrier.broken()), (0, false));
 }
@@ -870,7 +870,7 @@ fn semaphore_bound() {
         .map(|_| started(bounded_worker, (sem.clone(), inside.clone(), most.clone())))
         .collect();
     for w in &mut workers {
-        w.result::<()>(Some(LONG)).unwrap();
+        w.result_timeout::<()>(LONG).unwrap();
     }
     assert!(
         most.get() <= 2,
@@ -884,14 +884,14 @@ fn condition_and_event() {
     let cond = Condition::new().unwrap();
     let (ready, go) = (Event::new().unwrap(), Event::new().unwrap());
     let mut waiter = started(wait_for_notify, (cond.clone(), ready.clone(), go.clone()));
-    assert!(ready.wait(Some(LONG)));
+    assert!(ready.wait_timeout(LONG));
     step("notify the waiting child");
     let guard = cond.acquire().unwrap();
     cond.notify(&guard, 1);
     drop(guard);
     go.set();
     assert!(
-        waiter.result::<bool>(Some(LONG)).unwrap(),
+        waiter.result_timeout::<bool>(LONG).unwrap(),
         "the child was notified and saw the event"
     );
 }
@@ -906,14 +906,14 @@ fn joinable_and_counting() {
         q.put(i).unwrap();
     }
     step("join the joinable queue");
-    assert!(q.join(Some(LONG)));
+    assert!(q.join_timeout(LONG));
     assert_eq!(
         total.get(),
         300 * 301 / 2,
         "join returned after every item was done"
     );
     for w in &mut workers {
-        w.result::<()>(Some(LONG)).unwrap();
+        w.result_timeout::<()>(LONG).unwrap();
     }
     step("count under the value's lock from two processes");
     let counter = Value::new(0_u64).unwrap();
@@ -921,7 +921,7 @@ fn joinable_and_counting() {
         .map(|_| started(count_up, (counter.clone(), 10_000_u32)))
         .collect();
     for c in &mut counters {
-        c.result::<()>(Some(LONG)).unwrap();
+        c.result_timeout::<()>(LONG).unwrap();
     }
     assert_eq!(counter.get(), 20_000);
 }

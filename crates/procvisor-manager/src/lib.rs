@@ -44,7 +44,7 @@ pub use manager::{Manager, ManagerBuilder};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,
-    NamespaceProxy, Proxy, ProxyGuard, QueueProxy, SemaphoreProxy, ValueProxy,
+    NamespaceProxy, Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
 };
 pub use server::ManagerServer;
 

@@ -128,7 +128,7 @@ impl ManagerBuilder {
         process
             .start()
             .map_err(|e| ManagerError::Start(e.to_string()))?;
-        let ready = match parent_end.poll(Some(START_LIMIT)) {
+        let ready = match parent_end.poll_timeout(START_LIMIT) {
             Ok(true) => parent_end
                 .recv::<Result<Address, String>>()
                 .map_err(|e| e.to_string()),
@@ -146,7 +146,7 @@ impl ManagerBuilder {
             }),
             Ok(Err(reason)) | Err(reason) => {
                 let _ = process.kill();
-                let _ = process.join(Some(Duration::from_secs(5)));
+                let _ = process.join_timeout(Duration::from_secs(5));
                 Err(ManagerError::Start(reason))
             }
         }
@@ -262,9 +262,9 @@ impl Manager {
         let asked = self.endpoint.call(&Request::Shutdown).map(|_| ());
         crate::client::forget_idle(&self.endpoint.address);
         if let Some(mut process) = self.process.take() {
-            if process.join(Some(Duration::from_secs(2))).is_err() || process.is_alive() {
+            if process.join_timeout(Duration::from_secs(2)).is_err() || process.is_alive() {
                 let _ = process.kill();
-                let _ = process.join(Some(Duration::from_secs(5)));
+                let _ = process.join_timeout(Duration::from_secs(5));
             }
         }
         asked

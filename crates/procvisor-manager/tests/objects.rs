@@ -181,42 +181,53 @@ fn locks_semaphores_and_events_behave_like_pythons() {
     within(LIMIT, "locks", || {
         let manager = Manager::start().unwrap();
         let lock = manager.lock().unwrap();
-        assert!(lock.try_acquire().unwrap());
-        assert!(!lock.try_acquire().unwrap(), "a Lock is not re-entrant");
-        lock.release().unwrap();
+        let held = lock.try_acquire().unwrap();
+        assert!(
+            matches!(lock.try_acquire(), Err(ManagerError::Timeout)),
+            "a Lock is not re-entrant"
+        );
+        drop(held);
         assert!(lock.release().unwrap_err().is_remote("RuntimeError"));
+        // Python's acquire() here, release() there.
+        lock.acquire().unwrap().leak();
+        assert!(lock.locked().unwrap());
+        lock.release().unwrap();
 
         let rlock = manager.rlock().unwrap();
-        rlock.acquire().unwrap();
-        rlock.acquire().unwrap();
+        let outer = rlock.acquire().unwrap();
+        let inner = rlock.acquire().unwrap();
         let other = rlock.clone();
         let from_another_thread = std::thread::spawn(move || {
             (
                 other
-                    .acquire_timeout(Some(Duration::from_millis(50)))
-                    .unwrap(),
+                    .acquire_timeout(Duration::from_millis(50))
+                    .map(drop)
+                    .unwrap_err(),
                 other.release().unwrap_err(),
             )
         })
         .join()
         .unwrap();
-        assert!(!from_another_thread.0, "held by the first thread");
+        assert!(
+            matches!(from_another_thread.0, ManagerError::Timeout),
+            "held by the first thread"
+        );
         assert!(from_another_thread.1.is_remote("RuntimeError"));
-        rlock.release().unwrap();
-        rlock.release().unwrap();
-        assert!(!rlock.is_locked().unwrap());
+        drop(inner);
+        assert!(rlock.locked().unwrap(), "still held once");
+        drop(outer);
+        assert!(!rlock.locked().unwrap());
 
         let sem = manager.bounded_semaphore(2).unwrap();
-        sem.acquire().unwrap();
-        sem.acquire().unwrap();
+        let one = sem.acquire().unwrap();
+        let two = sem.acquire().unwrap();
         let started = Instant::now();
-        assert!(
-            !sem.acquire_timeout(Some(Duration::from_millis(100)))
-                .unwrap()
-        );
+        assert!(matches!(
+            sem.acquire_timeout(Duration::from_millis(100)),
+            Err(ManagerError::Timeout)
+        ));
         assert!(started.elapsed() >= Duration::from_millis(100));
-        sem.release().unwrap();
-        sem.release().unwrap();
+        drop((one, two));
         assert!(sem.release().unwrap_err().is_remote("ValueError"));
         assert_eq!(sem.value().unwrap(), 2);
         let unbounded = manager.semaphore(0).unwrap();
@@ -224,10 +235,10 @@ fn locks_semaphores_and_events_behave_like_pythons() {
         assert_eq!(unbounded.value().unwrap(), 1);
 
         let event = manager.event().unwrap();
-        assert!(!event.wait(Some(Duration::from_millis(20))).unwrap());
+        assert!(!event.wait_timeout(Duration::from_millis(20)).unwrap());
         let setter = event.clone();
         let t = std::thread::spawn(move || setter.set().unwrap());
-        assert!(event.wait(None).unwrap());
+        event.wait().unwrap();
         t.join().unwrap();
         assert!(event.is_set().unwrap());
         event.clear().unwrap();
@@ -245,13 +256,14 @@ fn conditions_and_barriers_coordinate_threads() {
             .map(|_| {
                 let (cond, ready) = (cond.clone(), ready.clone());
                 std::thread::spawn(move || {
-                    let _held = cond.lock().lock().unwrap();
-                    cond.wait_for(|| ready.get().unwrap(), None).unwrap()
+                    let _held = cond.acquire().unwrap();
+                    cond.wait_for(|| ready.get().unwrap()).unwrap();
+                    ready.get().unwrap()
                 })
             })
             .collect();
         {
-            let _held = cond.lock().lock().unwrap();
+            let _held = cond.acquire().unwrap();
             ready.set(true).unwrap();
             cond.notify_all().unwrap();
         }
@@ -259,7 +271,7 @@ fn conditions_and_barriers_coordinate_threads() {
             assert!(w.join().unwrap());
         }
         assert!(
-            cond.wait(None).unwrap_err().is_remote("RuntimeError"),
+            cond.wait().unwrap_err().is_remote("RuntimeError"),
             "wait needs the lock"
         );
         assert!(
@@ -267,9 +279,9 @@ fn conditions_and_barriers_coordinate_threads() {
             "notify needs the lock"
         );
         {
-            let _held = cond.lock().lock().unwrap();
+            let _held = cond.acquire().unwrap();
             assert!(
-                !cond.wait(Some(Duration::from_millis(20))).unwrap(),
+                !cond.wait_timeout(Duration::from_millis(20)).unwrap(),
                 "nobody notified"
             );
         }
@@ -278,7 +290,7 @@ fn conditions_and_barriers_coordinate_threads() {
         let arrivals: Vec<_> = (0..3)
             .map(|_| {
                 let b = barrier.clone();
-                std::thread::spawn(move || b.wait(None).unwrap())
+                std::thread::spawn(move || b.wait().unwrap())
             })
             .collect();
         let mut indexes: Vec<u64> = arrivals.into_iter().map(|t| t.join().unwrap()).collect();
@@ -288,17 +300,12 @@ fn conditions_and_barriers_coordinate_threads() {
         // A timeout breaks the barrier for everyone, as in Python.
         assert!(
             barrier
-                .wait(Some(Duration::from_millis(20)))
+                .wait_timeout(Duration::from_millis(20))
                 .unwrap_err()
                 .is_remote("BrokenBarrierError")
         );
         assert!(barrier.broken().unwrap());
-        assert!(
-            barrier
-                .wait(None)
-                .unwrap_err()
-                .is_remote("BrokenBarrierError")
-        );
+        assert!(barrier.wait().unwrap_err().is_remote("BrokenBarrierError"));
         barrier.reset().unwrap();
         assert!(!barrier.broken().unwrap());
         assert!(manager.barrier(0).is_err());
@@ -314,7 +321,7 @@ fn queues_block_time_out_and_join() {
         q.put("b".into()).unwrap();
         assert!(q.full().unwrap());
         assert_eq!(
-            q.put_timeout("c".into(), Some(Duration::from_millis(20))),
+            q.put_timeout("c".into(), Duration::from_millis(20)),
             Err(ManagerError::Timeout),
             "queue.Full"
         );
@@ -322,11 +329,7 @@ fn queues_block_time_out_and_join() {
         assert_eq!(q.get().unwrap(), "a");
         assert_eq!(q.get().unwrap(), "b");
         assert!(q.empty().unwrap());
-        assert_eq!(
-            q.get_timeout(Some(Duration::ZERO)),
-            Err(ManagerError::Timeout),
-            "queue.Empty"
-        );
+        assert_eq!(q.get_nowait(), Err(ManagerError::Timeout), "queue.Empty");
         let consumer = q.clone();
         let t = std::thread::spawn(move || consumer.get().unwrap());
         q.put("late".into()).unwrap();
@@ -335,7 +338,7 @@ fn queues_block_time_out_and_join() {
         for _ in 0..3 {
             q.task_done().unwrap();
         }
-        q.join(None).unwrap();
+        q.join().unwrap();
 
         let jq = manager.joinable_queue::<i32>(0).unwrap();
         for i in 0..5 {
@@ -348,10 +351,10 @@ fn queues_block_time_out_and_join() {
                 worker.task_done().unwrap();
             }
         });
-        jq.join(None).unwrap();
+        jq.join().unwrap();
         t.join().unwrap();
         assert!(jq.task_done().unwrap_err().is_remote("ValueError"));
-        assert_eq!(jq.join(Some(Duration::ZERO)), Ok(()));
+        assert_eq!(jq.join_timeout(Duration::ZERO), Ok(()));
     });
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// Takes `lock` `depth` times (an RLock re-entered), says so, and waits to be killed.
 fn hold_lock(lock: LockProxy, depth: u32, held: EventProxy) -> Result<(), ManagerError> {
     for _ in 0..depth {
-        lock.acquire()?;
+        lock.acquire()?.leak();
     }
     held.set()?;
     std::thread::sleep(Duration::from_secs(600));
@@ -30,7 +30,7 @@ fn hold_permits(
     held: EventProxy,
 ) -> Result<(), ManagerError> {
     for _ in 0..permits {
-        semaphore.acquire()?;
+        semaphore.acquire()?.leak();
     }
     held.set()?;
     std::thread::sleep(Duration::from_secs(600));
@@ -39,7 +39,7 @@ fn hold_permits(
 
 /// Takes the condition's lock, says so, and waits to be killed.
 fn hold_condition(condition: ConditionProxy, held: EventProxy) -> Result<(), ManagerError> {
-    condition.lock().acquire()?;
+    condition.acquire()?.leak();
     held.set()?;
     std::thread::sleep(Duration::from_secs(600));
     Ok(())
@@ -63,11 +63,11 @@ where
         .with_context(get_context(method));
     holder.start().unwrap();
     assert!(
-        held.wait(Some(LIMIT)).unwrap(),
+        held.wait_timeout(LIMIT).unwrap(),
         "{method:?}: the holder never said it held"
     );
     holder.kill().unwrap();
-    holder.join(None).unwrap();
+    holder.join().unwrap();
 }
 
 fn tcp(address: &Address) -> std::net::SocketAddr {
@@ -161,13 +161,12 @@ fn a_lock_or_rlock_held_by_a_dead_client_is_released() {
                     &held,
                 );
                 // Python's manager would keep it held for ever.
+                let again = lock.acquire_timeout(LIMIT).unwrap_or_else(|e| {
+                    panic!("{method:?}: a lock held {depth} deep by a dead client stayed held: {e}")
+                });
+                drop(again);
                 assert!(
-                    lock.acquire_timeout(Some(LIMIT)).unwrap(),
-                    "{method:?}: a lock held {depth} deep by a dead client stayed held"
-                );
-                lock.release().unwrap();
-                assert!(
-                    !lock.is_locked().unwrap(),
+                    !lock.locked().unwrap(),
                     "{method:?}: released at every depth"
                 );
             }
@@ -192,10 +191,10 @@ fn semaphore_permits_held_by_a_dead_client_come_back() {
                     &held,
                 );
                 for permit in 0..3 {
-                    assert!(
-                        semaphore.acquire_timeout(Some(LIMIT)).unwrap(),
-                        "{method:?}: permit {permit} did not come back"
-                    );
+                    let taken = semaphore.acquire_timeout(LIMIT).unwrap_or_else(|e| {
+                        panic!("{method:?}: permit {permit} did not come back: {e}")
+                    });
+                    taken.leak();
                 }
                 assert_eq!(semaphore.value().unwrap(), 0, "{method:?}");
             }
@@ -216,12 +215,12 @@ fn a_condition_lock_held_by_a_dead_client_is_released() {
                 (condition.clone(), held.clone()),
                 &held,
             );
-            assert!(
-                condition.lock().acquire_timeout(Some(LIMIT)).unwrap(),
-                "{method:?}: the condition's lock stayed held"
-            );
+            let held = condition
+                .lock()
+                .acquire_timeout(LIMIT)
+                .unwrap_or_else(|e| panic!("{method:?}: the condition's lock stayed held: {e}"));
             condition.notify_all().unwrap();
-            condition.lock().release().unwrap();
+            drop(held);
         }
     });
 }

@@ -171,7 +171,7 @@ impl<A: Actor> ActorPool<A> {
     ///
     /// As [`Pool::apply`](crate::Pool::apply).
     pub fn call(&self, msg: A::Msg) -> Result<A::Reply, PoolError> {
-        self.submit(msg)?.get(None)
+        self.submit(msg)?.get()
     }
 
     /// [`call`](Self::call), waiting at most `timeout` for the reply (the task goes on).
@@ -180,7 +180,7 @@ impl<A: Actor> ActorPool<A> {
     ///
     /// As [`call`](Self::call), and [`PoolError::Timeout`].
     pub fn call_timeout(&self, msg: A::Msg, timeout: Duration) -> Result<A::Reply, PoolError> {
-        self.submit(msg)?.get(Some(timeout))
+        self.submit(msg)?.get_timeout(timeout)
     }
 
     /// Async twin of [`call`](Self::call).
@@ -344,7 +344,7 @@ impl<A: Actor> ActorPool<A> {
     ///
     /// As [`Pool::join`](crate::Pool::join).
     pub fn join(&self) -> Result<(), PoolError> {
-        self.owner.join(None)
+        self.owner.join_within(None)
     }
 
     /// See [`Pool::join_timeout`](crate::Pool::join_timeout).
@@ -353,7 +353,7 @@ impl<A: Actor> ActorPool<A> {
     ///
     /// As [`Pool::join_timeout`](crate::Pool::join_timeout).
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
-        self.owner.join(Some(timeout))
+        self.owner.join_within(Some(timeout))
     }
 
     /// See [`Pool::join_async`](crate::Pool::join_async).
@@ -395,7 +395,12 @@ where
         .into_iter()
         .map(|worker| {
             let msg = msg.clone();
-            tokio::spawn(async move { worker.call_async(msg, timeout).await })
+            tokio::spawn(async move {
+                match timeout {
+                    None => worker.call_async(msg).await,
+                    Some(timeout) => worker.call_timeout_async(msg, timeout).await,
+                }
+            })
         })
         .collect();
     let mut replies = Vec::with_capacity(calls.len());

@@ -33,7 +33,7 @@ pub(crate) type Decoder<R> = fn(&[Payload]) -> Result<R, String>;
 ///
 /// let pool = Pool::new(2)?;
 /// let result = pool.apply_async(square, (20,))?;
-/// assert_eq!(result.get(None)?, 400);
+/// assert_eq!(result.get()?, 400);
 /// assert_eq!(result.successful(), Some(true));
 /// # Ok::<(), procvisor_pool::PoolError>(())
 /// ```
@@ -68,24 +68,44 @@ impl<R: DeserializeOwned> AsyncResult<R> {
         resolve(outcome, self.decode, &self.info)
     }
 
-    /// Waits for the result, at most `timeout` (`None`: as long as it takes).
+    /// Waits for the result, as long as it takes (Python's `get()`).
+    ///
+    /// # Errors
+    ///
+    /// The task's error.
+    pub fn get(&self) -> Result<R, PoolError> {
+        self.get_within(None)
+    }
+
+    /// Waits for the result, at most `timeout` (Python's `get(timeout)`).
     ///
     /// # Errors
     ///
     /// The task's error, or [`PoolError::Timeout`] when `timeout` passed first (the task goes
     /// on; call `get` again later).
-    pub fn get(&self, timeout: Option<Duration>) -> Result<R, PoolError> {
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
+        self.get_within(Some(timeout))
+    }
+
+    fn get_within(&self, timeout: Option<Duration>) -> Result<R, PoolError> {
         let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-        match self.completion.wait(deadline) {
+        match self.completion.wait_until(deadline) {
             Some(outcome) => self.resolve(outcome),
             None => Err(PoolError::Timeout),
         }
     }
 
+    /// Waits until the result is ready (Python's `wait()`).
+    pub fn wait(&self) {
+        self.completion.wait_until(None);
+    }
+
     /// Waits until the result is ready or `timeout` passes; returns whether it is ready.
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-        self.completion.wait(deadline).is_some()
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(far_future);
+        self.completion.wait_until(Some(deadline)).is_some()
     }
 
     /// Whether the result has arrived (its callbacks have run).
@@ -114,24 +134,30 @@ impl<R: DeserializeOwned> AsyncResult<R> {
         }));
     }
 
-    /// Async twin of [`get`](Self::get). A `timeout` needs a tokio runtime; without one, await
-    /// the result itself (`result.await`), which runs on any executor.
+    /// Async twin of [`get`](Self::get), on any executor (awaiting the result itself,
+    /// `result.await`, is the same).
     ///
     /// # Errors
     ///
     /// As [`get`](Self::get).
-    pub async fn get_async(&self, timeout: Option<Duration>) -> Result<R, PoolError> {
-        let waiting = Waiting {
+    pub async fn get_async(&self) -> Result<R, PoolError> {
+        Waiting {
             completion: self.completion.clone(),
             decode: self.decode,
             info: self.info.clone(),
-        };
-        match timeout {
-            None => waiting.await,
-            Some(timeout) => tokio::time::timeout(timeout, waiting)
-                .await
-                .unwrap_or(Err(PoolError::Timeout)),
         }
+        .await
+    }
+
+    /// Async twin of [`get_timeout`](Self::get_timeout) (needs a tokio runtime).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout).
+    pub async fn get_timeout_async(&self, timeout: Duration) -> Result<R, PoolError> {
+        tokio::time::timeout(timeout, self.get_async())
+            .await
+            .unwrap_or(Err(PoolError::Timeout))
     }
 }
 

@@ -238,7 +238,7 @@ fn start_all(spec: &WorkerSpec, processes: usize) -> Result<Vec<Started>, PoolEr
             Err(error) => {
                 for mut worker in started {
                     let _ = worker.process.kill();
-                    let _ = worker.process.join(Some(Duration::from_secs(5)));
+                    let _ = worker.process.join_timeout(Duration::from_secs(5));
                 }
                 return Err(error);
             }

@@ -173,7 +173,7 @@ impl Completion {
     }
 
     /// Waits until the outcome is visible or `deadline` passes.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<&Outcome> {
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Option<&Outcome> {
         let mut state = self.lock();
         while state.phase != Phase::Ready {
             state.waiting += 1;
@@ -270,7 +270,7 @@ mod tests {
         c.accept(0, Ok(payload(0)));
         assert!(c.outcome().is_none());
         c.accept(1, Ok(payload(1)));
-        let parts = c.wait(None).unwrap().as_ref().unwrap();
+        let parts = c.wait_until(None).unwrap().as_ref().unwrap();
         let values: Vec<i64> = parts.iter().map(|p| p.decode().unwrap()).collect();
         assert_eq!(values, vec![0, 1, 2]);
     }
@@ -285,7 +285,10 @@ mod tests {
             "no fail-fast: part 0 is still running"
         );
         c.accept(0, Ok(payload(0)));
-        assert!(matches!(c.wait(None), Some(Err(PoolError::NotRunning))));
+        assert!(matches!(
+            c.wait_until(None),
+            Some(Err(PoolError::NotRunning))
+        ));
     }
 
     #[test]
@@ -299,7 +302,7 @@ mod tests {
             seen2.fetch_add(1, Ordering::SeqCst);
         }));
         c.accept(0, Ok(payload(1)));
-        c.wait(None).unwrap();
+        c.wait_until(None).unwrap();
         assert_eq!(
             seen.load(Ordering::SeqCst),
             1,
@@ -317,7 +320,7 @@ mod tests {
     fn a_deadline_passes_without_the_outcome() {
         let c = Completion::new(1, CallbackRunner::new());
         let deadline = Instant::now() + std::time::Duration::from_millis(10);
-        assert!(c.wait(Some(deadline)).is_none());
+        assert!(c.wait_until(Some(deadline)).is_none());
         assert!(Instant::now() >= deadline);
     }
 
@@ -330,7 +333,7 @@ mod tests {
         c.seal(3);
         assert!(c.outcome().is_none());
         c.accept(2, Ok(payload(2)));
-        assert_eq!(c.wait(None).unwrap().as_ref().unwrap().len(), 3);
+        assert_eq!(c.wait_until(None).unwrap().as_ref().unwrap().len(), 3);
         let early = Completion::open(CallbackRunner::new());
         early.accept(0, Ok(payload(0)));
         early.seal(1);

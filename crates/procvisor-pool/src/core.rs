@@ -243,7 +243,7 @@ impl Core {
     }
 
     /// Python's `join`: waits for the workers to exit, after `close` or `terminate`.
-    pub(crate) fn join(&self, timeout: Option<Duration>) -> Result<(), PoolError> {
+    pub(crate) fn join_within(&self, timeout: Option<Duration>) -> Result<(), PoolError> {
         self.check_join()?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         if self.shared.lifecycle.wait_finished(deadline) {

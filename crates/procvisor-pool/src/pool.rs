@@ -266,7 +266,7 @@ impl Pool {
     ///
     /// [`PoolError::InvalidArgument`] (`Pool is still running`) before `close` or `terminate`.
     pub fn join(&self) -> Result<(), PoolError> {
-        self.owner.join(None)
+        self.owner.join_within(None)
     }
 
     /// [`join`](Self::join), waiting at most `timeout`.
@@ -275,7 +275,7 @@ impl Pool {
     ///
     /// As [`join`](Self::join), and [`PoolError::Timeout`].
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
-        self.owner.join(Some(timeout))
+        self.owner.join_within(Some(timeout))
     }
 
     /// Async twin of [`join`](Self::join).

@@ -140,7 +140,7 @@ impl<'p> Tasks<'p> {
         A: Serialize,
         F::Output: DeserializeOwned,
     {
-        self.apply_async(f, args)?.get(None)
+        self.apply_async(f, args)?.get()
     }
 
     /// [`Pool::apply_async`](crate::Pool::apply_async) with these options.

@@ -176,7 +176,7 @@ fn a_worker_killed_mid_task_fails_exactly_that_task_and_is_replaced() {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(pending.get(None).unwrap().word, "plum");
+        assert_eq!(pending.get().unwrap().word, "plum");
         let outputs = pool.map((0..20).map(|_| count("fig"))).unwrap();
         assert_eq!(outputs.len(), 20);
         common::wait_until(LIMIT, "the worker replaced", || starts.get() == 3);
@@ -191,12 +191,12 @@ fn every_worker_is_addressable_and_a_broadcast_reaches_them_all() {
         common::wait_until(LIMIT, "three workers ready", || pool.workers().len() == 3);
         // Each worker counts "apple" once, through the pool, round robin or not.
         for worker in pool.workers() {
-            assert_eq!(worker.call(count("apple"), None).unwrap().times, 1);
+            assert_eq!(worker.call(count("apple")).unwrap().times, 1);
         }
         let pids: HashSet<u32> = pool
             .workers()
             .iter()
-            .map(|w| w.call(count("x"), None).unwrap().pid)
+            .map(|w| w.call(count("x")).unwrap().pid)
             .collect();
         assert_eq!(
             pids,
@@ -208,11 +208,7 @@ fn every_worker_is_addressable_and_a_broadcast_reaches_them_all() {
         assert_eq!(cleared.len(), 3);
         assert!(cleared.iter().all(Result::is_ok), "{cleared:?}");
         for worker in pool.workers() {
-            assert_eq!(
-                worker.call(count("apple"), None).unwrap().times,
-                1,
-                "forgotten"
-            );
+            assert_eq!(worker.call(count("apple")).unwrap().times, 1, "forgotten");
         }
     });
 }
@@ -316,13 +312,13 @@ fn a_reference_to_a_dead_worker_fails_and_never_hangs() {
         common::wait_until(LIMIT, "the worker ready", || pool.workers().len() == 1);
         let worker = pool.workers().remove(0);
         let _ = pool.call(Command::Die);
-        match worker.call(count("after"), Some(Duration::from_secs(30))) {
+        match worker.call_timeout(count("after"), Duration::from_secs(30)) {
             Err(ActorError::Unreachable(_) | ActorError::NoSuchActor(_) | ActorError::Stopped) => {}
             other => panic!("{other:?}"),
         }
         common::wait_until(LIMIT, "a new worker", || {
             pool.workers().first().is_some_and(|w| *w != worker)
         });
-        assert_eq!(pool.workers()[0].call(count("new"), None).unwrap().times, 1);
+        assert_eq!(pool.workers()[0].call(count("new")).unwrap().times, 1);
     });
 }

@@ -112,7 +112,7 @@ fn calls_give_what_the_builtins_give() {
                 squares(n)
             );
             assert_eq!(
-                pool.map_async(sqr, 0..n).unwrap().get(None).unwrap(),
+                pool.map_async(sqr, 0..n).unwrap().get().unwrap(),
                 squares(n)
             );
             let pairs: Vec<(i64, i64)> = (0..n).map(|i| (i, i + 1)).collect();
@@ -123,7 +123,7 @@ fn calls_give_what_the_builtins_give() {
                     .chunksize(20)
                     .starmap_async(mul, pairs)
                     .unwrap()
-                    .get(None)
+                    .get()
                     .unwrap(),
                 products
             );
@@ -141,13 +141,13 @@ fn map_async_calls_back_once_with_the_list_or_the_error() {
         let result = pool.map_async(parse_int, ["1".to_string()]).unwrap();
         let seen = calls.clone();
         result.on_complete(move |r| seen.lock().unwrap().push(r.map_err(|e| e.to_string())));
-        assert_eq!(result.get(None).unwrap(), vec![1]);
+        assert_eq!(result.get().unwrap(), vec![1]);
         assert_eq!(*calls.lock().unwrap(), vec![Ok(vec![1])]);
 
         let failed = pool.map_async(parse_int, ["a".to_string()]).unwrap();
         let seen = calls.clone();
         failed.on_complete(move |r| seen.lock().unwrap().push(r.map_err(|e| e.to_string())));
-        let error = failed.get(None).unwrap_err();
+        let error = failed.get().unwrap_err();
         assert!(error.is_panic(), "{error}");
         let calls = calls.lock().unwrap();
         assert_eq!(calls.len(), 2);
@@ -187,7 +187,7 @@ fn empty_inputs_give_empty_results_at_once() {
         let result = pool.tasks().chunksize(1).map_async(sqr, none).unwrap();
         assert!(
             result
-                .get(Some(Duration::from_millis(100)))
+                .get_timeout(Duration::from_millis(100))
                 .unwrap()
                 .is_empty()
         );
@@ -200,13 +200,13 @@ fn async_results_arrive_and_a_short_wait_times_out() {
     within(LIMIT, "async", || {
         let pool = Pool::new(2).unwrap();
         let result = pool.apply_async(sqr_slowly, (7, 100)).unwrap();
-        assert_eq!(result.get(None).unwrap(), 49);
+        assert_eq!(result.get().unwrap(), 49);
         assert_eq!(result.successful(), Some(true));
 
         let slow = pool.apply_async(sqr_slowly, (6, 1000)).unwrap();
         let start = Instant::now();
         assert!(matches!(
-            slow.get(Some(Duration::from_millis(100))),
+            slow.get_timeout(Duration::from_millis(100)),
             Err(PoolError::Timeout)
         ));
         assert!(start.elapsed() >= Duration::from_millis(100));
@@ -216,7 +216,7 @@ fn async_results_arrive_and_a_short_wait_times_out() {
             None,
             "not ready: Python raises ValueError"
         );
-        assert_eq!(slow.get(None).unwrap(), 36, "the task went on");
+        assert_eq!(slow.get().unwrap(), 36, "the task went on");
     });
 }
 
@@ -311,7 +311,7 @@ fn terminate_is_prompt_and_fails_what_was_pending() {
             start.elapsed()
         );
         assert!(matches!(
-            result.get(Some(Duration::from_secs(1))),
+            result.get_timeout(Duration::from_secs(1)),
             Err(PoolError::Terminated { .. })
         ));
     });
@@ -348,7 +348,7 @@ fn join_needs_close_or_terminate_first() {
         assert!(matches!(pool.apply(sqr, (1,)), Err(PoolError::NotRunning)));
         pool.join().unwrap();
         assert_eq!(
-            result.get(Some(Duration::ZERO)).unwrap(),
+            result.get_timeout(Duration::ZERO).unwrap(),
             4,
             "close let it finish"
         );
@@ -411,7 +411,7 @@ fn worker_errors_reach_callbacks_and_keep_the_workers() {
         let result = pool.apply_async(raising, ()).unwrap();
         let slot = seen.clone();
         result.on_complete(move |r| *slot.lock().unwrap() = Some(r.is_err()));
-        assert!(result.get(None).unwrap_err().is_panic());
+        assert!(result.get().unwrap_err().is_panic());
         assert_eq!(
             *seen.lock().unwrap(),
             Some(true),
@@ -448,9 +448,9 @@ fn workers_retire_after_maxtasksperchild_without_losing_tasks() {
             .map(|_| pool.apply_async(pid, ()).unwrap())
             .collect();
         for (i, result) in results.iter().enumerate() {
-            assert_eq!(result.get(None).unwrap(), (i * i) as i64);
+            assert_eq!(result.get().unwrap(), (i * i) as i64);
         }
-        let pids: HashSet<u32> = pids.iter().map(|r| r.get(None).unwrap()).collect();
+        let pids: HashSet<u32> = pids.iter().map(|r| r.get().unwrap()).collect();
         assert!(pids.len() > 3, "workers were replaced: {pids:?}");
         assert!(pool.stats().recycled >= 10, "{:?}", pool.stats());
 
@@ -465,7 +465,7 @@ fn workers_retire_after_maxtasksperchild_without_losing_tasks() {
         pool.close();
         pool.join().unwrap();
         for (i, result) in results.iter().enumerate() {
-            assert_eq!(result.get(Some(Duration::ZERO)).unwrap(), (i * i) as i64);
+            assert_eq!(result.get_timeout(Duration::ZERO).unwrap(), (i * i) as i64);
         }
 
         assert!(matches!(

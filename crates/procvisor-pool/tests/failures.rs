@@ -137,7 +137,7 @@ fn a_worker_killed_under_a_task_fails_that_task_only_and_is_replaced() {
         );
         assert!(message.contains("SIGKILL"), "names the signal: {message}");
         for (i, result) in others.iter().enumerate() {
-            assert_eq!(result.get(None).unwrap(), (i * i) as i64);
+            assert_eq!(result.get().unwrap(), (i * i) as i64);
         }
         full_strength(&pool);
         let after: HashSet<u32> = pool.worker_pids().into_iter().collect();
@@ -233,7 +233,7 @@ fn more_crashes_than_the_intensity_allows_break_the_pool() {
         let pending = pool.apply_async(sleep_ms, (5_000,)).unwrap();
         let start = Instant::now();
         lost(pool.apply(kill_self, (libc::SIGKILL,)));
-        match pending.get(Some(Duration::from_secs(10))) {
+        match pending.get_timeout(Duration::from_secs(10)) {
             Err(PoolError::Broken { cause }) => {
                 assert!(cause.contains("more than 3 worker crashes"), "{cause}");
                 assert!(cause.contains("SIGKILL"), "names the last crash: {cause}");
@@ -369,7 +369,7 @@ fn tasks_queued_behind_a_long_one_go_to_an_idle_worker() {
             .map(|_| pool.apply_async(sleep_ms, (1,)).unwrap())
             .collect();
         for short in &shorts {
-            short.get(Some(Duration::from_secs(10))).unwrap();
+            short.get_timeout(Duration::from_secs(10)).unwrap();
         }
         assert!(
             !long.ready(),
@@ -377,7 +377,7 @@ fn tasks_queued_behind_a_long_one_go_to_an_idle_worker() {
         );
         // Whether that took revoking queued tasks (`stats().rebalanced`) or the router never
         // queued any behind the long one depends on timing; either way none waited for it.
-        long.get(None).unwrap();
+        long.get().unwrap();
     });
 }
 
@@ -390,7 +390,7 @@ fn terminate_fails_every_unfinished_task() {
             .collect();
         pool.terminate();
         for result in results {
-            match result.get(Some(Duration::from_secs(1))) {
+            match result.get_timeout(Duration::from_secs(1)) {
                 Err(PoolError::Terminated { task }) => assert_eq!(task.target(), "sleep_ms"),
                 other => panic!("{other:?}"),
             }
@@ -407,7 +407,7 @@ fn dropping_a_pool_terminates_it() {
         let pending = pool.apply_async(sleep_ms, (10_000,)).unwrap();
         drop(pool);
         assert!(matches!(
-            pending.get(Some(Duration::from_secs(1))),
+            pending.get_timeout(Duration::from_secs(1)),
             Err(PoolError::Terminated { .. })
         ));
         for pid in pids {
@@ -464,7 +464,7 @@ fn the_async_api_awaits_results_and_streams() {
             );
             let slow = pool.apply_async(sleep_ms, (500,)).unwrap();
             assert!(matches!(
-                slow.get_async(Some(Duration::from_millis(20))).await,
+                slow.get_timeout_async(Duration::from_millis(20)).await,
                 Err(PoolError::Timeout)
             ));
             let mut stream = pool.imap(sqr, 0..100).unwrap();

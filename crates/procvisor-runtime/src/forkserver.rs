@@ -258,8 +258,7 @@ pub(crate) fn serve(spec: &str) -> ! {
         crate::sys::exit_now(2)
     };
     loop {
-        let ready =
-            procvisor_wire::wait(&[control.as_fd(), signals.as_fd()], None).unwrap_or_default();
+        let ready = procvisor_wire::wait(&[control.as_fd(), signals.as_fd()]).unwrap_or_default();
         if ready.contains(&1) {
             while let Ok(Some(_)) = signals.read_signal() {}
             reap_children(&mut status);

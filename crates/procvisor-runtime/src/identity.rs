@@ -147,8 +147,17 @@ impl ParentProcess {
         }
     }
 
+    /// Waits until it exits.
+    pub fn join(&self) {
+        self.join_within(None);
+    }
+
     /// Waits until it exits or `timeout` passes; returns whether it exited.
-    pub fn join(&self, timeout: Option<Duration>) -> bool {
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_within(Some(timeout))
+    }
+
+    fn join_within(&self, timeout: Option<Duration>) -> bool {
         match &self.pidfd {
             Some(fd) => crate::sys::poll_readable(fd.as_fd(), timeout),
             None => true,

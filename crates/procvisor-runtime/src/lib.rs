@@ -11,7 +11,7 @@
 //!
 //! let mut p = Process::new(square, (7,))?;
 //! p.start()?;
-//! assert_eq!(p.result::<i64>(None)?, 49);
+//! assert_eq!(p.result::<i64>()?, 49);
 //! assert_eq!(p.exitcode(), Some(0));
 //! # Ok::<(), procvisor_runtime::ProcessError>(())
 //! ```

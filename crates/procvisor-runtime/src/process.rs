@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 ///
 /// let mut p = Process::new(greet, ("bob".to_string(),))?;
 /// p.start()?;
-/// p.join(None)?;
+/// p.join()?;
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok::<(), procvisor_runtime::ProcessError>(())
 /// ```
@@ -315,14 +315,27 @@ impl Process {
         }
     }
 
-    /// Waits until the process ends, or at most `timeout` (`None`: as long as it takes).
-    /// `Ok` means it ended, whatever its exit code; look at [`exitcode`](Self::exitcode).
+    /// Waits until the process ends. `Ok` means it ended, whatever its exit code; look at
+    /// [`exitcode`](Self::exitcode).
     ///
     /// # Errors
     ///
-    /// [`ProcessError::Timeout`] when it is still running; [`ProcessError::NotStarted`],
-    /// [`ProcessError::Closed`].
-    pub fn join(&mut self, timeout: Option<Duration>) -> Result<(), ProcessError> {
+    /// [`ProcessError::NotStarted`], [`ProcessError::Closed`].
+    pub fn join(&mut self) -> Result<(), ProcessError> {
+        self.join_within(None)
+    }
+
+    /// [`join`](Self::join), at most `timeout` (Python's `join(timeout)`, which does not say
+    /// whether it timed out; this does).
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Timeout`] when it is still running; as [`join`](Self::join).
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<(), ProcessError> {
+        self.join_within(Some(timeout))
+    }
+
+    fn join_within(&mut self, timeout: Option<Duration>) -> Result<(), ProcessError> {
         let record = self.record()?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         match record.wait_exit(deadline) {
@@ -334,12 +347,19 @@ impl Process {
         }
     }
 
-    /// Async twin of [`join`](Self::join).
+    /// Async twin of [`join`](Self::join). Cancel safe: bound it with `tokio::time::timeout`.
     ///
     /// # Errors
     ///
     /// As [`join`](Self::join).
-    pub async fn join_async(&mut self, timeout: Option<Duration>) -> Result<(), ProcessError> {
+    pub async fn join_async(&mut self) -> Result<(), ProcessError> {
+        self.join_async_within(None).await
+    }
+
+    pub(crate) async fn join_async_within(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<(), ProcessError> {
         let record = self.record()?.clone();
         let wait = async {
             loop {
@@ -497,8 +517,24 @@ impl Process {
     ///
     /// [`ProcessError::Failed`] when it returned an error, panicked (the failure carries the
     /// message and location), or died without reporting (killed, aborted);
-    /// [`ProcessError::WrongResultType`] when the value is not a `T`; [`ProcessError::Timeout`].
-    pub fn result<T: DeserializeOwned>(
+    /// [`ProcessError::WrongResultType`] when the value is not a `T`.
+    pub fn result<T: DeserializeOwned>(&mut self) -> Result<T, ProcessError> {
+        self.result_within(None)
+    }
+
+    /// [`result`](Self::result), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`result`](Self::result), and [`ProcessError::Timeout`] when it is still running.
+    pub fn result_timeout<T: DeserializeOwned>(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<T, ProcessError> {
+        self.result_within(Some(timeout))
+    }
+
+    fn result_within<T: DeserializeOwned>(
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<T, ProcessError> {
@@ -513,26 +549,15 @@ impl Process {
         outcome_value(&record)
     }
 
-    /// Async twin of [`result`](Self::result).
+    /// Async twin of [`result`](Self::result). Cancel safe: bound it with
+    /// `tokio::time::timeout`.
     ///
     /// # Errors
     ///
     /// As [`result`](Self::result).
-    pub async fn result_async<T: DeserializeOwned>(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<T, ProcessError> {
+    pub async fn result_async<T: DeserializeOwned>(&mut self) -> Result<T, ProcessError> {
         let record = self.record()?.clone();
-        let wait = record.wait_finished_async();
-        match timeout {
-            None => wait.await,
-            Some(t) => tokio::time::timeout(t, wait)
-                .await
-                .map_err(|_| ProcessError::Timeout {
-                    name: record.name.clone(),
-                    pid: record.pid,
-                })?,
-        }
+        record.wait_finished_async().await;
         outcome_value(&record)
     }
 }

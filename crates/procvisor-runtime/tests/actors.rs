@@ -71,7 +71,7 @@ impl Actor for Relay {
 
     async fn handle(&mut self, add: i64, _: &ActorContext<Self>) -> Result<i64, String> {
         self.target
-            .call_async(CounterMsg::Add(add), Some(Duration::from_secs(10)))
+            .call_timeout_async(CounterMsg::Add(add), Duration::from_secs(10))
             .await
             .map_err(|e| e.to_string())
     }
@@ -81,7 +81,7 @@ register_actor!(Counter, Relay);
 
 fn call_named_counter(add: i64) -> Result<i64, String> {
     RemoteRef::<Counter>::named("shared-counter")
-        .call(CounterMsg::Add(add), Some(Duration::from_secs(10)))
+        .call_timeout(CounterMsg::Add(add), Duration::from_secs(10))
         .map_err(|e| e.to_string())
 }
 register!(call_named_counter);
@@ -91,9 +91,9 @@ fn a_local_actor_casts_and_calls() {
     within(LIMIT, "local", || {
         let counter = spawn_local::<Counter>(10).unwrap();
         counter.cast(CounterMsg::Add(5)).unwrap();
-        assert_eq!(counter.call(CounterMsg::Add(1), None).unwrap(), 16);
+        assert_eq!(counter.call(CounterMsg::Add(1)).unwrap(), 16);
         assert_eq!(
-            counter.call(CounterMsg::Pid, None).unwrap(),
+            counter.call(CounterMsg::Pid).unwrap(),
             std::process::id() as i64
         );
     });
@@ -114,7 +114,7 @@ fn blocking_on_a_current_thread_runtime_is_refused_before_anything_starts() {
         });
         // Nothing was left running under the name.
         assert!(matches!(
-            RemoteRef::<Counter>::named("never-started").call(CounterMsg::Add(0), None),
+            RemoteRef::<Counter>::named("never-started").call(CounterMsg::Add(0)),
             Err(ActorError::NoSuchName(_))
         ));
     });
@@ -124,19 +124,19 @@ fn blocking_on_a_current_thread_runtime_is_refused_before_anything_starts() {
 fn an_actor_in_its_own_process_answers_from_there() {
     within(LIMIT, "own process", || {
         let counter = spawn_in::<Counter>(get_context(StartMethod::Forkserver), 1).unwrap();
-        let pid = counter.call(CounterMsg::Pid, None).unwrap() as u32;
+        let pid = counter.call(CounterMsg::Pid).unwrap() as u32;
         assert_ne!(pid, std::process::id());
         for i in 0..100 {
             counter.cast(CounterMsg::Add(1)).unwrap();
             let _ = i;
         }
         assert_eq!(
-            counter.call(CounterMsg::Get, None).unwrap(),
+            counter.call(CounterMsg::Get).unwrap(),
             101,
             "casts keep their order"
         );
         // Stopping the actor ends its process.
-        assert_eq!(counter.call(CounterMsg::Stop, None).unwrap(), 101);
+        assert_eq!(counter.call(CounterMsg::Stop).unwrap(), 101);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::path::Path::new(&format!("/proc/{pid}")).exists()
             && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -156,9 +156,9 @@ fn actors_in_sibling_hosts_reach_each_other_through_the_parent() {
         let right = ActorHost::start().unwrap();
         let counter = right.spawn::<Counter>(0).unwrap();
         let relay = left.spawn::<Relay>(counter.clone()).unwrap();
-        assert_eq!(relay.call(5, None).unwrap(), Ok(5));
-        assert_eq!(relay.call(2, None).unwrap(), Ok(7));
-        assert_eq!(counter.call(CounterMsg::Get, None).unwrap(), 7);
+        assert_eq!(relay.call(5).unwrap(), Ok(5));
+        assert_eq!(relay.call(2).unwrap(), Ok(7));
+        assert_eq!(counter.call(CounterMsg::Get).unwrap(), 7);
         assert_ne!(left.pid(), right.pid());
     });
 }
@@ -169,17 +169,17 @@ fn names_reach_actors_from_anywhere_even_plain_processes() {
         let host = ActorHost::start().unwrap();
         let _counter = spawn_named_in::<Counter>(&host, "shared-counter", 100).unwrap();
         let by_name = RemoteRef::<Counter>::named("shared-counter");
-        assert_eq!(by_name.call(CounterMsg::Add(1), None).unwrap(), 101);
+        assert_eq!(by_name.call(CounterMsg::Add(1)).unwrap(), 101);
         let mut p = Process::new(call_named_counter, (10,)).unwrap();
         p.start().unwrap();
         assert_eq!(
-            p.result::<i64>(Some(LIMIT)).unwrap(),
+            p.result_timeout::<i64>(LIMIT).unwrap(),
             111,
             "a Process target reached the actor by name"
         );
         let missing = RemoteRef::<Counter>::named("nobody");
         assert!(matches!(
-            missing.call(CounterMsg::Get, None),
+            missing.call(CounterMsg::Get),
             Err(ActorError::NoSuchName(name)) if name == "nobody"
         ));
     });
@@ -190,7 +190,7 @@ fn a_panic_fails_its_call_and_the_actor_is_gone() {
     within(LIMIT, "panic", || {
         let host = ActorHost::start().unwrap();
         let counter = host.spawn::<Counter>(3).unwrap();
-        match counter.call(CounterMsg::Panic, None) {
+        match counter.call(CounterMsg::Panic) {
             Err(ActorError::Panicked(failure)) => {
                 assert_eq!(failure.message(), "counter exploded at 3");
                 assert!(failure.location().unwrap().contains("actors.rs"));
@@ -198,12 +198,12 @@ fn a_panic_fails_its_call_and_the_actor_is_gone() {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            counter.call(CounterMsg::Get, None),
+            counter.call(CounterMsg::Get),
             Err(ActorError::NoSuchActor(_))
         ));
         // The host lives on: a new actor starts there.
         let other = host.spawn::<Counter>(1).unwrap();
-        assert_eq!(other.call(CounterMsg::Get, None).unwrap(), 1);
+        assert_eq!(other.call(CounterMsg::Get).unwrap(), 1);
     });
 }
 
@@ -212,11 +212,11 @@ fn a_call_to_a_dead_process_fails_at_once() {
     within(LIMIT, "dead process", || {
         let host = ActorHost::start().unwrap();
         let counter = host.spawn::<Counter>(0).unwrap();
-        assert_eq!(counter.call(CounterMsg::Add(1), None).unwrap(), 1);
+        assert_eq!(counter.call(CounterMsg::Add(1)).unwrap(), 1);
         host.process().unwrap().kill().unwrap();
         let start = Instant::now();
         // Without a timeout: the caller must learn of the death, not wait for ever.
-        let result = counter.call(CounterMsg::Get, None);
+        let result = counter.call(CounterMsg::Get);
         assert!(
             matches!(result, Err(ActorError::Unreachable(_))),
             "{result:?}"
@@ -266,9 +266,9 @@ fn a_timeout_leaves_the_actor_running() {
         }
         let slow = spawn_local::<Slow>(()).unwrap();
         assert!(matches!(
-            slow.call(300, Some(Duration::from_millis(20))),
+            slow.call_timeout(300, Duration::from_millis(20)),
             Err(ActorError::Timeout)
         ));
-        assert_eq!(slow.call(1, None).unwrap(), 1);
+        assert_eq!(slow.call(1).unwrap(), 1);
     });
 }

@@ -50,7 +50,7 @@ impl Victims {
 fn answer_by_name(sup: &Supervisor, id: &str, old: Option<u32>, step: &str) -> u32 {
     let deadline = Instant::now() + ANSWER;
     loop {
-        let last = match RemoteRef::<Pid>::named(id).call((), Some(Duration::from_secs(5))) {
+        let last = match RemoteRef::<Pid>::named(id).call_timeout((), Duration::from_secs(5)) {
             Ok(pid) if Some(pid) != old => return pid,
             Ok(pid) => format!("still the old process {pid}"),
             Err(e) => e.to_string(),

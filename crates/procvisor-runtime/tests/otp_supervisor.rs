@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(90);
-const CALL: Option<Duration> = Some(Duration::from_secs(20));
+const CALL: Duration = Duration::from_secs(20);
 
 /// A worker that can be told to stop or crash, and says which process it runs in.
 struct Worker;
@@ -202,7 +202,7 @@ fn child_adm_start_terminate_restart_delete_which_and_count() {
         });
         assert_eq!(
             RemoteRef::<Worker>::named("adm-child1")
-                .call(Order::Pid, CALL)
+                .call_timeout(Order::Pid, CALL)
                 .unwrap(),
             cpid4
         );
@@ -268,7 +268,7 @@ fn names_are_unique_in_the_program() {
         }
         // The first holder still answers under its name.
         let pid = RemoteRef::<Worker>::named("taken")
-            .call(Order::Pid, CALL)
+            .call_timeout(Order::Pid, CALL)
             .unwrap();
         assert_eq!(pid, std::process::id());
         drop(first);
@@ -276,7 +276,7 @@ fn names_are_unique_in_the_program() {
         let again = eventually("the name to be free", || {
             spawn_local_named::<Worker>("taken", ()).ok()
         });
-        again.stop(CALL).unwrap();
+        again.stop_timeout(CALL).unwrap();
     });
 }
 
@@ -286,7 +286,7 @@ fn permanent_transient_and_temporary_children_added_at_run_time() {
         let sup = Supervisor::builder("types-dyn").start().unwrap();
         // permanent_normal: restarted even after a normal stop.
         sup.start_child(local("perm")).unwrap();
-        let _ = RemoteRef::<Worker>::named("perm").call(Order::Stop, CALL);
+        let _ = RemoteRef::<Worker>::named("perm").call_timeout(Order::Stop, CALL);
         eventually("the permanent child's restart", || {
             let perm = sup
                 .which_children()
@@ -299,7 +299,7 @@ fn permanent_transient_and_temporary_children_added_at_run_time() {
         // transient_normal: stays stopped.
         sup.start_child(local("trans").restart(Restart::Transient))
             .unwrap();
-        let _ = RemoteRef::<Worker>::named("trans").call(Order::Stop, CALL);
+        let _ = RemoteRef::<Worker>::named("trans").call_timeout(Order::Stop, CALL);
         eventually("the transient child to stop", || {
             let trans = sup
                 .which_children()
@@ -311,7 +311,7 @@ fn permanent_transient_and_temporary_children_added_at_run_time() {
         // temporary_normal: gone.
         sup.start_child(local("temp").restart(Restart::Temporary))
             .unwrap();
-        let _ = RemoteRef::<Worker>::named("temp").call(Order::Stop, CALL);
+        let _ = RemoteRef::<Worker>::named("temp").call_timeout(Order::Stop, CALL);
         eventually("the temporary child to go", || {
             (!sup.which_children().unwrap().iter().any(|c| c.id == "temp")).then_some(())
         });
@@ -354,7 +354,7 @@ fn a_significant_child_that_ends_shuts_its_supervisor_down() {
             .unwrap();
         let mut events = sup.events().unwrap();
         assert!(sup.wait_timeout(Duration::from_millis(1)).is_none());
-        let _ = RemoteRef::<Worker>::named("job-main").call(Order::Stop, CALL);
+        let _ = RemoteRef::<Worker>::named("job-main").call_timeout(Order::Stop, CALL);
         assert!(matches!(sup.wait_timeout(LIMIT), Some(Ok(()))));
         let all: Vec<SupervisorEvent> = events.by_ref().collect();
         assert!(
@@ -382,13 +382,13 @@ fn a_significant_child_that_ends_shuts_its_supervisor_down() {
             )
             .start()
             .unwrap();
-        let _ = RemoteRef::<Worker>::named("jobs-1").call(Order::Stop, CALL);
+        let _ = RemoteRef::<Worker>::named("jobs-1").call_timeout(Order::Stop, CALL);
         eventually("jobs-1 to go", || {
             (sup.count_children().ok()?.active == 1).then_some(())
         });
         assert!(sup.wait_timeout(Duration::from_millis(1)).is_none());
         // A significant child that crashes ends too (temporary: not restarted).
-        let _ = RemoteRef::<Worker>::named("jobs-2").call(Order::Panic, CALL);
+        let _ = RemoteRef::<Worker>::named("jobs-2").call_timeout(Order::Panic, CALL);
         assert!(matches!(sup.wait_timeout(LIMIT), Some(Ok(()))));
 
         // Terminated by its supervisor, a significant child shuts nothing down.
@@ -439,7 +439,7 @@ fn events_tell_every_start_end_restart_and_termination_in_order() {
         }
 
         // A crash by panic says so, with the panic's message.
-        let _ = RemoteRef::<Worker>::named("watched-a").call(Order::Panic, CALL);
+        let _ = RemoteRef::<Worker>::named("watched-a").call_timeout(Order::Panic, CALL);
         match next_for(&mut events, "watched-a").kind {
             EventKind::Ended(ChildExit::Panicked(failure)) => {
                 assert_eq!(failure.message(), "told to crash")
@@ -519,13 +519,13 @@ fn a_supervisor_takes_children_from_another_process() {
             .unwrap()
             .with_context(get_context(StartMethod::Spawn));
         p.start().unwrap();
-        let pid: u32 = p.result(CALL).unwrap();
+        let pid: u32 = p.result_timeout(CALL).unwrap();
         // The child runs in the supervisor's process, not in the one that asked.
         assert_eq!(pid, std::process::id());
         assert_eq!(counts(&sup), [1, 1, 0, 1]);
         assert_eq!(
             RemoteRef::<Worker>::named("from-child")
-                .call(Order::Pid, CALL)
+                .call_timeout(Order::Pid, CALL)
                 .unwrap(),
             std::process::id()
         );
@@ -595,16 +595,18 @@ fn a_dynamic_supervisor_runs_a_thousand_children_from_one_template() {
         let counts = jobs.count_children().unwrap();
         assert_eq!((counts.specs, counts.active), (1_000, 1_000));
         for (n, job) in refs.iter().enumerate().step_by(97) {
-            assert_eq!(job.call(Order::Pid, CALL).unwrap(), n as u64);
+            assert_eq!(job.call_timeout(Order::Pid, CALL).unwrap(), n as u64);
         }
         // A transient child that crashes is restarted with its own arguments; one that stops
         // normally is not.
-        let _ = refs[5].call(Order::Panic, CALL);
+        let _ = refs[5].call_timeout(Order::Panic, CALL);
         assert_eq!(
-            eventually("job 5's restart", || refs[5].call(Order::Pid, CALL).ok()),
+            eventually("job 5's restart", || refs[5]
+                .call_timeout(Order::Pid, CALL)
+                .ok()),
             5
         );
-        let _ = refs[6].call(Order::Stop, CALL);
+        let _ = refs[6].call_timeout(Order::Stop, CALL);
         eventually("job 6 to stop", || {
             (jobs.count_children().ok()?.active == 999).then_some(())
         });
@@ -614,7 +616,7 @@ fn a_dynamic_supervisor_runs_a_thousand_children_from_one_template() {
             jobs.terminate_child(&refs[7]),
             Err(SupervisorError::NotFound(_))
         ));
-        assert!(refs[7].call(Order::Pid, CALL).is_err());
+        assert!(refs[7].call_timeout(Order::Pid, CALL).is_err());
     });
 }
 
@@ -628,15 +630,15 @@ fn a_dynamic_supervisor_puts_each_child_in_a_process_of_its_own() {
         let a = jobs.start_child(()).unwrap();
         let b = jobs.start_child(()).unwrap();
         let (pa, pb) = (
-            a.call(Order::Pid, CALL).unwrap(),
-            b.call(Order::Pid, CALL).unwrap(),
+            a.call_timeout(Order::Pid, CALL).unwrap(),
+            b.call_timeout(Order::Pid, CALL).unwrap(),
         );
         assert!(pa != pb && pa != std::process::id());
         // A temporary child that crashes is gone, its sibling untouched.
-        let _ = a.call(Order::Panic, CALL);
+        let _ = a.call_timeout(Order::Panic, CALL);
         eventually("the crashed temporary child to go", || {
             (jobs.count_children().ok()?.specs == 1).then_some(())
         });
-        assert_eq!(b.call(Order::Pid, CALL).unwrap(), pb);
+        assert_eq!(b.call_timeout(Order::Pid, CALL).unwrap(), pb);
     });
 }

@@ -85,7 +85,7 @@ fn worker(id: &str) -> ChildSpec {
 
 fn pid_of(id: &str) -> u32 {
     RemoteRef::<Worker>::named(id)
-        .call(Order::Pid, Some(Duration::from_secs(20)))
+        .call_timeout(Order::Pid, Duration::from_secs(20))
         .unwrap()
 }
 
@@ -94,7 +94,7 @@ fn restarted(id: &str, old: u32) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(pid) =
-            RemoteRef::<Worker>::named(id).call(Order::Pid, Some(Duration::from_secs(5)))
+            RemoteRef::<Worker>::named(id).call_timeout(Order::Pid, Duration::from_secs(5))
         {
             if pid != old {
                 return pid;
@@ -124,7 +124,7 @@ fn one_for_one_restarts_only_the_crashed_child_by_panic_kill_or_exit() {
 
         // By panic: the call fails with the panic, and the actor comes back.
         let error = RemoteRef::<Worker>::named("o4o-a")
-            .call(Order::Panic, None)
+            .call(Order::Panic)
             .unwrap_err();
         assert!(
             matches!(error, ActorError::Panicked(ref f) if f.message() == "o4o-a was told to crash"),
@@ -138,7 +138,7 @@ fn one_for_one_restarts_only_the_crashed_child_by_panic_kill_or_exit() {
         let a3 = restarted("o4o-a", a2);
 
         // By a normal stop: a permanent child restarts even so.
-        let _ = RemoteRef::<Worker>::named("o4o-a").call(Order::Stop, None);
+        let _ = RemoteRef::<Worker>::named("o4o-a").call(Order::Stop);
         restarted("o4o-a", a3);
 
         let tree = sup.tree().unwrap();
@@ -163,8 +163,8 @@ fn transient_children_stay_stopped_after_a_normal_exit_and_temporary_ones_never_
         let transient = pid_of("t-transient");
         kill(transient);
         restarted("t-transient", transient);
-        let _ = RemoteRef::<Worker>::named("t-transient").call(Order::Stop, None);
-        let _ = RemoteRef::<Worker>::named("t-temporary").call(Order::Panic, None);
+        let _ = RemoteRef::<Worker>::named("t-transient").call(Order::Stop);
+        let _ = RemoteRef::<Worker>::named("t-temporary").call(Order::Panic);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let tree = sup.tree().unwrap();
@@ -179,7 +179,7 @@ fn transient_children_stay_stopped_after_a_normal_exit_and_temporary_ones_never_
         }
         assert!(matches!(
             RemoteRef::<Worker>::named("t-temporary")
-                .call(Order::Ping, Some(Duration::from_secs(5))),
+                .call_timeout(Order::Ping, Duration::from_secs(5)),
             Err(ActorError::NoSuchName(_))
         ));
     });
@@ -383,7 +383,8 @@ fn a_call_to_a_crashed_actor_fails_within_a_deadline_and_the_name_finds_the_new_
         // A reference to this incarnation by id (through the tree from the name's answer).
         kill(by_id_pid);
         let start = Instant::now();
-        let _ = RemoteRef::<Worker>::named("svc").call(Order::Ping, Some(Duration::from_secs(20)));
+        let _ =
+            RemoteRef::<Worker>::named("svc").call_timeout(Order::Ping, Duration::from_secs(20));
         assert!(start.elapsed() < Duration::from_secs(20));
         let new = restarted("svc", by_id_pid);
         assert_ne!(new, by_id_pid);

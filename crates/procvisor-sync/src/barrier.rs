@@ -53,7 +53,7 @@ fn exe_identity() -> (u64, u64) {
 /// use procvisor_sync::Barrier;
 ///
 /// let barrier = Barrier::new(1, None, None)?;
-/// assert_eq!(barrier.wait(None), Ok(0));
+/// assert_eq!(barrier.wait(), Ok(0));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -165,14 +165,28 @@ impl Barrier {
         std::panic::catch_unwind(action).is_ok()
     }
 
-    /// Waits for the other parties, at most `timeout` (else the barrier's default timeout, else
-    /// no limit). Returns this party's index in the pass.
+    /// Waits for the other parties, at most the barrier's default timeout (if it was made with
+    /// one). Returns this party's index in the pass.
     ///
     /// # Errors
     ///
     /// [`BrokenBarrierError`] when the pass broke (timeout, abort, reset, a failing action) or
     /// the barrier was already broken.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<u32, BrokenBarrierError> {
+    pub fn wait(&self) -> Result<u32, BrokenBarrierError> {
+        self.wait_within(None)
+    }
+
+    /// [`wait`](Self::wait), at most `timeout` (Python's `wait(timeout)`); a timeout breaks the
+    /// barrier for every party.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BrokenBarrierError> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<u32, BrokenBarrierError> {
         let state = self.state();
         let timeout = timeout.or(match state.timeout_ns.load(Ordering::Relaxed) {
             0 => None,

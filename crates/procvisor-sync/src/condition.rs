@@ -31,7 +31,7 @@ pub(crate) struct ConditionState {
 ///
 /// let cond = Condition::new()?;
 /// let mut guard = cond.acquire()?;
-/// assert!(!cond.wait(&mut guard, Some(Duration::from_millis(10))), "nobody notified");
+/// assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(10)), "nobody notified");
 /// cond.notify(&guard, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -131,9 +131,18 @@ impl Condition {
         )
     }
 
-    /// Releases the lock, waits until notified or `timeout` passes, and takes the lock back.
-    /// Returns whether it was notified (Python's return value).
-    pub fn wait(&self, guard: &mut ConditionGuard<'_>, timeout: Option<Duration>) -> bool {
+    /// Releases the lock, waits until notified, and takes the lock back.
+    pub fn wait(&self, guard: &mut ConditionGuard<'_>) {
+        self.wait_for_deadline(guard, None);
+    }
+
+    /// [`wait`](Self::wait), at most `timeout`; whether it was notified (Python's return
+    /// value).
+    pub fn wait_timeout(&self, guard: &mut ConditionGuard<'_>, timeout: Duration) -> bool {
+        self.wait_for_deadline(guard, Some(timeout))
+    }
+
+    fn wait_for_deadline(&self, guard: &mut ConditionGuard<'_>, timeout: Option<Duration>) -> bool {
         debug_assert!(
             std::ptr::eq(guard.condition, self),
             "a guard of another condition"
@@ -164,9 +173,22 @@ impl Condition {
         notified
     }
 
-    /// Waits until `predicate` holds (checked with the lock held) or `timeout` passes; returns
-    /// the predicate's last value.
-    pub fn wait_for(
+    /// Waits until `predicate` holds (checked with the lock held).
+    pub fn wait_for(&self, guard: &mut ConditionGuard<'_>, predicate: impl FnMut() -> bool) {
+        self.wait_for_until(guard, predicate, None);
+    }
+
+    /// [`wait_for`](Self::wait_for), at most `timeout`; the predicate's last value.
+    pub fn wait_for_timeout(
+        &self,
+        guard: &mut ConditionGuard<'_>,
+        predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for_until(guard, predicate, Some(timeout))
+    }
+
+    fn wait_for_until(
         &self,
         guard: &mut ConditionGuard<'_>,
         mut predicate: impl FnMut() -> bool,
@@ -181,7 +203,7 @@ impl Condition {
             if left.is_some_and(|l| l.is_zero()) {
                 return false;
             }
-            self.wait(guard, left);
+            self.wait_for_deadline(guard, left);
         }
     }
 

@@ -18,9 +18,10 @@ pub(crate) struct EventState {
 /// use std::time::Duration;
 ///
 /// let event = Event::new()?;
-/// assert!(!event.wait(Some(Duration::ZERO)));
+/// assert!(!event.wait_timeout(Duration::ZERO));
 /// event.set();
-/// assert!(event.wait(None));
+/// event.wait(); // returns at once: the flag is set
+/// assert!(event.is_set());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone)]
@@ -67,10 +68,15 @@ impl Event {
         self.flag().store(0, Ordering::Release);
     }
 
-    /// Waits until it is set or `timeout` passes (`None`: no limit); returns the flag, as
-    /// Python's does.
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        self.wait_until(futex::deadline(timeout))
+    /// Waits until it is set.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Waits until it is set or `timeout` passes; returns the flag, as Python's `wait(timeout)`
+    /// does.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(futex::deadline(Some(timeout)))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
@@ -88,7 +94,16 @@ impl Event {
     /// Async twin of [`wait`](Self::wait). Cancel safe. It works on any executor: the waiting
     /// happens on tokio's blocking pool inside a tokio runtime, and on a helper thread
     /// elsewhere.
-    pub async fn wait_async(&self, timeout: Option<Duration>) -> bool {
+    pub async fn wait_async(&self) {
+        self.wait_async_for(None).await;
+    }
+
+    /// Async twin of [`wait_timeout`](Self::wait_timeout). Cancel safe.
+    pub async fn wait_timeout_async(&self, timeout: Duration) -> bool {
+        self.wait_async_for(Some(timeout)).await
+    }
+
+    async fn wait_async_for(&self, timeout: Option<Duration>) -> bool {
         if self.is_set() {
             return true;
         }

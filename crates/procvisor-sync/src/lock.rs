@@ -159,9 +159,8 @@ impl Lock {
         )
     }
 
-    /// Async twin of [`acquire`](Self::acquire) / [`acquire_timeout`](Self::acquire_timeout)
-    /// (`None`: no timeout). It works on any executor: the waiting happens on tokio's blocking
-    /// pool inside a tokio runtime, and on a helper thread elsewhere.
+    /// Async twin of [`acquire`](Self::acquire). It works on any executor: the waiting happens
+    /// on tokio's blocking pool inside a tokio runtime, and on a helper thread elsewhere.
     ///
     /// # Cancel safety
     ///
@@ -169,8 +168,28 @@ impl Lock {
     ///
     /// # Errors
     ///
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_async(&self) -> Result<LockGuard<'_>, AcquireError> {
+        self.acquire_async_for(None).await
+    }
+
+    /// Async twin of [`acquire_timeout`](Self::acquire_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire_async`](Self::acquire_async).
+    ///
+    /// # Errors
+    ///
     /// As [`acquire_timeout`](Self::acquire_timeout).
-    pub async fn acquire_async(
+    pub async fn acquire_timeout_async(
+        &self,
+        timeout: Duration,
+    ) -> Result<LockGuard<'_>, AcquireError> {
+        self.acquire_async_for(Some(timeout)).await
+    }
+
+    async fn acquire_async_for(
         &self,
         timeout: Option<Duration>,
     ) -> Result<LockGuard<'_>, AcquireError> {

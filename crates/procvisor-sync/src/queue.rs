@@ -1067,7 +1067,30 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     ///
     /// As [`put_timeout`](Self::put_timeout).
-    pub async fn put_async(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>>
+    pub async fn put_async(&self, item: T) -> Result<(), PutError<T>>
+    where
+        T: Send + 'static,
+    {
+        self.put_async_for(item, None).await
+    }
+
+    /// Async twin of [`put_timeout`](Self::put_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`put_async`](Self::put_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`put_timeout`](Self::put_timeout).
+    pub async fn put_timeout_async(&self, item: T, timeout: Duration) -> Result<(), PutError<T>>
+    where
+        T: Send + 'static,
+    {
+        self.put_async_for(item, Some(timeout)).await
+    }
+
+    async fn put_async_for(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>>
     where
         T: Send + 'static,
     {
@@ -1117,7 +1140,30 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     ///
     /// As [`get_timeout`](Self::get_timeout).
-    pub async fn get_async(&self, timeout: Option<Duration>) -> Result<T, GetError>
+    pub async fn get_async(&self) -> Result<T, GetError>
+    where
+        T: Send + 'static,
+    {
+        self.get_async_for(None).await
+    }
+
+    /// Async twin of [`get_timeout`](Self::get_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get_async`](Self::get_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout).
+    pub async fn get_timeout_async(&self, timeout: Duration) -> Result<T, GetError>
+    where
+        T: Send + 'static,
+    {
+        self.get_async_for(Some(timeout)).await
+    }
+
+    async fn get_async_for(&self, timeout: Option<Duration>) -> Result<T, GetError>
     where
         T: Send + 'static,
     {
@@ -1285,12 +1331,20 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         Ok(())
     }
 
-    /// Waits until every item put has been marked finished, or `timeout` passes; returns
-    /// whether they all were.
+    /// Waits until every item put has been marked finished (Python's `join`).
     ///
     /// An item counts from when its put reserved room for it. If its producer dies before the
     /// put completes, the item no longer counts: `join` notices within about 20 ms.
-    pub fn join(&self, timeout: Option<Duration>) -> bool {
+    pub fn join(&self) {
+        self.join_for(None);
+    }
+
+    /// [`join`](Self::join), at most `timeout`; whether every item was finished.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_for(Some(timeout))
+    }
+
+    fn join_for(&self, timeout: Option<Duration>) -> bool {
         let state = self.0.state();
         let deadline = futex::deadline(timeout);
         self.0.settle_producer();
@@ -1497,7 +1551,7 @@ mod tests {
             q.task_done().unwrap();
         }
         assert!(
-            q.join(Some(Duration::ZERO)),
+            q.join_timeout(Duration::ZERO),
             "{what}: unfinished items left"
         );
         assert!(q.task_done().is_err(), "{what}: more unfinished than put");
@@ -1529,7 +1583,7 @@ mod tests {
             assert!(die_at(&q.state().producer, step, 0, || q.put(vec![2; 100])));
             let enqueued = step == "published" || step == "items settled";
             assert_eq!(q.qsize(), 1 + usize::from(enqueued), "{step}: qsize");
-            assert!(!q.join(Some(Duration::ZERO)));
+            assert!(!q.join_timeout(Duration::ZERO));
             if enqueued {
                 assert!(q.full(), "{step}");
                 check_queue(&q, &[vec![1], vec![2; 100]], step);
@@ -1624,7 +1678,7 @@ mod tests {
         // Repaired at once (the item is not counted), but the ring has no room to say so.
         assert_eq!(q.qsize(), 0);
         assert_eq!(q.state().abort_owed.load(Ordering::SeqCst), 1);
-        assert!(q.join(Some(Duration::ZERO)));
+        assert!(q.join_timeout(Duration::ZERO));
         let start = Instant::now();
         assert!(matches!(
             within("get", {
@@ -1655,7 +1709,7 @@ mod tests {
         );
         assert!(start.elapsed() < Duration::from_secs(5));
         assert_eq!(q.qsize(), 0);
-        assert!(q.join(Some(Duration::ZERO)));
+        assert!(q.join_timeout(Duration::ZERO));
         finish(&q, 0, "after the abort");
     }
 

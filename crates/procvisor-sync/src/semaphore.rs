@@ -141,18 +141,37 @@ macro_rules! semaphore_api {
             }
         }
 
-        /// Async twin of [`acquire_timeout`](Self::acquire_timeout) (`None`: no timeout). It
-        /// works on any executor: the waiting happens on tokio's blocking pool inside a tokio
-        /// runtime, and on a helper thread elsewhere.
+        /// Async twin of [`acquire`](Self::acquire). It works on any executor: the waiting
+        /// happens on tokio's blocking pool inside a tokio runtime, and on a helper thread
+        /// elsewhere.
         ///
         /// # Cancel safety
         ///
         /// Cancel safe: a permit taken for a dropped future is given back.
+        pub async fn acquire_async(&self) -> Permit<'_> {
+            match self.acquire_async_for(None).await {
+                Ok(permit) => permit,
+                Err(_) => unreachable!("a wait without a deadline ends with a permit"),
+            }
+        }
+
+        /// Async twin of [`acquire_timeout`](Self::acquire_timeout).
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`acquire_async`](Self::acquire_async).
         ///
         /// # Errors
         ///
         /// As [`acquire_timeout`](Self::acquire_timeout).
-        pub async fn acquire_async(
+        pub async fn acquire_timeout_async(
+            &self,
+            timeout: Duration,
+        ) -> Result<Permit<'_>, AcquireError> {
+            self.acquire_async_for(Some(timeout)).await
+        }
+
+        async fn acquire_async_for(
             &self,
             timeout: Option<Duration>,
         ) -> Result<Permit<'_>, AcquireError> {

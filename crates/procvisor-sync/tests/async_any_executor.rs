@@ -54,15 +54,17 @@ fn a_lock_is_acquired_once_released() {
         assert!(tokio::runtime::Handle::try_current().is_err());
         let lock = Lock::new().unwrap();
         lock.acquire().unwrap().leak();
-        let guard = block_on(lock.acquire_async(Some(LIMIT)), || lock.release().unwrap())
-            .expect("acquired after the release");
+        let guard = block_on(lock.acquire_timeout_async(LIMIT), || {
+            lock.release().unwrap()
+        })
+        .expect("acquired after the release");
         assert!(!guard.previous_owner_died());
         drop(guard);
         // A timeout is a timeout, not a refusal.
         lock.acquire().unwrap().leak();
         let start = Instant::now();
         assert_eq!(
-            block_on(lock.acquire_async(Some(Duration::from_millis(30))), || {}).unwrap_err(),
+            block_on(lock.acquire_timeout_async(Duration::from_millis(30)), || {}).unwrap_err(),
             AcquireError::Timeout
         );
         assert!(start.elapsed() >= Duration::from_millis(25));
@@ -73,20 +75,20 @@ fn a_lock_is_acquired_once_released() {
 fn semaphores_and_events_wake_an_async_waiter() {
     within("semaphores and events", || {
         let sem = Semaphore::new(0).unwrap();
-        block_on(sem.acquire_async(Some(LIMIT)), || sem.release())
+        block_on(sem.acquire_timeout_async(LIMIT), || sem.release())
             .expect("a permit after the release")
             .leak();
         assert_eq!(sem.value(), 0);
 
         let bounded = BoundedSemaphore::new(1).unwrap();
         let held = bounded.acquire();
-        let permit = block_on(bounded.acquire_async(Some(LIMIT)), || drop(held))
+        let permit = block_on(bounded.acquire_timeout_async(LIMIT), || drop(held))
             .expect("a permit after the release");
         drop(permit);
         assert_eq!(bounded.value(), 1);
 
         let event = Event::new().unwrap();
-        assert!(block_on(event.wait_async(Some(LIMIT)), || event.set()));
+        assert!(block_on(event.wait_timeout_async(LIMIT), || event.set()));
     });
 }
 
@@ -95,19 +97,19 @@ fn queue_twins_wait_for_an_item_and_for_room() {
     within("queue", || {
         let q: Queue<u32> = Queue::new(1).unwrap();
         assert_eq!(
-            block_on(q.get_async(Some(LIMIT)), || q.put(7).unwrap()).unwrap(),
+            block_on(q.get_timeout_async(LIMIT), || q.put(7).unwrap()).unwrap(),
             7
         );
         q.put(1).unwrap();
         let mut taken = None;
-        block_on(q.put_async(2, Some(LIMIT)), || {
+        block_on(q.put_timeout_async(2, LIMIT), || {
             taken = Some(q.get_timeout(LIMIT).unwrap())
         })
         .expect("room after the get");
         assert_eq!(taken, Some(1));
         assert_eq!(q.get_timeout(LIMIT).unwrap(), 2);
         assert!(
-            block_on(q.get_async(Some(Duration::from_millis(20))), || {})
+            block_on(q.get_timeout_async(Duration::from_millis(20)), || {})
                 .unwrap_err()
                 .is_empty()
         );

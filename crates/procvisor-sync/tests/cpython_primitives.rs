@@ -229,10 +229,10 @@ fn joinable_queue_join_waits_for_every_task_done() {
     for i in 1..=10 {
         q.put(i).unwrap();
     }
-    assert!(within("join", {
+    within("join", {
         let q = q.clone();
-        move || q.join(None)
-    }));
+        move || q.join()
+    });
     assert_eq!(
         done.load(Ordering::SeqCst),
         55,
@@ -242,7 +242,7 @@ fn joinable_queue_join_waits_for_every_task_done() {
         w.join().unwrap();
     }
     assert_eq!(q.task_done(), Err(ReleaseError::TooManyTaskDone));
-    assert!(q.join(Some(Duration::ZERO)));
+    assert!(q.join_timeout(Duration::ZERO));
 }
 
 #[test]
@@ -392,7 +392,13 @@ fn start_waiters(
             std::thread::spawn(move || {
                 let mut guard = cond.acquire().unwrap();
                 sleeping.fetch_add(1, Ordering::SeqCst);
-                let notified = cond.wait(&mut guard, timeout);
+                let notified = match timeout {
+                    Some(timeout) => cond.wait_timeout(&mut guard, timeout),
+                    None => {
+                        cond.wait(&mut guard);
+                        true
+                    }
+                };
                 woken.fetch_add(1, Ordering::SeqCst);
                 notified
             })
@@ -449,7 +455,7 @@ fn condition_notify_all_and_timeouts() {
     }
     assert_eq!(woken.load(Ordering::SeqCst), 9);
     let mut guard = cond.acquire().unwrap();
-    assert!(!cond.wait(&mut guard, Some(Duration::from_millis(10))));
+    assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(10)));
 }
 
 #[test]
@@ -469,12 +475,12 @@ fn condition_wait_for_a_predicate() {
         })
     };
     let mut guard = cond.acquire().unwrap();
-    assert!(cond.wait_for(&mut guard, || state.get() == 0, Some(LIMIT)));
+    assert!(cond.wait_for_timeout(&mut guard, || state.get() == 0, LIMIT));
     drop(guard);
     worker.join().unwrap();
     let mut guard = cond.acquire().unwrap();
     let start = Instant::now();
-    assert!(!cond.wait_for(&mut guard, || state.get() == 99, Some(T)));
+    assert!(!cond.wait_for_timeout(&mut guard, || state.get() == 99, T));
     assert!(start.elapsed() >= T - Duration::from_millis(5));
 }
 
@@ -484,12 +490,12 @@ fn condition_wait_for_a_predicate() {
 fn event_semantics() {
     let event = Event::new().unwrap();
     assert!(!event.is_set());
-    assert!(!event.wait(Some(Duration::ZERO)));
-    assert!(!event.wait(Some(T)));
+    assert!(!event.wait_timeout(Duration::ZERO));
+    assert!(!event.wait_timeout(T));
     event.set();
     assert!(event.is_set());
-    assert!(event.wait(None));
-    assert!(event.wait(Some(T)));
+    event.wait();
+    assert!(event.wait_timeout(T));
     event.clear();
     assert!(!event.is_set());
     let other = event.clone();
@@ -497,8 +503,7 @@ fn event_semantics() {
         std::thread::sleep(Duration::from_millis(20));
         other.set();
     });
-    assert!(within("wait for a set from another thread", move || event
-        .wait(None)));
+    within("wait for a set from another thread", move || event.wait());
 }
 
 // --- Barriers (case 48) --------------------------------------------------------------------
@@ -513,7 +518,7 @@ fn run_parties(barrier: &Barrier, n: u32, passes: u32) -> Vec<Result<u32, Broken
     let threads: Vec<_> = (0..n)
         .map(|_| {
             let barrier = barrier.clone();
-            std::thread::spawn(move || (0..passes).map(|_| barrier.wait(None)).collect::<Vec<_>>())
+            std::thread::spawn(move || (0..passes).map(|_| barrier.wait()).collect::<Vec<_>>())
         })
         .collect();
     threads
@@ -538,7 +543,7 @@ fn barrier_passes_with_distinct_indices_and_one_action_per_pass() {
     );
     assert_eq!((barrier.n_waiting(), barrier.broken()), (0, false));
     let single = Barrier::new(1, None, None).unwrap();
-    assert_eq!((single.wait(None), single.wait(None)), (Ok(0), Ok(0)));
+    assert_eq!((single.wait(), single.wait()), (Ok(0), Ok(0)));
 }
 
 #[test]
@@ -548,7 +553,7 @@ fn barrier_abort_reset_and_timeout_break_the_pass() {
     let waiting: Vec<_> = (0..4)
         .map(|_| {
             let barrier = barrier.clone();
-            std::thread::spawn(move || barrier.wait(None))
+            std::thread::spawn(move || barrier.wait())
         })
         .collect();
     eventually("4 parties waiting", || barrier.n_waiting() == 4);
@@ -560,7 +565,7 @@ fn barrier_abort_reset_and_timeout_break_the_pass() {
         );
     }
     assert!(barrier.broken());
-    assert_eq!(barrier.wait(None), Err(BrokenBarrierError), "stays broken");
+    assert_eq!(barrier.wait(), Err(BrokenBarrierError), "stays broken");
     barrier.reset();
     assert!(!barrier.broken());
     let results = run_parties(&barrier, 5, 1);
@@ -572,7 +577,7 @@ fn barrier_abort_reset_and_timeout_break_the_pass() {
     let waiting: Vec<_> = (0..4)
         .map(|_| {
             let barrier = barrier.clone();
-            std::thread::spawn(move || barrier.wait(None))
+            std::thread::spawn(move || barrier.wait())
         })
         .collect();
     eventually("4 parties waiting again", || barrier.n_waiting() == 4);
@@ -587,7 +592,7 @@ fn barrier_abort_reset_and_timeout_break_the_pass() {
 
     let timed = Barrier::new(2, None, Some(Duration::from_millis(50))).unwrap();
     assert_eq!(
-        timed.wait(None),
+        timed.wait(),
         Err(BrokenBarrierError),
         "the default timeout breaks it"
     );
@@ -681,17 +686,16 @@ fn async_twins_wait_and_are_cancel_safe() {
         let lock = Lock::new().unwrap();
         let held = lock.acquire().unwrap();
         assert!(matches!(
-            lock.acquire_async(Some(Duration::from_millis(30))).await,
+            lock.acquire_timeout_async(Duration::from_millis(30)).await,
             Err(AcquireError::Timeout)
         ));
         // A dropped acquisition never leaves the lock held.
-        let attempt =
-            tokio::time::timeout(Duration::from_millis(30), lock.acquire_async(None)).await;
+        let attempt = tokio::time::timeout(Duration::from_millis(30), lock.acquire_async()).await;
         assert!(attempt.is_err());
         drop(held);
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert!(!lock.locked(), "the cancelled acquisition did not keep it");
-        let guard = lock.acquire_async(None).await.unwrap();
+        let guard = lock.acquire_async().await.unwrap();
         drop(guard);
 
         let sem = Semaphore::new(0).unwrap();
@@ -700,33 +704,33 @@ fn async_twins_wait_and_are_cancel_safe() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             releaser.release();
         });
-        assert!(sem.acquire_async(Some(LIMIT)).await.is_ok());
+        assert!(sem.acquire_timeout_async(LIMIT).await.is_ok());
 
         let event = Event::new().unwrap();
-        assert!(!event.wait_async(Some(Duration::from_millis(20))).await);
+        assert!(!event.wait_timeout_async(Duration::from_millis(20)).await);
         let setter = event.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             setter.set();
         });
-        assert!(event.wait_async(Some(LIMIT)).await);
+        assert!(event.wait_timeout_async(LIMIT).await);
 
         let q: Queue<u32> = Queue::new(1).unwrap();
         assert!(
-            q.get_async(Some(Duration::from_millis(20)))
+            q.get_timeout_async(Duration::from_millis(20))
                 .await
                 .unwrap_err()
                 .is_empty()
         );
-        q.put_async(1, None).await.unwrap();
+        q.put_async(1).await.unwrap();
         assert!(matches!(
-            q.put_async(2, Some(Duration::from_millis(20))).await,
+            q.put_timeout_async(2, Duration::from_millis(20)).await,
             Err(PutError::Full(2))
         ));
         let producer = q.clone();
-        tokio::spawn(async move { producer.put_async(3, None).await.unwrap() });
-        assert_eq!(q.get_async(None).await.unwrap(), 1);
-        assert_eq!(q.get_async(Some(LIMIT)).await.unwrap(), 3);
+        tokio::spawn(async move { producer.put_async(3).await.unwrap() });
+        assert_eq!(q.get_async().await.unwrap(), 1);
+        assert_eq!(q.get_timeout_async(LIMIT).await.unwrap(), 3);
     });
 }
 

@@ -51,7 +51,7 @@ impl HandshakeIo for WithDeadline<'_> {
     fn recv_message(&mut self, maxlength: usize) -> Result<Vec<u8>, ConnectionError> {
         if let Some(deadline) = self.deadline {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if !self.connection.poll(Some(remaining))? {
+            if !self.connection.poll_timeout(remaining)? {
                 return Err(ConnectionError::Timeout);
             }
         }

@@ -484,13 +484,38 @@ impl Connection {
         copy_into(payload, buf, offset)
     }
 
-    /// Whether a message (or end of file) is ready to be received, waiting up to `timeout`
-    /// (`None`: until one is). Never consumes anything.
+    /// Whether a message (or end of file) is ready to be received now, without waiting
+    /// (Python's `poll()`). Never consumes anything.
+    ///
+    /// ```
+    /// use procvisor_wire::pipe;
+    /// use std::time::Duration;
+    ///
+    /// let (a, mut b) = pipe(true)?;
+    /// assert!(!a.poll()?);
+    /// b.send(&1)?;
+    /// assert!(a.poll_timeout(Duration::from_secs(5))?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// [`WriteOnly`](ConnectionError::WriteOnly), [`Closed`](ConnectionError::Closed).
-    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
+    pub fn poll(&self) -> Result<bool, ConnectionError> {
+        self.poll_for(Some(Duration::ZERO))
+    }
+
+    /// [`poll`](Self::poll), waiting up to `timeout` for a message (Python's `poll(timeout)`;
+    /// `Duration::MAX` waits as long as it takes, Python's `poll(None)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`poll`](Self::poll).
+    pub fn poll_timeout(&self, timeout: Duration) -> Result<bool, ConnectionError> {
+        self.poll_for(Some(timeout))
+    }
+
+    fn poll_for(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         self.check_readable()?;
         if self.buffered() > 0 {
             return Ok(true);

@@ -77,7 +77,7 @@ pub use listener::{Client, Incoming, Interrupt, KEEPALIVE_NOTICE, Listener, List
 pub use object::Object;
 pub use pipe::pipe;
 pub use spin::DEFAULT_SPIN;
-pub use wait::{Waitable, wait, wait_async};
+pub use wait::{Waitable, wait, wait_async, wait_timeout};
 
 /// Whether `fd` is close-on-exec. Exposed for tests that check descriptor hygiene.
 ///

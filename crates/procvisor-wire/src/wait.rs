@@ -73,29 +73,42 @@ impl<T: Waitable + ?Sized> Waitable for &mut T {
     }
 }
 
-/// Python's `multiprocessing.connection.wait`: waits until at least one object is ready or the
-/// timeout passes (`None`: no timeout), and returns the indices of the ready objects in order.
-/// An empty result means the timeout passed.
+/// Python's `multiprocessing.connection.wait`: waits until at least one object is ready, and
+/// returns the indices of the ready objects in order. [`wait_timeout`] gives up after a time.
 ///
 /// A connection is ready when a message can be received or the peer has closed; a process
 /// sentinel (from the runtime) when the process has ended.
 ///
 /// ```
-/// use procvisor_wire::{pipe, wait};
+/// use procvisor_wire::{pipe, wait, wait_timeout};
 /// use std::time::Duration;
 ///
 /// let (a, mut a_peer) = pipe(true)?;
 /// let (b, _b_peer) = pipe(true)?;
-/// assert!(wait(&[&a, &b], Some(Duration::ZERO))?.is_empty());
+/// assert!(wait_timeout(&[&a, &b], Duration::ZERO)?.is_empty());
 /// a_peer.send(&1)?;
-/// assert_eq!(wait(&[&a, &b], None)?, vec![0]);
+/// assert_eq!(wait(&[&a, &b])?, vec![0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
 ///
 /// When an object is closed or not readable, or `ppoll` fails.
-pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+pub fn wait<W: Waitable>(objects: &[W]) -> io::Result<Vec<usize>> {
+    wait_for(objects, None)
+}
+
+/// [`wait`], at most `timeout`: an empty list when nothing became ready in time (Python's
+/// `wait(object_list, timeout)`).
+///
+/// # Errors
+///
+/// As [`wait`].
+pub fn wait_timeout<W: Waitable>(objects: &[W], timeout: Duration) -> io::Result<Vec<usize>> {
+    wait_for(objects, Some(timeout))
+}
+
+fn wait_for<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
     if let Some(ready) = ready_in_memory(objects)? {
         return Ok(ready);
     }
@@ -121,7 +134,7 @@ fn ready_in_memory<W: Waitable>(objects: &[W]) -> io::Result<Option<Vec<usize>>>
     Ok(Some(ready))
 }
 
-/// Async twin of [`wait`].
+/// Async twin of [`wait`]. Bound it with `tokio::time::timeout`.
 ///
 /// # Cancel safety
 ///
@@ -130,10 +143,7 @@ fn ready_in_memory<W: Waitable>(objects: &[W]) -> io::Result<Option<Vec<usize>>>
 /// # Errors
 ///
 /// As [`wait`], plus an error when called outside a tokio runtime.
-pub async fn wait_async<W: Waitable>(
-    objects: &[W],
-    timeout: Option<Duration>,
-) -> io::Result<Vec<usize>> {
+pub async fn wait_async<W: Waitable>(objects: &[W]) -> io::Result<Vec<usize>> {
     if let Some(ready) = ready_in_memory(objects)? {
         return Ok(ready);
     }
@@ -172,10 +182,5 @@ pub async fn wait_async<W: Waitable>(
             Poll::Ready(Ok(ready))
         }
     });
-    match timeout {
-        None => ready.await,
-        Some(t) => tokio::time::timeout(t, ready)
-            .await
-            .unwrap_or(Ok(Vec::new())),
-    }
+    ready.await
 }

@@ -13,7 +13,7 @@
 //! p.start()?;
 //! let got: (i32, Option<i32>, String) = parent_conn.recv()?;
 //! assert_eq!(got, (42, None, "hello".to_string()));
-//! p.join(None)?;
+//! p.join()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -45,7 +45,7 @@
 pub use procvisor_manager::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, Managed,
     Manager, ManagerBuilder, ManagerError, ManagerServer, NamespaceProxy, Proxy, ProxyGuard,
-    QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
+    ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
 };
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
@@ -76,7 +76,7 @@ pub use procvisor_sync::{
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Incoming, Listener,
     ListenerBuilder, ListenerError, MAX_VALUE_SIZE, Object, Payload, SharedFd, Waitable, object,
-    pipe, wait, wait_async,
+    pipe, wait, wait_async, wait_timeout,
 };
 /// `tracing`, for [`log_to_stderr`]'s level and for logging in targets (children's events reach
 /// the parent).

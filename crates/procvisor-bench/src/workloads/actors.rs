@@ -58,15 +58,15 @@ impl Workload for ActorCall {
                     .map_err(|e| e.to_string())?;
                 let msg = Some((42, None, "hello".to_string()));
                 for _ in 0..200 {
-                    echo.call(msg.clone(), None).map_err(|e| e.to_string())?;
+                    echo.call(msg.clone()).map_err(|e| e.to_string())?;
                 }
                 let start = Instant::now();
                 for _ in 0..n {
-                    let (back, _) = echo.call(msg.clone(), None).map_err(|e| e.to_string())?;
+                    let (back, _) = echo.call(msg.clone()).map_err(|e| e.to_string())?;
                     debug_assert_eq!(back, msg);
                 }
                 let elapsed = start.elapsed();
-                echo.stop(Some(Duration::from_secs(5)))
+                echo.stop_timeout(Duration::from_secs(5))
                     .map_err(|e| e.to_string())?;
                 Ok(elapsed / n)
             }
@@ -83,13 +83,13 @@ pub(crate) struct RestartAfterKill;
 /// Kills the supervised echo's process; the time until a new one answers.
 fn kill_and_wait(echo: &RemoteRef<Echo>) -> Result<Duration, String> {
     let (_, pid) = echo
-        .call(None, Some(Duration::from_secs(10)))
+        .call_timeout(None, Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
     let start = Instant::now();
     // SAFETY: kill(2) has no memory effects.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     loop {
-        if let Ok((_, now)) = echo.call(None, Some(Duration::from_secs(1))) {
+        if let Ok((_, now)) = echo.call_timeout(None, Duration::from_secs(1)) {
             if now != pid {
                 return Ok(start.elapsed());
             }
@@ -106,9 +106,9 @@ fn fresh_start() -> Result<Duration, String> {
     let start = Instant::now();
     let echo =
         spawn_in::<Echo>(get_context(StartMethod::Forkserver), ()).map_err(|e| e.to_string())?;
-    echo.call(None, None).map_err(|e| e.to_string())?;
+    echo.call(None).map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();
-    echo.stop(Some(Duration::from_secs(5)))
+    echo.stop_timeout(Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     Ok(elapsed)
 }

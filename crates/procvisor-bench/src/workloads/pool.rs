@@ -134,7 +134,7 @@ impl Workload for PoolApplyAsync {
                     .map_err(|e| e.to_string())?;
                 let mut last = 0;
                 for result in &results {
-                    last = result.get(None).map_err(|e| e.to_string())?;
+                    last = result.get().map_err(|e| e.to_string())?;
                 }
                 let elapsed = start.elapsed();
                 check(last, n)?;
@@ -168,7 +168,7 @@ fn kill_one(pool: &Pool) -> Result<(Duration, Duration), String> {
     let start = Instant::now();
     // SAFETY: kill(2) with a pid and a signal number has no memory effects.
     unsafe { libc::kill(pid.get() as i32, libc::SIGKILL) };
-    match result.get(Some(Duration::from_secs(10))) {
+    match result.get_timeout(Duration::from_secs(10)) {
         Err(PoolError::WorkerLost { .. }) => {}
         other => return Err(format!("expected a lost worker, got {other:?}")),
     }

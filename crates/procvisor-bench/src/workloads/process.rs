@@ -25,7 +25,7 @@ impl StartJoin {
                 .map_err(|e| e.to_string())?
                 .with_context(ctx);
             p.start().map_err(|e| e.to_string())?;
-            p.join(None).map_err(|e| e.to_string())?;
+            p.join().map_err(|e| e.to_string())?;
             match p.exitcode() {
                 Some(0) => Ok(()),
                 other => Err(format!("child exit code {other:?}")),
@@ -132,7 +132,7 @@ impl Workload for StartJoin {
             pss_kib(pid).map_or("?".into(), |k| k.to_string())
         );
         let _ = p.kill();
-        let _ = p.join(None);
+        let _ = p.join();
         vec![note]
     }
 }

@@ -13,7 +13,7 @@ fn produce(q: Queue<i64>, n: i64) -> Result<(), String> {
 }
 
 fn increment(v: Value<u64>, go: Event, n: u64) {
-    go.wait(None);
+    go.wait();
     for _ in 0..n {
         v.update(|x| x + 1);
     }
@@ -58,7 +58,7 @@ impl Workload for QueueThroughput {
                     }
                 }
                 let elapsed = start.elapsed();
-                producer.result::<()>(None).map_err(|e| e.to_string())?;
+                producer.result::<()>().map_err(|e| e.to_string())?;
                 Ok(elapsed / (n - 1) as u32)
             }
             Side::Python => python::run("queue_tput", &[n.to_string()]),
@@ -98,7 +98,7 @@ impl Workload for ValueLock {
                 let start = Instant::now();
                 go.set();
                 for w in &mut workers {
-                    w.result::<()>(None).map_err(|e| e.to_string())?;
+                    w.result::<()>().map_err(|e| e.to_string())?;
                 }
                 let elapsed = start.elapsed();
                 if value.get() != 2 * n {

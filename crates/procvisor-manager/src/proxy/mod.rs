@@ -13,4 +13,6 @@ pub use dict::DictProxy;
 pub use list::{ArrayProxy, ListProxy};
 pub use namespace::{NamespaceProxy, ValueProxy};
 pub use queue::QueueProxy;
-pub use sync::{BarrierProxy, ConditionProxy, EventProxy, LockProxy, ProxyGuard, SemaphoreProxy};
+pub use sync::{
+    BarrierProxy, ConditionProxy, EventProxy, LockProxy, ProxyGuard, ProxyPermit, SemaphoreProxy,
+};

@@ -19,8 +19,8 @@ use std::time::Duration;
 /// q.put("job".to_string())?;
 /// assert_eq!(q.get()?, "job");
 /// q.task_done()?;
-/// q.join(None)?;
-/// assert!(q.get_timeout(Some(std::time::Duration::ZERO)).is_err());
+/// q.join()?;
+/// assert!(q.get_timeout(std::time::Duration::ZERO).is_err());
 /// # Ok(())
 /// # }
 /// ```
@@ -31,27 +31,68 @@ pub struct QueueProxy<T> {
 proxy_serde!(QueueProxy<T>);
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
-    /// `put(item)`: waits while a bounded queue is full.
-    pub fn put(&self, item: T) -> Result<(), ManagerError> {
-        self.put_timeout(item, None)
-    }
-
-    /// `put(item, timeout=...)`.
-    pub fn put_timeout(&self, item: T, timeout: Option<Duration>) -> Result<(), ManagerError> {
+    fn put_within(&self, item: T, timeout: Option<Duration>) -> Result<(), ManagerError> {
         self.handle.done(Op::Put {
             item: encode(&item)?,
             timeout,
         })
     }
 
-    /// `get()`: waits for an item.
-    pub fn get(&self) -> Result<T, ManagerError> {
-        self.get_timeout(None)
+    /// `put(item)`: waits while a bounded queue is full.
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached, or the item cannot be encoded.
+    pub fn put(&self, item: T) -> Result<(), ManagerError> {
+        self.put_within(item, None)
     }
 
-    /// `get(timeout=...)`; `Some(Duration::ZERO)` is `get_nowait()`.
-    pub fn get_timeout(&self, timeout: Option<Duration>) -> Result<T, ManagerError> {
-        self.handle.value(Op::Take { timeout })
+    /// `put(item, timeout=...)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] (Python's `queue.Full`); as [`put`](Self::put).
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), ManagerError> {
+        self.put_within(item, Some(timeout))
+    }
+
+    /// `put_nowait(item)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] when it is full (Python's `queue.Full`); as [`put`](Self::put).
+    pub fn put_nowait(&self, item: T) -> Result<(), ManagerError> {
+        self.put_within(item, Some(Duration::ZERO))
+    }
+
+    /// `get()`: waits for an item.
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached, or the item is not a `T`.
+    pub fn get(&self) -> Result<T, ManagerError> {
+        self.handle.value(Op::Take { timeout: None })
+    }
+
+    /// `get(timeout=...)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] (Python's `queue.Empty`); as [`get`](Self::get).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, ManagerError> {
+        self.handle.value(Op::Take {
+            timeout: Some(timeout),
+        })
+    }
+
+    /// `get_nowait()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] when it is empty (Python's `queue.Empty`); as
+    /// [`get`](Self::get).
+    pub fn get_nowait(&self) -> Result<T, ManagerError> {
+        self.get_timeout(Duration::ZERO)
     }
 
     fn state(&self) -> Result<(u64, u64, u64), ManagerError> {
@@ -88,7 +129,22 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     }
 
     /// `join()`: waits until every item put was marked done.
-    pub fn join(&self, timeout: Option<Duration>) -> Result<(), ManagerError> {
-        self.handle.done(Op::Join { timeout })
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn join(&self) -> Result<(), ManagerError> {
+        self.handle.done(Op::Join { timeout: None })
+    }
+
+    /// [`join`](Self::join), at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`]; as [`join`](Self::join).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), ManagerError> {
+        self.handle.done(Op::Join {
+            timeout: Some(timeout),
+        })
     }
 }

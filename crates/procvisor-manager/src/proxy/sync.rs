@@ -7,31 +7,44 @@ use crate::protocol::{Op, Owner, Response};
 use std::time::Duration;
 
 /// Python's `manager.Lock()` (released by anyone) or `manager.RLock()` (re-entered and
-/// released by the thread that holds it). [`lock`](Self::lock) gives a guard, Python's `with`.
+/// released by the thread that holds it). Its shapes are the shared-memory `Lock`'s:
+/// [`acquire`](Self::acquire) returns a guard that releases on drop, Python's `with lock:`.
 ///
 /// ```
 /// # fn main() -> Result<(), procvisor_manager::ManagerError> {
 /// let manager = procvisor_manager::Manager::start()?;
 /// let lock = manager.lock()?;
 /// {
-///     let _held = lock.lock()?;
-///     assert!(!lock.try_acquire()?);
+///     let _held = lock.acquire()?;
+///     assert!(lock.locked()?);
+///     assert!(lock.try_acquire().is_err());
 /// }
-/// assert!(lock.try_acquire()?);
-/// lock.release()?;
+/// assert!(!lock.locked()?);
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A process that dies holding it does not keep it: the manager releases what a dead client
+/// held (see the book's chapter on managers).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LockProxy {
     handle: Handle,
 }
 
-/// Holds a manager's lock until dropped.
+/// Holds a manager's lock until dropped (or [`leak`](Self::leak)ed, to release it later with
+/// [`LockProxy::release`]).
 #[derive(Debug)]
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct ProxyGuard<'a> {
     lock: &'a LockProxy,
+}
+
+impl ProxyGuard<'_> {
+    /// Keeps the lock held without the guard: release it with [`LockProxy::release`] (Python's
+    /// `acquire()` then `release()`, in separate places).
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for ProxyGuard<'_> {
@@ -47,47 +60,97 @@ impl LockProxy {
         LockProxy { handle }
     }
 
-    /// `acquire()`: waits as long as it takes.
-    pub fn acquire(&self) -> Result<(), ManagerError> {
-        self.acquire_timeout(None).map(|_| ())
-    }
-
-    /// `acquire(timeout=...)`: whether it was acquired (`None` waits for ever).
-    pub fn acquire_timeout(&self, timeout: Option<Duration>) -> Result<bool, ManagerError> {
-        self.handle.boolean(Op::Acquire {
+    fn acquire_within(&self, timeout: Option<Duration>) -> Result<ProxyGuard<'_>, ManagerError> {
+        let acquired = self.handle.boolean(Op::Acquire {
             owner: Owner::current(),
             timeout,
-        })
+        })?;
+        if acquired {
+            Ok(ProxyGuard { lock: self })
+        } else {
+            Err(ManagerError::Timeout)
+        }
+    }
+
+    /// `acquire()`: waits as long as it takes; released when the guard drops.
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn acquire(&self) -> Result<ProxyGuard<'_>, ManagerError> {
+        self.acquire_within(None)
+    }
+
+    /// `acquire(timeout=...)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] when it stayed held for `timeout`; when the manager cannot be
+    /// reached.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<ProxyGuard<'_>, ManagerError> {
+        self.acquire_within(Some(timeout))
     }
 
     /// `acquire(blocking=False)`.
-    pub fn try_acquire(&self) -> Result<bool, ManagerError> {
-        self.acquire_timeout(Some(Duration::ZERO))
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] when it is held; when the manager cannot be reached.
+    pub fn try_acquire(&self) -> Result<ProxyGuard<'_>, ManagerError> {
+        self.acquire_within(Some(Duration::ZERO))
     }
 
-    /// `release()`: an unheld lock is the manager's `RuntimeError`.
+    /// `release()`, for a guard that was [`leak`](ProxyGuard::leak)ed (a `Lock` may be
+    /// released by any process, as in Python).
+    ///
+    /// # Errors
+    ///
+    /// The manager's `RuntimeError` when it is not held (an `RLock`: not by this thread).
     pub fn release(&self) -> Result<(), ManagerError> {
         self.handle.done(Op::Release {
             owner: Owner::current(),
         })
     }
 
-    /// `with lock:`: acquires, and releases when the guard is dropped.
-    pub fn lock(&self) -> Result<ProxyGuard<'_>, ManagerError> {
-        self.acquire()?;
-        Ok(ProxyGuard { lock: self })
-    }
-
-    /// Whether someone holds it now.
-    pub fn is_locked(&self) -> Result<bool, ManagerError> {
+    /// `locked()`: whether someone holds it now.
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn locked(&self) -> Result<bool, ManagerError> {
         self.handle.boolean(Op::IsSet)
     }
 }
 
-/// Python's `manager.Semaphore(value)` or `manager.BoundedSemaphore(value)`.
+/// Python's `manager.Semaphore(value)` or `manager.BoundedSemaphore(value)`. Its shapes are
+/// the shared-memory `Semaphore`'s: [`acquire`](Self::acquire) returns a permit that
+/// is given back on drop.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SemaphoreProxy {
     handle: Handle,
+}
+
+/// A permit of a manager's semaphore, given back when dropped (or [`leak`](Self::leak)ed, to
+/// give back later with [`SemaphoreProxy::release`]).
+#[derive(Debug)]
+#[must_use = "the permit is given back when it is dropped"]
+pub struct ProxyPermit<'a> {
+    semaphore: &'a SemaphoreProxy,
+}
+
+impl ProxyPermit<'_> {
+    /// Keeps the permit without the guard: give it back with [`SemaphoreProxy::release`].
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for ProxyPermit<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.semaphore.release() {
+            tracing::warn!(target: "procvisor::manager", %e, "could not give back a manager semaphore's permit");
+        }
+    }
 }
 
 impl SemaphoreProxy {
@@ -95,27 +158,62 @@ impl SemaphoreProxy {
         SemaphoreProxy { handle }
     }
 
-    /// `acquire(timeout=...)`: whether it was acquired.
-    pub fn acquire_timeout(&self, timeout: Option<Duration>) -> Result<bool, ManagerError> {
-        self.handle.boolean(Op::Acquire {
+    fn acquire_within(&self, timeout: Option<Duration>) -> Result<ProxyPermit<'_>, ManagerError> {
+        let acquired = self.handle.boolean(Op::Acquire {
             owner: Owner::current(),
             timeout,
-        })
+        })?;
+        if acquired {
+            Ok(ProxyPermit { semaphore: self })
+        } else {
+            Err(ManagerError::Timeout)
+        }
     }
 
-    /// `acquire()`.
-    pub fn acquire(&self) -> Result<(), ManagerError> {
-        self.acquire_timeout(None).map(|_| ())
+    /// `acquire()`: waits for a permit.
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn acquire(&self) -> Result<ProxyPermit<'_>, ManagerError> {
+        self.acquire_within(None)
     }
 
-    /// `release()`: past a bounded semaphore's start value, the manager's `ValueError`.
+    /// `acquire(timeout=...)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`]; when the manager cannot be reached.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<ProxyPermit<'_>, ManagerError> {
+        self.acquire_within(Some(timeout))
+    }
+
+    /// `acquire(blocking=False)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] when no permit is free; when the manager cannot be reached.
+    pub fn try_acquire(&self) -> Result<ProxyPermit<'_>, ManagerError> {
+        self.acquire_within(Some(Duration::ZERO))
+    }
+
+    /// `release()`: gives a permit (back). Past a bounded semaphore's start value, the
+    /// manager's `ValueError`.
+    ///
+    /// # Errors
+    ///
+    /// As said; when the manager cannot be reached.
     pub fn release(&self) -> Result<(), ManagerError> {
         self.handle.done(Op::Release {
             owner: Owner::current(),
         })
     }
 
-    /// The current value (Python's `_value`, or `get_value()`).
+    /// The free permits now (Python's `get_value()`).
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
     pub fn value(&self) -> Result<u64, ManagerError> {
         self.handle.int(Op::Load).map(|v| v as u64)
     }
@@ -134,23 +232,69 @@ impl ConditionProxy {
         }
     }
 
-    /// The condition's lock: acquire it (or [`lock`](LockProxy::lock) it) around waits and
-    /// notifies.
+    /// The condition's lock: acquire it around waits and notifies.
     pub fn lock(&self) -> &LockProxy {
         &self.lock
     }
 
-    /// `wait(timeout)`: gives the lock up, waits for a notify, takes the lock again; whether
-    /// it was notified. Without the lock held, the manager's `RuntimeError`.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, ManagerError> {
+    /// `acquire()`: takes the condition's lock (see [`LockProxy::acquire`]).
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn acquire(&self) -> Result<ProxyGuard<'_>, ManagerError> {
+        self.lock.acquire()
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<bool, ManagerError> {
         self.lock.handle.boolean(Op::Wait {
             owner: Owner::current(),
             timeout,
         })
     }
 
-    /// `wait_for(predicate, timeout)`: waits until `predicate` holds; its last value.
-    pub fn wait_for(
+    /// `wait()`: gives the lock up, waits for a notify, takes the lock again.
+    ///
+    /// # Errors
+    ///
+    /// Without the lock held, the manager's `RuntimeError`; when the manager cannot be
+    /// reached.
+    pub fn wait(&self) -> Result<(), ManagerError> {
+        self.wait_within(None).map(drop)
+    }
+
+    /// `wait(timeout)`: whether it was notified.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ManagerError> {
+        self.wait_within(Some(timeout))
+    }
+
+    /// `wait_for(predicate)`: waits until `predicate` holds (checked with the lock held).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<(), ManagerError> {
+        self.wait_for_within(predicate, None).map(drop)
+    }
+
+    /// `wait_for(predicate, timeout)`: the predicate's last value.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_for_timeout(
+        &self,
+        predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool, ManagerError> {
+        self.wait_for_within(predicate, Some(timeout))
+    }
+
+    fn wait_for_within(
         &self,
         mut predicate: impl FnMut() -> bool,
         timeout: Option<Duration>,
@@ -170,7 +314,7 @@ impl ConditionProxy {
                 }
                 None => None,
             };
-            self.wait(left)?;
+            self.wait_within(left)?;
         }
     }
 
@@ -214,9 +358,26 @@ impl EventProxy {
         self.handle.done(Op::ClearFlag)
     }
 
+    /// `wait()`: waits until the flag is set.
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn wait(&self) -> Result<(), ManagerError> {
+        self.handle
+            .boolean(Op::WaitFlag { timeout: None })
+            .map(drop)
+    }
+
     /// `wait(timeout)`: whether the flag is set.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, ManagerError> {
-        self.handle.boolean(Op::WaitFlag { timeout })
+    ///
+    /// # Errors
+    ///
+    /// When the manager cannot be reached.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ManagerError> {
+        self.handle.boolean(Op::WaitFlag {
+            timeout: Some(timeout),
+        })
     }
 }
 
@@ -231,9 +392,26 @@ impl BarrierProxy {
         BarrierProxy { handle }
     }
 
-    /// `wait(timeout)`: this caller's arrival index (0 for the first). A timeout, an abort
-    /// or a reset is the manager's `BrokenBarrierError`, as in Python.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<u64, ManagerError> {
+    /// `wait()`: this caller's arrival index (0 for the first). An abort or a reset is the
+    /// manager's `BrokenBarrierError`, as in Python.
+    ///
+    /// # Errors
+    ///
+    /// As said; when the manager cannot be reached.
+    pub fn wait(&self) -> Result<u64, ManagerError> {
+        self.wait_within(None)
+    }
+
+    /// `wait(timeout)`: a timeout breaks the barrier (`BrokenBarrierError`), as in Python.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u64, ManagerError> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<u64, ManagerError> {
         self.handle
             .int(Op::BarrierWait { timeout })
             .map(|i| i as u64)

@@ -189,7 +189,7 @@ pub(crate) fn spawn_link_tasks(
                 },
                 _ = exited.readable() => {
                     // Dead: what it wrote before dying is still in the socket.
-                    while matches!(end.0.poll(Some(Duration::ZERO)), Ok(true)) {
+                    while matches!(end.0.poll(), Ok(true)) {
                         match end.0.recv_async::<ToRouter>().await {
                             Ok(message) => {
                                 let _ = router
@@ -221,14 +221,13 @@ pub(crate) fn spawn_exit_waiter(
     router: ActorRef<RouterMessage>,
 ) {
     tokio::spawn(async move {
-        if process
-            .join_async(Some(Duration::from_millis(500)))
+        if tokio::time::timeout(Duration::from_millis(500), process.join_async())
             .await
             .is_err()
         {
             // Its link ended but it lives on: it cannot get work any more.
             let _ = process.kill();
-            let _ = process.join_async(None).await;
+            let _ = process.join_async().await;
         }
         // What it reported before it died (a stack overflow, say) comes with the exit status.
         let ended = tokio::time::timeout(Duration::from_secs(2), pool_support::ended(&process));

@@ -42,7 +42,7 @@ pub type InitError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// let counter = spawn_local::<Counter>(10)?;
 /// counter.cast(5)?;
-/// assert_eq!(counter.call(1, None)?, 16);
+/// assert_eq!(counter.call(1)?, 16);
 /// # Ok::<(), procvisor_runtime::ActorError>(())
 /// ```
 ///

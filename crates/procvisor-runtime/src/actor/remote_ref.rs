@@ -112,8 +112,8 @@ impl<A: Actor> RemoteRef<A> {
         Ok(())
     }
 
-    /// Sends `msg` and waits for the reply, at most `timeout` (`None`: as long as the actor is
-    /// alive and reachable).
+    /// Sends `msg` and waits for the reply, as long as the actor is alive and reachable (a call
+    /// to an actor that is gone, or goes while it waits, fails at once).
     ///
     /// From async code use [`call_async`](Self::call_async): a blocking call on a runtime
     /// thread holds up that thread (on a single-threaded runtime it is refused, as it would
@@ -121,10 +121,24 @@ impl<A: Actor> RemoteRef<A> {
     ///
     /// # Errors
     ///
-    /// [`ActorError::Timeout`]; [`ActorError::Panicked`] when the actor crashed handling it;
-    /// [`ActorError::Stopped`], [`ActorError::NoSuchActor`], [`ActorError::NoSuchName`],
-    /// [`ActorError::Unreachable`] when it could not be handled; [`ActorError::Codec`].
-    pub fn call(&self, msg: A::Msg, timeout: Option<Duration>) -> Result<A::Reply, ActorError> {
+    /// [`ActorError::Panicked`] when the actor crashed handling it; [`ActorError::Stopped`],
+    /// [`ActorError::NoSuchActor`], [`ActorError::NoSuchName`], [`ActorError::Unreachable`]
+    /// when it could not be handled; [`ActorError::Codec`].
+    pub fn call(&self, msg: A::Msg) -> Result<A::Reply, ActorError> {
+        self.call_within(msg, None)
+    }
+
+    /// [`call`](Self::call), waiting at most `timeout` for the reply (the actor may still handle
+    /// the message after).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), and [`ActorError::Timeout`].
+    pub fn call_timeout(&self, msg: A::Msg, timeout: Duration) -> Result<A::Reply, ActorError> {
+        self.call_within(msg, Some(timeout))
+    }
+
+    fn call_within(&self, msg: A::Msg, timeout: Option<Duration>) -> Result<A::Reply, ActorError> {
         let (caller, slot) = self.send_call(&msg)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let link = node().actor_net().link_toward(&self.address.node);
@@ -134,12 +148,29 @@ impl<A: Actor> RemoteRef<A> {
         finish(caller, result)
     }
 
-    /// Async twin of [`call`](Self::call). A `timeout` needs a tokio runtime.
+    /// Async twin of [`call`](Self::call), on any executor.
     ///
     /// # Errors
     ///
     /// As [`call`](Self::call).
-    pub async fn call_async(
+    pub async fn call_async(&self, msg: A::Msg) -> Result<A::Reply, ActorError> {
+        self.call_async_within(msg, None).await
+    }
+
+    /// Async twin of [`call_timeout`](Self::call_timeout) (needs a tokio runtime).
+    ///
+    /// # Errors
+    ///
+    /// As [`call_timeout`](Self::call_timeout).
+    pub async fn call_timeout_async(
+        &self,
+        msg: A::Msg,
+        timeout: Duration,
+    ) -> Result<A::Reply, ActorError> {
+        self.call_async_within(msg, Some(timeout)).await
+    }
+
+    pub(crate) async fn call_async_within(
         &self,
         msg: A::Msg,
         timeout: Option<Duration>,
@@ -154,12 +185,25 @@ impl<A: Actor> RemoteRef<A> {
     }
 
     /// Asks the actor to stop (normally: its [`stopping`](Actor::stopping) runs) and waits until
-    /// it has, at most `timeout`. Stopping an actor that is already gone is not an error.
+    /// it has. Stopping an actor that is already gone is not an error.
     ///
     /// # Errors
     ///
-    /// [`ActorError::Timeout`], [`ActorError::Unreachable`].
-    pub fn stop(&self, timeout: Option<Duration>) -> Result<(), ActorError> {
+    /// [`ActorError::Unreachable`].
+    pub fn stop(&self) -> Result<(), ActorError> {
+        self.stop_within(None)
+    }
+
+    /// [`stop`](Self::stop), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](Self::stop), and [`ActorError::Timeout`].
+    pub fn stop_timeout(&self, timeout: Duration) -> Result<(), ActorError> {
+        self.stop_within(Some(timeout))
+    }
+
+    fn stop_within(&self, timeout: Option<Duration>) -> Result<(), ActorError> {
         let net = node().actor_net();
         let (caller, slot) = net.new_call(&self.address.node);
         net.route(Envelope {

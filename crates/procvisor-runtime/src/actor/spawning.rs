@@ -288,9 +288,9 @@ impl ActorHost {
     fn stop(&mut self, grace: Duration) {
         if let Some(mut process) = self.process.take() {
             let _ = process.terminate();
-            if process.join(Some(grace)).is_err() {
+            if process.join_timeout(grace).is_err() {
                 let _ = process.kill();
-                let _ = process.join(Some(Duration::from_secs(5)));
+                let _ = process.join_timeout(Duration::from_secs(5));
             }
         }
     }

@@ -701,7 +701,7 @@ impl SupervisorActor {
         for slot in &self.slots {
             let subtree = match slot.running.as_ref().and_then(|r| r.supervisor.clone()) {
                 Some(nested) => match nested
-                    .call_async(SupervisorMsg::Tree, Some(Duration::from_secs(5)))
+                    .call_timeout_async(SupervisorMsg::Tree, Duration::from_secs(5))
                     .await
                 {
                     Ok(SupervisorReply::Tree(tree)) => Some(Box::new(tree)),

@@ -43,7 +43,7 @@ use std::time::Duration;
 ///     .max_children(100)
 ///     .start()?;
 /// let job = jobs.start_child(7)?;
-/// assert_eq!(job.call((), None)?, 49);
+/// assert_eq!(job.call(())?, 49);
 /// assert_eq!(jobs.count_children()?.active, 1);
 /// jobs.terminate_child(&job)?;
 /// assert_eq!(jobs.count_children()?.active, 0);

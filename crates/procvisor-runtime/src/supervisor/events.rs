@@ -73,11 +73,11 @@ impl fmt::Display for SupervisorEvent {
             EventKind::Restarted {
                 pid: Some(pid),
                 restarts,
-            } => write!(f, "{who} restarted in process {pid} ({restarts} restarts)"),
+            } => write!(f, "{who} restarted in process {pid} (restart {restarts})"),
             EventKind::Restarted {
                 pid: None,
                 restarts,
-            } => write!(f, "{who} restarted ({restarts} restarts)"),
+            } => write!(f, "{who} restarted (restart {restarts})"),
             EventKind::Terminated(exit) => write!(f, "{who} terminated: {exit}"),
             EventKind::GaveUp { cause } => write!(f, "{who} gave up: {cause}"),
             EventKind::ShutDown => write!(f, "{who} shut down"),

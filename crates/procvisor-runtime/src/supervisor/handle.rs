@@ -128,13 +128,13 @@ impl SupervisorRef {
 
     fn ask(&self, msg: SupervisorMsg) -> Result<SupervisorReply, SupervisorError> {
         self.actor
-            .call(msg, Some(REQUEST))
+            .call_timeout(msg, REQUEST)
             .map_err(SupervisorError::from)
     }
 
     async fn ask_async(&self, msg: SupervisorMsg) -> Result<SupervisorReply, SupervisorError> {
         self.actor
-            .call_async(msg, Some(REQUEST))
+            .call_timeout_async(msg, REQUEST)
             .await
             .map_err(SupervisorError::from)
     }
@@ -148,7 +148,7 @@ impl SupervisorRef {
     pub fn tree(&self) -> Result<SupervisionTree, ActorError> {
         match self
             .actor
-            .call(SupervisorMsg::Tree, Some(Duration::from_secs(30)))?
+            .call_timeout(SupervisorMsg::Tree, Duration::from_secs(30))?
         {
             SupervisorReply::Tree(tree) => Ok(tree),
             other => Err(unexpected(other)),
@@ -163,7 +163,7 @@ impl SupervisorRef {
     pub async fn tree_async(&self) -> Result<SupervisionTree, ActorError> {
         match self
             .actor
-            .call_async(SupervisorMsg::Tree, Some(Duration::from_secs(30)))
+            .call_timeout_async(SupervisorMsg::Tree, Duration::from_secs(30))
             .await?
         {
             SupervisorReply::Tree(tree) => Ok(tree),
@@ -369,7 +369,7 @@ impl SupervisorRef {
     ///
     /// When the supervisor cannot be reached.
     pub fn shutdown(&self) -> Result<(), ActorError> {
-        match self.actor.call(SupervisorMsg::Shutdown, None) {
+        match self.actor.call(SupervisorMsg::Shutdown) {
             Ok(_) | Err(ActorError::NoSuchActor(_) | ActorError::NoSuchName(_)) => Ok(()),
             Err(ActorError::Stopped) => Ok(()),
             Err(e) => Err(e),
@@ -431,7 +431,7 @@ struct Ended {
 ///     .child(ChildSpec::actor::<Counter>("counter", ()))
 ///     .start()?;
 /// let counter: RemoteRef<Counter> = supervisor.child("counter");
-/// assert_eq!(counter.call(2, None)?, 2);
+/// assert_eq!(counter.call(2)?, 2);
 /// println!("{}", supervisor.tree()?);
 /// supervisor.shutdown()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -92,7 +92,7 @@ impl ProcessNode {
     }
 }
 
-/// A live supervision tree, as [`Supervisor::tree`](crate::Supervisor::tree) returns it.
+/// A live supervision tree, as [`SupervisorRef::tree`](crate::SupervisorRef::tree) returns it.
 /// Its `Display` draws it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -93,8 +93,17 @@ impl Connection {
         copy_into(payload, buf, offset)
     }
 
-    /// Async twin of [`poll`](Self::poll).
-    pub async fn poll_async(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
+    /// Waits until a message (or end of file) is ready to be received; never consumes
+    /// anything. Bound it with `tokio::time::timeout` (it is cancel safe).
+    ///
+    /// # Errors
+    ///
+    /// As [`poll`](Self::poll).
+    pub async fn poll_async(&self) -> Result<(), ConnectionError> {
+        self.poll_async_for(None).await.map(drop)
+    }
+
+    async fn poll_async_for(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         self.check_readable()?;
         if self.buffered() > 0 {
             return Ok(true);

@@ -47,10 +47,7 @@ fn send_bytes_range_follows_python() {
             "{offset} {size:?}: {err}"
         );
     }
-    assert!(
-        !b.poll(Some(Duration::ZERO)).unwrap(),
-        "rejected ranges sent nothing"
-    );
+    assert!(!b.poll().unwrap(), "rejected ranges sent nothing");
 }
 
 #[test]
@@ -95,20 +92,17 @@ fn maxlength_rejects_long_messages_and_keeps_the_connection() {
 #[test]
 fn poll_reports_without_consuming_and_messages_never_merge() {
     let (mut a, mut b) = pipe(true).unwrap();
-    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
-    assert!(!b.poll(Some(Duration::from_millis(20))).unwrap());
+    assert!(!b.poll().unwrap());
+    assert!(!b.poll_timeout(Duration::from_millis(20)).unwrap());
     a.send_bytes(b"").unwrap();
-    assert!(b.poll(Some(Duration::ZERO)).unwrap());
-    assert!(
-        b.poll(Some(Duration::ZERO)).unwrap(),
-        "poll does not consume"
-    );
+    assert!(b.poll().unwrap());
+    assert!(b.poll().unwrap(), "poll does not consume");
     assert_eq!(b.recv_bytes(None).unwrap(), b"");
     for m in [&b"a"[..], b"b", b"cd"] {
         a.send_bytes(m).unwrap();
     }
     for m in [&b"a"[..], b"b", b"cd"] {
-        assert!(b.poll(Some(Duration::ZERO)).unwrap());
+        assert!(b.poll().unwrap());
         assert_eq!(b.recv_bytes(None).unwrap(), m);
     }
 }
@@ -130,7 +124,7 @@ fn a_closed_peer_is_eof_for_recv_and_broken_pipe_for_send() {
     let (mut a, b) = pipe(true).unwrap();
     drop(b);
     assert!(a.readable() && a.writable());
-    assert!(a.poll(Some(Duration::ZERO)).unwrap(), "EOF counts as ready");
+    assert!(a.poll().unwrap(), "EOF counts as ready");
     assert!(matches!(a.recv::<i32>(), Err(ConnectionError::Eof)));
     assert!(matches!(a.recv_bytes(None), Err(ConnectionError::Eof)));
     assert!(matches!(a.send(&1), Err(ConnectionError::BrokenPipe)));
@@ -162,10 +156,7 @@ fn every_operation_after_close_is_a_closed_error() {
         a.recv_bytes_into(&mut [0; 4], 0),
         Err(ConnectionError::Closed)
     ));
-    assert!(matches!(
-        a.poll(Some(Duration::ZERO)),
-        Err(ConnectionError::Closed)
-    ));
+    assert!(matches!(a.poll(), Err(ConnectionError::Closed)));
     assert!(matches!(a.fileno(), Err(ConnectionError::Closed)));
     assert!(matches!(a.try_clone(), Err(ConnectionError::Closed)));
 }
@@ -184,10 +175,7 @@ fn one_way_pipes_refuse_the_wrong_direction() {
         writer.recv::<i32>(),
         Err(ConnectionError::WriteOnly)
     ));
-    assert!(matches!(
-        writer.poll(Some(Duration::ZERO)),
-        Err(ConnectionError::WriteOnly)
-    ));
+    assert!(matches!(writer.poll(), Err(ConnectionError::WriteOnly)));
     writer.send(&7).unwrap();
     assert_eq!(reader.recv::<i32>().unwrap(), 7);
 }
@@ -242,7 +230,7 @@ fn the_frame_limit_is_enforced_on_both_sides() {
         ),
         "{err}"
     );
-    assert!(!a.poll(Some(Duration::ZERO)).unwrap(), "nothing was sent");
+    assert!(!a.poll().unwrap(), "nothing was sent");
     a.send_bytes(&[0; 8]).unwrap();
     assert_eq!(b.recv_bytes(None).unwrap().len(), 8);
     // Only the header of an oversized frame is needed to refuse it.
@@ -360,7 +348,10 @@ fn async_twins_round_trip() {
         a.send_bytes_range_async(b"abcdef", 2, Some(2))
             .await
             .unwrap();
-        assert!(b.poll_async(Some(Duration::from_secs(5))).await.unwrap());
+        tokio::time::timeout(Duration::from_secs(5), b.poll_async())
+            .await
+            .expect("a message is there")
+            .unwrap();
         assert_eq!(
             b.recv_async::<(i32, String)>().await.unwrap(),
             (1, "one".into())
@@ -369,7 +360,8 @@ fn async_twins_round_trip() {
         let mut buf = [0; 4];
         assert_eq!(b.recv_bytes_into_async(&mut buf, 1).await.unwrap(), 2);
         assert_eq!(&buf, b"\0cd\0");
-        assert!(!b.poll_async(Some(Duration::from_millis(20))).await.unwrap());
+        let nothing = tokio::time::timeout(Duration::from_millis(20), b.poll_async()).await;
+        assert!(nothing.is_err(), "no message is there");
     });
 }
 
@@ -382,10 +374,9 @@ fn async_and_blocking_calls_mix_on_one_connection() {
     rt.block_on(a.send_async(&2)).unwrap();
     assert_eq!(b.recv::<i32>().unwrap(), 2);
     // The reactor thinks `b` is readable from before; poll_async must ask the kernel.
-    assert!(
-        !rt.block_on(b.poll_async(Some(Duration::from_millis(20))))
-            .unwrap()
-    );
+    let nothing = rt
+        .block_on(async { tokio::time::timeout(Duration::from_millis(20), b.poll_async()).await });
+    assert!(nothing.is_err(), "no message is there");
 }
 
 #[test]
@@ -445,38 +436,37 @@ fn wait_returns_the_ready_indices() {
     let (b, b_peer) = pipe(true).unwrap();
     let start = Instant::now();
     assert!(
-        crate::wait(&[&a, &b], Some(Duration::from_millis(30)))
+        crate::wait_timeout(&[&a, &b], Duration::from_millis(30))
             .unwrap()
             .is_empty()
     );
     assert!(start.elapsed() >= Duration::from_millis(25));
     a_peer.send(&()).unwrap();
-    assert_eq!(crate::wait(&[&a, &b], None).unwrap(), vec![0]);
+    assert_eq!(crate::wait(&[&a, &b]).unwrap(), vec![0]);
     drop(b_peer);
     assert_eq!(
-        crate::wait(&[&a, &b], Some(Duration::ZERO)).unwrap(),
+        crate::wait_timeout(&[&a, &b], Duration::ZERO).unwrap(),
         vec![0, 1]
     );
     let rt = runtime();
     assert_eq!(
-        rt.block_on(crate::wait_async(&[&a, &b], None)).unwrap(),
+        rt.block_on(crate::wait_async(&[&a, &b])).unwrap(),
         vec![0, 1]
     );
     let (c, _c_peer) = pipe(true).unwrap();
-    assert!(
-        rt.block_on(crate::wait_async(&[&c], Some(Duration::from_millis(20))))
-            .unwrap()
-            .is_empty()
-    );
+    let nothing = rt.block_on(async {
+        tokio::time::timeout(Duration::from_millis(20), crate::wait_async(&[&c])).await
+    });
+    assert!(nothing.is_err(), "nothing is ready");
 }
 
 #[test]
 fn wait_refuses_closed_and_write_only_ends() {
     let (_reader, writer) = pipe(false).unwrap();
-    assert!(crate::wait(&[&writer], Some(Duration::ZERO)).is_err());
+    assert!(crate::wait_timeout(&[&writer], Duration::ZERO).is_err());
     let (mut a, _b) = pipe(true).unwrap();
     a.close();
-    assert!(crate::wait(&[&a], Some(Duration::ZERO)).is_err());
+    assert!(crate::wait_timeout(&[&a], Duration::ZERO).is_err());
 }
 
 #[test]
@@ -500,10 +490,7 @@ fn read_ahead_takes_many_messages_in_one_receive_and_keeps_their_order() {
     }
     let (first, _): (u32, String) = b.recv().unwrap();
     assert_eq!(first, 0);
-    assert!(
-        b.poll(Some(Duration::ZERO)).unwrap(),
-        "the rest is in memory"
-    );
+    assert!(b.poll().unwrap(), "the rest is in memory");
     let mut buffered = 0;
     while let Some(message) = b.try_recv_buffered::<(u32, String)>() {
         let (i, s) = message.unwrap();
@@ -515,7 +502,7 @@ fn read_ahead_takes_many_messages_in_one_receive_and_keeps_their_order() {
         let (i, _): (u32, String) = b.recv().unwrap();
         assert_eq!(i, expected);
     }
-    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    assert!(!b.poll().unwrap());
 }
 
 #[test]
@@ -549,7 +536,7 @@ fn wait_and_async_receive_see_messages_read_ahead() {
     a.send(&2).unwrap();
     assert_eq!(b.recv::<i32>().unwrap(), 1);
     // The socket is empty now; the second message waits in memory.
-    assert_eq!(crate::wait(&[&b], Some(Duration::ZERO)).unwrap(), vec![0]);
+    assert_eq!(crate::wait_timeout(&[&b], Duration::ZERO).unwrap(), vec![0]);
     let rt = runtime();
     let got = rt.block_on(async { b.recv_async::<i32>().await.unwrap() });
     assert_eq!(got, 2);
