@@ -11,6 +11,7 @@ use crate::stats::PoolStats;
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{Actor, ActorError, RemoteRef};
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A pool of actors of type `A`, each in a worker process of its own, behind a router: the
@@ -67,7 +68,7 @@ use std::time::Duration;
 ///
 /// As a [`Pool`](crate::Pool)'s: dropping it terminates the pool.
 pub struct ActorPool<A: Actor> {
-    owner: Owner,
+    owner: Arc<Owner>,
     target: Target,
     options: TaskOptions,
     actor: PhantomData<fn() -> A>,
@@ -83,7 +84,7 @@ impl<A: Actor> std::fmt::Debug for ActorPool<A> {
 }
 
 impl<A: Actor> ActorPool<A> {
-    pub(crate) fn from_owner(owner: Owner) -> Result<ActorPool<A>, PoolError> {
+    pub(crate) fn from_owner(owner: Arc<Owner>) -> Result<ActorPool<A>, PoolError> {
         let target = owner.target(std::any::type_name::<A>(), |_| true)?;
         // Every worker's actor has started when the pool is handed out: `workers` and
         // `broadcast` reach all of them, and a `start` that keeps failing is the build's error.
@@ -112,6 +113,39 @@ impl<A: Actor> ActorPool<A> {
         crate::Pool::builder()
             .processes(processes)
             .build_actors::<A>(args)
+    }
+
+    /// The pool of `A` actors a supervisor runs under the child id `id` (started from
+    /// [`PoolBuilder::actors_child_spec`](crate::PoolBuilder::actors_child_spec)), in this
+    /// process: as [`Pool::supervised`](crate::Pool::supervised).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NotSupervised`] when no pool runs under `id` in this process now;
+    /// [`PoolError::InvalidArgument`] when its workers are not `A`s.
+    pub fn supervised(id: &str) -> Result<ActorPool<A>, PoolError> {
+        ActorPool::supervised_timeout(id, Duration::ZERO)
+    }
+
+    /// [`supervised`](Self::supervised), waiting up to `timeout` for the pool to be there.
+    ///
+    /// # Errors
+    ///
+    /// As [`supervised`](Self::supervised).
+    pub fn supervised_timeout(id: &str, timeout: Duration) -> Result<ActorPool<A>, PoolError> {
+        let running = crate::supervised::find(id, timeout)?;
+        let name = std::any::type_name::<A>();
+        if running.actor.as_deref() != Some(name) {
+            let short = pool_support::short_name(name);
+            let runs = match &running.actor {
+                Some(actor) => format!("actors {}", pool_support::short_name(actor)),
+                None => "functions (reach it with Pool::supervised)".to_string(),
+            };
+            return Err(PoolError::InvalidArgument(format!(
+                "the supervised pool \"{id}\" does not run {short} actors: it runs {runs}"
+            )));
+        }
+        ActorPool::from_owner(running.owner)
     }
 
     /// The number of worker processes the pool keeps.

@@ -9,9 +9,11 @@ use crate::protocol::WorkerMode;
 use crate::router::links::{Started, WorkerSpec, start_worker};
 use crate::router::{Router, RouterArgs};
 use procvisor_runtime::__private::pool_support;
-use procvisor_runtime::{Actor, Context, RestartIntensity, StartMethod, Target, get_context};
+use procvisor_runtime::{
+    Actor, ChildSpec, Context, RestartIntensity, StartMethod, Target, get_context,
+};
 use procvisor_wire::Payload;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,7 +141,7 @@ impl PoolBuilder {
         let mode = WorkerMode::Functions {
             initializer: initializer.map(|(name, args)| (name.to_string(), args)),
         };
-        Ok(Pool::from_owner(Owner(self.launch(mode)?)))
+        Ok(Pool::from_owner(Arc::new(Owner(self.launch(mode)?))))
     }
 
     /// Async twin of [`build`](Self::build): starts the workers on a blocking thread.
@@ -189,7 +191,57 @@ impl PoolBuilder {
             actor: name.to_string(),
             args,
         };
-        ActorPool::from_owner(Owner(self.launch(mode)?))
+        ActorPool::from_owner(Arc::new(Owner(self.launch(mode)?)))
+    }
+
+    /// A supervisor's child that runs this pool of functions, under `id`: started with the
+    /// supervisor (or by [`start_child`](procvisor_runtime::SupervisorRef::start_child)),
+    /// restarted as a whole when it breaks (its own restart intensity exceeded), and reached by
+    /// [`Pool::supervised`] from the supervisor's process.
+    ///
+    /// A setting the pool refuses (zero processes, an unregistered initializer) makes the
+    /// child fail to start, with the pool's error as the cause.
+    pub fn child_spec(self, id: &str) -> ChildSpec {
+        crate::supervised::child_spec(id, self.plan(None))
+    }
+
+    /// A supervisor's child that runs a pool of actors of type `A`, each started with `args`
+    /// (see [`child_spec`](Self::child_spec) and [`ActorPool::supervised`]).
+    pub fn actors_child_spec<A: Actor>(self, id: &str, args: A::Args) -> ChildSpec {
+        let name = std::any::type_name::<A>();
+        let short = pool_support::short_name(name);
+        let actor = if pool_support::actor_registered(name) {
+            Payload::encode(&args)
+                .map(|args| (name.to_string(), args))
+                .map_err(|e| {
+                    PoolError::Arguments {
+                        target: short,
+                        message: e.to_string(),
+                    }
+                    .to_string()
+                })
+        } else {
+            Err(PoolError::UnregisteredActor { actor: name, short }.to_string())
+        };
+        crate::supervised::child_spec(id, self.plan(Some(actor)))
+    }
+
+    /// This builder's settings, in a form a child spec can carry.
+    fn plan(self, actor: Option<Result<(String, Payload), String>>) -> PoolPlan {
+        PoolPlan {
+            processes: self.processes,
+            initializer: self.initializer.map(|checked| {
+                checked
+                    .map(|(name, args)| (name.to_string(), args))
+                    .map_err(|e| e.to_string())
+            }),
+            maxtasksperchild: self.maxtasksperchild,
+            start_method: self.context.map(|c| c.start_method()),
+            intensity: self.intensity,
+            retries: self.retries,
+            task_time_limit: self.task_time_limit,
+            actor,
+        }
     }
 
     fn launch(self, mode: WorkerMode) -> Result<Core, PoolError> {
@@ -279,5 +331,59 @@ fn spawn_router(
         Ok(Ok(router)) => Ok(router),
         Ok(Err(e)) => Err(start_error(format!("cannot start the pool's router: {e}"))),
         Err(_) => Err(start_error("the pool's router did not start".into())),
+    }
+}
+
+/// A [`PoolBuilder`]'s settings as a child spec carries them to the supervisor that starts the
+/// pool (a context does not travel; its start method does), with the actor type and arguments
+/// of a pool of actors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PoolPlan {
+    processes: Option<usize>,
+    initializer: Option<Result<(String, Payload), String>>,
+    maxtasksperchild: Option<u64>,
+    start_method: Option<StartMethod>,
+    intensity: Option<RestartIntensity>,
+    retries: u32,
+    task_time_limit: Option<Duration>,
+    actor: Option<Result<(String, Payload), String>>,
+}
+
+impl PoolPlan {
+    /// The actor type of a pool of actors.
+    pub(crate) fn actor(&self) -> Option<&str> {
+        match &self.actor {
+            Some(Ok((name, _))) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Starts the pool it describes (blocking: it starts processes).
+    pub(crate) fn launch(self) -> Result<Core, String> {
+        let builder = PoolBuilder {
+            processes: self.processes,
+            initializer: None,
+            maxtasksperchild: self.maxtasksperchild,
+            context: self.start_method.map(get_context),
+            intensity: self.intensity,
+            retries: self.retries,
+            task_time_limit: self.task_time_limit,
+        };
+        let mode = match self.actor {
+            Some(actor) => {
+                let (actor, args) = actor?;
+                if self.initializer.is_some() {
+                    return Err(
+                        "a pool of actors has no initializer: the actor's start is its initializer"
+                            .into(),
+                    );
+                }
+                WorkerMode::Actor { actor, args }
+            }
+            None => WorkerMode::Functions {
+                initializer: self.initializer.transpose()?,
+            },
+        };
+        builder.launch(mode).map_err(|e| e.to_string())
     }
 }

@@ -39,6 +39,10 @@ pub(crate) struct Shared {
     pub(crate) time_limit: Option<Duration>,
     /// The pids of the workers taking tasks, kept by the router.
     pub(crate) worker_pids: Mutex<Vec<u32>>,
+    /// The names and pids of the workers taking tasks, for a supervisor's tree.
+    pub(crate) worker_names: Mutex<Vec<(String, u32)>>,
+    /// Set when the supervisor's child that ran this pool ended: its id and why.
+    pub(crate) supervised_end: std::sync::OnceLock<(String, String)>,
     /// Where the actors of the workers taking tasks are (a pool of actors).
     pub(crate) worker_actors: Mutex<Vec<crate::protocol::ActorAt>>,
     /// `Imap`s with input left: a closing pool keeps its workers for them.
@@ -58,6 +62,8 @@ impl Shared {
             retries,
             time_limit,
             worker_pids: Mutex::new(Vec::new()),
+            worker_names: Mutex::new(Vec::new()),
+            supervised_end: std::sync::OnceLock::new(),
             worker_actors: Mutex::new(Vec::new()),
             open_streams: std::sync::atomic::AtomicUsize::new(0),
             next_task: AtomicU64::new(1),
@@ -77,7 +83,15 @@ impl Core {
     /// Fails unless this is the owning process and the pool takes work.
     pub(crate) fn check(&self) -> Result<(), PoolError> {
         self.check_owner()?;
-        self.shared.lifecycle.check_running()
+        self.shared.lifecycle.check_running().map_err(|error| {
+            match self.shared.supervised_end.get() {
+                Some((id, cause)) => PoolError::SupervisedEnded {
+                    id: id.clone(),
+                    cause: cause.clone(),
+                },
+                None => error,
+            }
+        })
     }
 
     pub(crate) fn check_owner(&self) -> Result<(), PoolError> {

@@ -91,6 +91,29 @@ pub enum PoolError {
         /// What broke it.
         cause: String,
     },
+    /// The supervisor's child that ran this pool has ended: the pool broke, or its supervisor
+    /// stopped it. [`Pool::supervised`](crate::Pool::supervised) with the same id reaches the
+    /// pool the supervisor started next.
+    #[error(
+        "the supervised pool \"{id}\" has ended ({cause}); Pool::supervised(\"{id}\") reaches \
+         the pool its supervisor started next, if it restarted it"
+    )]
+    SupervisedEnded {
+        /// The child's id.
+        id: String,
+        /// Why it ended.
+        cause: String,
+    },
+    /// No supervised pool runs under this id in this process now: none was started, it is
+    /// being restarted, or its supervisor gave it up (or runs in another process).
+    #[error(
+        "no supervised pool \"{id}\" runs in this process now (not started, restarting, ended, \
+         or its supervisor runs in another process)"
+    )]
+    NotSupervised {
+        /// The child id asked for.
+        id: String,
+    },
     /// A pool handle was used in a process other than the one that created it (a forked child).
     #[error("a pool can only be used by the process that created it (pid {owner})")]
     WrongProcess {

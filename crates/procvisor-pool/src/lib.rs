@@ -50,6 +50,7 @@ mod protocol;
 mod router;
 mod sink;
 mod stats;
+mod supervised;
 mod tasks;
 mod worker_main;
 

@@ -28,6 +28,8 @@ pub(crate) struct Lifecycle {
     life: Mutex<Life>,
     changed: Condvar,
     finished: tokio::sync::Notify,
+    /// Wakes [`ended`](Lifecycle::ended) on every move and at the finish.
+    moved: tokio::sync::Notify,
 }
 
 impl Default for Lifecycle {
@@ -39,6 +41,7 @@ impl Default for Lifecycle {
             }),
             changed: Condvar::new(),
             finished: tokio::sync::Notify::new(),
+            moved: tokio::sync::Notify::new(),
         }
     }
 }
@@ -69,6 +72,7 @@ impl Lifecycle {
         let moved = self.advance_quietly(state);
         if moved {
             self.changed.notify_all();
+            self.moved.notify_waiters();
         }
         moved
     }
@@ -114,6 +118,27 @@ impl Lifecycle {
         self.lock().finished = true;
         self.changed.notify_all();
         self.finished.notify_waiters();
+        self.moved.notify_waiters();
+    }
+
+    /// Waits until the pool has stopped for good: broken (at once), or closed or terminated
+    /// and finished. Its state then.
+    pub(crate) async fn ended(&self) -> PoolState {
+        loop {
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            {
+                let life = self.lock();
+                match life.state {
+                    PoolState::Broken(_) => return life.state.clone(),
+                    PoolState::Running => {}
+                    _ if life.finished => return life.state.clone(),
+                    _ => {}
+                }
+            }
+            moved.await;
+        }
     }
 
     pub(crate) fn is_finished(&self) -> bool {

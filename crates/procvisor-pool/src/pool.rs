@@ -11,6 +11,7 @@ use crate::tasks::Tasks;
 use procvisor_runtime::Target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The owning handle of a pool: dropping it terminates the pool (Python's `with` block).
@@ -69,11 +70,11 @@ impl Drop for Owner {
 /// ([`PoolError::WrongProcess`]) and its drop does nothing.
 #[derive(Debug)]
 pub struct Pool {
-    owner: Owner,
+    owner: Arc<Owner>,
 }
 
 impl Pool {
-    pub(crate) fn from_owner(owner: Owner) -> Pool {
+    pub(crate) fn from_owner(owner: Arc<Owner>) -> Pool {
         Pool { owner }
     }
 
@@ -295,5 +296,59 @@ impl Pool {
     /// The pids of the worker processes taking tasks now.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.owner.worker_pids()
+    }
+
+    /// The pool a supervisor runs under the child id `id` (started from
+    /// [`PoolBuilder::child_spec`]), in this process: the supervisor's process.
+    ///
+    /// ```
+    /// use procvisor_pool::Pool;
+    /// use procvisor_runtime::Supervisor;
+    ///
+    /// fn square(x: i64) -> i64 {
+    ///     x * x
+    /// }
+    /// procvisor_runtime::register!(square);
+    ///
+    /// let supervisor = Supervisor::builder("work")
+    ///     .child(Pool::builder().processes(2).child_spec("squares"))
+    ///     .start()?;
+    /// let pool = Pool::supervised("squares")?;
+    /// assert_eq!(pool.map(square, 1..=3)?, vec![1, 4, 9]);
+    /// supervisor.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// The handle does not own the pool: dropping it leaves the pool to its supervisor. When the
+    /// pool breaks (its workers crash more often than its restart intensity allows), its child
+    /// ends as crashed and the supervisor's strategy decides what happens next; calls through
+    /// this handle then fail with [`PoolError::SupervisedEnded`], and `supervised` with the
+    /// same id reaches the pool the supervisor started next. `close` or `terminate` through
+    /// the handle ends the child normally (a permanent child is then started again).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NotSupervised`] when no pool runs under `id` in this process now;
+    /// [`PoolError::InvalidArgument`] when it is a pool of actors (see
+    /// [`ActorPool::supervised`](crate::ActorPool::supervised)).
+    pub fn supervised(id: &str) -> Result<Pool, PoolError> {
+        Pool::supervised_timeout(id, Duration::ZERO)
+    }
+
+    /// [`supervised`](Self::supervised), waiting up to `timeout` for the pool to be there: a
+    /// supervisor restarting it, a supervisor still starting.
+    ///
+    /// # Errors
+    ///
+    /// As [`supervised`](Self::supervised).
+    pub fn supervised_timeout(id: &str, timeout: Duration) -> Result<Pool, PoolError> {
+        let running = crate::supervised::find(id, timeout)?;
+        if let Some(actor) = running.actor {
+            let short = procvisor_runtime::__private::pool_support::short_name(&actor);
+            return Err(PoolError::InvalidArgument(format!(
+                "the supervised pool \"{id}\" runs actors: reach it with ActorPool::<{short}>::supervised"
+            )));
+        }
+        Ok(Pool::from_owner(running.owner))
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// is not transient, and the supervisor (or pool) gives up instead of restarting for ever.
 ///
 /// The default is Elixir's: more than 3 restarts in 5 seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestartIntensity {
     /// How many restarts are allowed within `period`.
     pub max_restarts: u32,

@@ -371,6 +371,12 @@ impl RouterState {
                 .unwrap_or_else(|p| p.into_inner()) = ready.clone().map(|w| w.pid).collect();
             *self
                 .shared
+                .worker_names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) =
+                ready.clone().map(|w| (w.name.clone(), w.pid)).collect();
+            *self
+                .shared
                 .worker_actors
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) =

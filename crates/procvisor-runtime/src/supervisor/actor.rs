@@ -720,7 +720,10 @@ impl SupervisorActor {
             };
             children.push(ChildNode {
                 id: slot.spec.id.clone(),
-                kind: slot.spec.describe(),
+                // A service (a pool, a manager) is shown as what it runs, not as its actor.
+                kind: service
+                    .as_ref()
+                    .map_or_else(|| slot.spec.describe(), |s| s.kind.clone()),
                 restart: slot.spec.restart,
                 state: slot.state,
                 pid: slot.running.as_ref().and_then(|r| r.pid),

@@ -50,9 +50,9 @@ pub struct ChildNode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceNode {
-    /// What it is: `pool`, `manager`.
+    /// What it is, shown as the child's kind: `pool of 4 workers (functions)`, `manager`.
     pub kind: String,
-    /// One line about the whole (`4 workers, 1 busy, 2 replaced`).
+    /// One line about the whole (`2 tasks running, 5 queued, 1 worker replaced`).
     pub summary: String,
     /// Its processes.
     pub processes: Vec<ProcessNode>,
@@ -167,7 +167,7 @@ impl SupervisionTree {
             }
             if let Some(service) = &child.service {
                 let inner = format!("{indent}{below}");
-                writeln!(f, "{inner}{} ({})", service.kind, service.summary)?;
+                writeln!(f, "{inner}{}", service.summary)?;
                 for (j, process) in service.processes.iter().enumerate() {
                     let branch = if j + 1 == service.processes.len() {
                         "└─ "
