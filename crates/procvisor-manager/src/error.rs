@@ -35,6 +35,13 @@ pub enum ManagerError {
     /// The manager process could not start.
     #[error("the manager could not start: {0}")]
     Start(String),
+    /// No supervisor runs a manager under this child id now: none was started, it is being
+    /// restarted, or its supervisor gave it up.
+    #[error("no supervised manager \"{id}\" runs now (not started, restarting, or ended)")]
+    NotSupervised {
+        /// The child id asked for.
+        id: String,
+    },
 }
 
 impl ManagerError {

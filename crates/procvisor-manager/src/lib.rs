@@ -37,10 +37,11 @@ mod per_process;
 mod protocol;
 mod proxy;
 mod server;
+mod supervised;
 
 pub use error::ManagerError;
 pub use managed::Managed;
-pub use manager::{Manager, ManagerBuilder};
+pub use manager::{Manager, ManagerBuilder, ManagerStats};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,

@@ -9,7 +9,8 @@ use crate::proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,
     NamespaceProxy, Proxy, QueueProxy, SemaphoreProxy, ValueProxy,
 };
-use procvisor_runtime::{Context, Process};
+use procvisor_runtime::__private::pool_support;
+use procvisor_runtime::{ChildSpec, Context, ExitReason, Process, Target};
 use procvisor_wire::{Address, Connection};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,6 +55,7 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     context: Option<Context>,
     liveness: Duration,
+    setup: Option<String>,
 }
 
 impl Default for ManagerBuilder {
@@ -63,6 +65,7 @@ impl Default for ManagerBuilder {
             authkey: None,
             context: None,
             liveness: crate::client::DEFAULT_LIVENESS,
+            setup: None,
         }
     }
 }
@@ -100,6 +103,65 @@ impl ManagerBuilder {
         self
     }
 
+    /// A registered function (`fn(Manager) -> Result<(), ManagerError>`, say) that a
+    /// supervised manager runs each time it starts, before anyone else reaches it: create the
+    /// objects, [`publish`](Manager::publish) them under names. After a restart, clients that
+    /// look them up again reach the new manager's objects. Only for
+    /// [`child_spec`](Self::child_spec): [`start`](Self::start) refuses it.
+    pub fn setup<F>(mut self, setup: F) -> Self
+    where
+        F: Target<(Manager,)>,
+    {
+        drop(setup);
+        self.setup = Some(pool_support::target_name::<F>().to_string());
+        self
+    }
+
+    /// A supervisor's child that runs this manager, under `id`: started with the supervisor
+    /// (or by [`start_child`](procvisor_runtime::SupervisorRef::start_child)), its manager
+    /// process watched. When that process dies, the child ends as crashed, and its restart
+    /// (by the supervisor's strategy and intensity) starts a new manager **at the same
+    /// address** (the builder's, or one chosen at the first start) and runs the
+    /// [`setup`](Self::setup) function again. [`Manager::supervised`] reaches the current
+    /// manager by `id`, from any process of the program.
+    ///
+    /// ```
+    /// use procvisor_manager::{Manager, ManagerError};
+    /// use procvisor_runtime::{Supervisor, register};
+    ///
+    /// fn setup(manager: Manager) -> Result<(), ManagerError> {
+    ///     let scores = manager.dict::<String, u32>()?;
+    ///     manager.publish("scores", &scores)
+    /// }
+    /// register!(setup);
+    ///
+    /// let supervisor = Supervisor::builder("state")
+    ///     .child(Manager::builder().setup(setup).child_spec("shared"))
+    ///     .start()?;
+    /// let manager = Manager::supervised("shared")?;
+    /// let scores: procvisor_manager::DictProxy<String, u32> =
+    ///     manager.lookup("scores")?.expect("published by the setup");
+    /// scores.set("ada".into(), 3)?;
+    /// assert_eq!(scores.get(&"ada".to_string())?, Some(3));
+    /// supervisor.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Proxies to the objects of a manager that died fail (the manager is unreachable, or
+    /// the new one holds no such object: `ReferenceError`); they never hang.
+    pub fn child_spec(self, id: &str) -> ChildSpec {
+        crate::supervised::child_spec(
+            id,
+            crate::supervised::ManagerPlan {
+                address: self.address,
+                authkey: self.authkey,
+                start_method: self.context.map(|c| c.start_method()),
+                liveness: self.liveness,
+                setup: self.setup,
+            },
+        )
+    }
+
     /// Starts the manager process and waits until it listens.
     ///
     /// # Errors
@@ -107,6 +169,11 @@ impl ManagerBuilder {
     /// [`ManagerError::Start`] when the process cannot start or cannot listen there (the
     /// address is taken, say).
     pub fn start(self) -> Result<Manager, ManagerError> {
+        if self.setup.is_some() {
+            return Err(ManagerError::Start(
+                "a setup function runs only for a supervised manager (child_spec)".into(),
+            ));
+        }
         let authkey = self
             .authkey
             .unwrap_or_else(|| procvisor_runtime::current_process().authkey().to_vec());
@@ -235,6 +302,85 @@ impl Manager {
     /// The key clients must hold.
     pub fn authkey(&self) -> &[u8] {
         &self.endpoint.authkey
+    }
+
+    /// The manager a supervisor runs under the child id `id` (see
+    /// [`ManagerBuilder::child_spec`]): a connected handle, which does not own the manager.
+    /// From the supervisor's process, or from any other process of the program (the child's
+    /// service is asked where its manager listens).
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::NotSupervised`] when no manager runs under `id` now.
+    pub fn supervised(id: &str) -> Result<Manager, ManagerError> {
+        Manager::supervised_timeout(id, Duration::ZERO)
+    }
+
+    /// [`supervised`](Self::supervised), waiting up to `timeout` for the manager to be there
+    /// (a restart in progress).
+    ///
+    /// # Errors
+    ///
+    /// As [`supervised`](Self::supervised).
+    pub fn supervised_timeout(id: &str, timeout: Duration) -> Result<Manager, ManagerError> {
+        crate::supervised::find(id, timeout).map(|endpoint| Manager {
+            endpoint,
+            process: None,
+        })
+    }
+
+    /// How many objects the manager holds and how many connections it serves now (this
+    /// call's among them): Python's `_number_of_objects()`, and more.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Unreachable`] when the manager has gone.
+    pub fn stats(&self) -> Result<ManagerStats, ManagerError> {
+        match self.endpoint.call(&Request::Stats)? {
+            Response::Stats {
+                objects,
+                connections,
+            } => Ok(ManagerStats {
+                objects,
+                connections,
+            }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// A handle to the same manager that does not own its process.
+    pub(crate) fn connected(&self) -> Manager {
+        Manager {
+            endpoint: self.endpoint.clone(),
+            process: None,
+        }
+    }
+
+    /// The manager process's sentinel, for a watcher.
+    pub(crate) fn sentinel(&self) -> Result<procvisor_runtime::Sentinel, ManagerError> {
+        self.process
+            .as_ref()
+            .ok_or_else(|| ManagerError::Start("a connected manager has no process".into()))?
+            .sentinel()
+            .map_err(|e| ManagerError::Start(e.to_string()))
+    }
+
+    /// How the manager process ended, once it has (waiting a moment for its status).
+    pub(crate) async fn ended(&mut self) -> Option<String> {
+        let process = self.process.as_mut()?;
+        // Async: the exit status is collected on the runtime this runs on.
+        tokio::time::timeout(Duration::from_secs(5), process.join_async())
+            .await
+            .ok()?
+            .ok()?;
+        Some(match process.exit_reason()? {
+            ExitReason::Code(code) => format!("exited with code {code}"),
+            signal @ ExitReason::Signal(_) => format!("was killed by {signal}"),
+        })
     }
 
     /// The manager process's pid (`None` for a connected manager).
@@ -472,6 +618,34 @@ impl Manager {
             Response::MaybeBytes(None) => Ok(None),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+/// What [`Manager::stats`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ManagerStats {
+    /// The objects the manager holds.
+    pub objects: u64,
+    /// The connections it serves now.
+    pub connections: u64,
+}
+
+/// A manager travels to other processes (as a process's argument, to a supervised manager's
+/// setup function) as where it is and its key: the copy is a connected handle, which does not
+/// own the manager process.
+impl Serialize for Manager {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.endpoint.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Manager {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Manager, D::Error> {
+        Ok(Manager {
+            endpoint: Endpoint::deserialize(deserializer)?,
+            process: None,
+        })
     }
 }
 

@@ -85,6 +85,8 @@ pub(crate) enum Request {
     /// says nothing more on it, for as long as it lives. When it closes, the process is gone,
     /// and what it held (locks, semaphore permits) is released.
     Session(Session),
+    /// How many objects the manager holds and how many connections it serves.
+    Stats,
     Shutdown,
 }
 
@@ -199,6 +201,10 @@ pub(crate) enum Response {
         size: u64,
         maxsize: u64,
         unfinished: u64,
+    },
+    Stats {
+        objects: u64,
+        connections: u64,
     },
     Error(String),
     Timeout,

@@ -216,6 +216,32 @@ pub mod pool_support {
         crate::target::name_of::<F>()
     }
 
+    /// Runs the registered function `name` here, on this thread, with encoded `args` (a
+    /// tuple): `Err` with its failure when it returned an error, panicked or exited non-zero.
+    pub fn run_here(name: &str, args: &procvisor_wire::Payload) -> Result<(), Failure> {
+        let Some(registration) = registration(name) else {
+            return Err(Failure::new(
+                FailureKind::Error,
+                format!(
+                    "{} is not registered: add procvisor::register!({}) next to it",
+                    name,
+                    short_name(name)
+                ),
+                None,
+            ));
+        };
+        let outcome = (registration.run_process)(args);
+        match (outcome.failure, outcome.exit_code) {
+            (Some(failure), _) => Err(failure),
+            (None, 0) => Ok(()),
+            (None, code) => Err(Failure::new(
+                FailureKind::Error,
+                format!("it returned exit code {code}"),
+                None,
+            )),
+        }
+    }
+
     /// This process's pid, without a system call.
     pub fn current_pid() -> u32 {
         node().pid()

@@ -113,6 +113,8 @@ struct Objects {
     next: AtomicU64,
     /// Client processes, by how many lifelines they hold open (see [`Request::Session`]).
     sessions: Mutex<HashMap<Session, usize>>,
+    /// Connections being served now.
+    connections: AtomicU64,
 }
 
 impl Default for Objects {
@@ -129,6 +131,7 @@ impl Default for Objects {
             names: Mutex::default(),
             next: AtomicU64::new(base),
             sessions: Mutex::default(),
+            connections: AtomicU64::new(0),
         }
     }
 }
@@ -165,6 +168,10 @@ impl Objects {
                 *lock(&self.sessions).entry(session).or_default() += 1;
                 Response::Done
             }
+            Request::Stats => Response::Stats {
+                objects: lock(&self.objects).len() as u64,
+                connections: self.connections.load(Ordering::Relaxed),
+            },
             Request::Shutdown => Response::Done,
         }
     }
@@ -307,6 +314,12 @@ pub(crate) fn hung_up(fd: i32) -> bool {
 }
 
 fn serve_client(objects: &Objects, conn: Connection, listener: &Listener) {
+    objects.connections.fetch_add(1, Ordering::Relaxed);
+    serve_connection(objects, conn, listener);
+    objects.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn serve_connection(objects: &Objects, conn: Connection, listener: &Listener) {
     let fd = conn.as_raw_fd();
     let conn = std::cell::RefCell::new(conn);
     // A waiting call checks on its client every 100 ms; each heartbeat it also tells the client
