@@ -197,3 +197,55 @@ fn supervision_tree_restarts_the_counter_after_each_crash() {
         "each incarnation in a new process: {pids:?}"
     );
 }
+
+#[test]
+fn supervised_pool_survives_a_lost_worker_and_is_restarted_after_a_storm() {
+    let out = output("supervised_pool");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "square(7) = 49", "{out}");
+    assert!(
+        lines[1].starts_with("square(8) failed: task 2 (square) lost its worker: ")
+            && lines[1].ends_with("was killed by signal 9 (SIGKILL)"),
+        "the lost task is reported with its worker's signal: {out}"
+    );
+    assert_eq!(lines[2], "square(9) = 81 (the pool carried on)", "{out}");
+    assert!(
+        lines[3].starts_with(
+            "event: \"crunch\" (under \"jobs\") ended: the pool broke: more than 2 worker crashes within 60s"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[4].starts_with("event: \"crunch\" (under \"jobs\") restarted")
+            && lines[4].ends_with("(restart 1)"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[5], "square(12) = 144 (through the restarted pool)",
+        "{out}"
+    );
+    assert!(
+        lines[6].starts_with("supervisor \"jobs\" (one_for_one"),
+        "{out}"
+    );
+    assert!(
+        lines[7].starts_with("├─ crunch — pool of 2 workers (functions), Permanent, Running")
+            && lines[7].contains("restarted once"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[8], "│  0 tasks running, 0 queued, 1 done, 0 failed, 0 workers replaced",
+        "the new pool's counters: {out}"
+    );
+    // Both workers of the new pool, each idle or (if the tree came quickly) still starting.
+    for (line, branch) in [(lines[9], "│  ├─ "), (lines[10], "│  └─ ")] {
+        assert!(
+            line.starts_with(branch) && (line.ends_with(", idle") || line.ends_with(", starting")),
+            "{out}"
+        );
+    }
+    assert!(
+        lines[11].starts_with("└─ dispatcher — actor Dispatcher, Permanent, Running"),
+        "{out}"
+    );
+}

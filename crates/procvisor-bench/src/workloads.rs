@@ -5,6 +5,7 @@ mod manager;
 mod pipe;
 mod pool;
 mod process;
+mod supervision;
 mod sync;
 
 use crate::harness::Workload;
@@ -27,6 +28,11 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::CrashRecovery),
         Box::new(actors::ActorCall),
         Box::new(actors::RestartAfterKill),
+        Box::new(supervision::DynamicStart::new(procvisor::Placement::Local)),
+        Box::new(supervision::DynamicStart::new(
+            procvisor::Placement::OwnProcess(None),
+        )),
+        Box::new(supervision::SupervisedPoolRestart),
         Box::new(manager::ManagerDict),
     ]
 }

@@ -39,8 +39,6 @@ pub(crate) struct Shared {
     pub(crate) time_limit: Option<Duration>,
     /// The pids of the workers taking tasks, kept by the router.
     pub(crate) worker_pids: Mutex<Vec<u32>>,
-    /// The names and pids of the workers taking tasks, for a supervisor's tree.
-    pub(crate) worker_names: Mutex<Vec<(String, u32)>>,
     /// Set when the supervisor's child that ran this pool ended: its id and why.
     pub(crate) supervised_end: std::sync::OnceLock<(String, String)>,
     /// Where the actors of the workers taking tasks are (a pool of actors).
@@ -62,7 +60,6 @@ impl Shared {
             retries,
             time_limit,
             worker_pids: Mutex::new(Vec::new()),
-            worker_names: Mutex::new(Vec::new()),
             supervised_end: std::sync::OnceLock::new(),
             worker_actors: Mutex::new(Vec::new()),
             open_streams: std::sync::atomic::AtomicUsize::new(0),
@@ -213,6 +210,16 @@ impl Core {
             PoolState::Broken(cause) => PoolError::Broken { cause },
             _ => PoolError::NotRunning,
         }
+    }
+
+    /// Each worker as a supervisor's tree shows it (empty when the router does not answer
+    /// within a second).
+    pub(crate) fn describe_workers(&self) -> Vec<crate::router::WorkerRow> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.router.cast(RouterMessage::Describe(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
     }
 
     pub(crate) fn worker_pids(&self) -> Vec<u32> {

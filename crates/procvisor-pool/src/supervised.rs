@@ -149,7 +149,6 @@ impl Actor for PoolService {
     }
 
     fn describe(&self) -> Option<ServiceNode> {
-        let shared = &self.running.owner.shared;
         let stats = self.running.owner.stats();
         let what = match &self.running.actor {
             Some(actor) => format!(
@@ -172,12 +171,12 @@ impl Actor for PoolService {
                 "workers"
             },
         );
-        let workers = shared
-            .worker_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(name, pid)| ProcessNode::new(name.clone(), *pid, "ready"))
+        let workers = self
+            .running
+            .owner
+            .describe_workers()
+            .into_iter()
+            .map(|w| ProcessNode::new(w.name, w.pid, w.state))
             .collect();
         Some(ServiceNode::new(&kind, summary, workers))
     }

@@ -75,6 +75,9 @@ fn a_pool_child_starts_with_its_supervisor_and_is_reached_by_its_id() {
         let pool = Pool::supervised("squares-a").unwrap();
         assert_eq!(pool.map(sqr, 1..=4).unwrap(), vec![1, 4, 9, 16]);
         assert_eq!(pool.processes(), 2);
+        wait_until(LIMIT, "both workers ready", || {
+            pool.stats().workers_ready == 2
+        });
 
         let tree = supervisor.tree().unwrap();
         let node = tree.find("squares-a").expect("the pool is in the tree");
@@ -91,6 +94,7 @@ fn a_pool_child_starts_with_its_supervisor_and_is_reached_by_its_id() {
             "{drawn}"
         );
         assert!(drawn.contains("4 done"), "{drawn}");
+        assert_eq!(drawn.matches(", idle").count(), 2, "{drawn}");
 
         supervisor.shutdown().unwrap();
         wait_until(LIMIT, "the workers gone after the shutdown", || {

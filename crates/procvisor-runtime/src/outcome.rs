@@ -67,6 +67,9 @@ pub enum FailureKind {
     Unregistered,
     /// A thread of the child overflowed its stack, and the process died of it.
     StackOverflow,
+    /// An actor ended itself as crashed, saying why
+    /// ([`ActorContext::fail`](crate::ActorContext::fail)).
+    Failed,
 }
 
 /// A failure reported by a child: a returned error or a panic, with its message and, for a
@@ -121,7 +124,7 @@ impl fmt::Display for Failure {
             (FailureKind::Panic, None) => write!(f, "panicked: {}", self.message),
             (FailureKind::Error, _) => write!(f, "returned an error: {}", self.message),
             (FailureKind::Codec, _) => write!(f, "{}", self.message),
-            (FailureKind::Unregistered | FailureKind::StackOverflow, _) => {
+            (FailureKind::Unregistered | FailureKind::StackOverflow | FailureKind::Failed, _) => {
                 write!(f, "{}", self.message)
             }
         }

@@ -94,6 +94,16 @@ pub(crate) enum RouterMessage {
     Close,
     /// `terminate()`.
     Terminate,
+    /// Say what each worker is doing (for a supervisor's tree).
+    Describe(std::sync::mpsc::Sender<Vec<WorkerRow>>),
+}
+
+/// One worker as a supervisor's tree shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerRow {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    pub(crate) state: String,
 }
 
 /// Why the router expects a worker to end (an end without one is a crash).
@@ -287,6 +297,9 @@ impl Actor for Router {
             RouterMessage::StreamEnded => state.stop_idle_if_closing(),
             RouterMessage::Close => state.close(),
             RouterMessage::Terminate => state.terminate(),
+            RouterMessage::Describe(reply) => {
+                let _ = reply.send(state.describe());
+            }
         }
         state.publish_counts();
         if state.finished() {
@@ -326,9 +339,37 @@ impl RouterState {
         }
     }
 
+    /// Each worker: its name, pid and what it does.
+    fn describe(&self) -> Vec<WorkerRow> {
+        let mut rows: Vec<WorkerRow> = self
+            .workers
+            .values()
+            .filter(|w| w.pid != 0)
+            .map(|w| WorkerRow {
+                name: w.name.clone(),
+                pid: w.pid,
+                state: match (w.stage, w.in_flight.len()) {
+                    (Stage::Starting | Stage::Booting, _) => "starting".into(),
+                    (Stage::Gone, _) => "ending".into(),
+                    (Stage::Ready, 0) => "idle".into(),
+                    (Stage::Ready, 1) => "busy (1 task)".into(),
+                    (Stage::Ready, n) => format!("busy ({n} tasks)"),
+                },
+            })
+            .collect();
+        rows.sort_by_key(|row| row.pid);
+        rows
+    }
+
     /// Delivers a task's result.
     fn complete(&self, job: Job, result: Payload) {
-        self.shared.counters.completed.fetch_add(1, Relaxed);
+        let counters = &self.shared.counters;
+        counters.completed.fetch_add(1, Relaxed);
+        // The exact count is published after this message; until then, whoever has the result
+        // in hand must not see its task still running.
+        let _ = counters
+            .running
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
         job.deliver(Ok(result));
     }
 
@@ -369,12 +410,6 @@ impl RouterState {
                 .worker_pids
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = ready.clone().map(|w| w.pid).collect();
-            *self
-                .shared
-                .worker_names
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) =
-                ready.clone().map(|w| (w.name.clone(), w.pid)).collect();
             *self
                 .shared
                 .worker_actors

@@ -129,7 +129,7 @@ impl<A: Actor> ActorContext<A> {
     /// without one. Erlang's `{stop, Reason, State}`.
     pub fn fail(&self, error: impl std::fmt::Display) {
         self.fail_with(crate::outcome::Failure::new(
-            crate::outcome::FailureKind::Error,
+            crate::outcome::FailureKind::Failed,
             error.to_string(),
             None,
         ));

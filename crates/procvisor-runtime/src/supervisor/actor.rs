@@ -521,7 +521,7 @@ impl SupervisorActor {
         );
         self.close_sinks();
         ctx.fail_with(crate::__private::pool_support::failure(
-            crate::outcome::FailureKind::Error,
+            crate::outcome::FailureKind::Failed,
             cause,
         ));
     }

@@ -424,7 +424,7 @@ pub(crate) fn kill(running: &Running) {
         }
         Handle::Local { id } => {
             if let Some(mailbox) = node().actor_net().local.get(id).map(|m| m.clone()) {
-                let failure = Failure::new(FailureKind::Error, "killed by its supervisor", None);
+                let failure = Failure::new(FailureKind::Failed, "killed by its supervisor", None);
                 mailbox.send(crate::actor::HostedMsg::Crash(failure));
             }
         }
