@@ -249,3 +249,48 @@ fn supervised_pool_survives_a_lost_worker_and_is_restarted_after_a_storm() {
         "{out}"
     );
 }
+
+#[test]
+fn dynamic_workers_restart_transient_jobs_and_drop_temporary_ones() {
+    let out = output("dynamic_workers");
+    let lines: Vec<&str> = out.lines().collect();
+    let crash = |line: &str, group: &str, n: u32| {
+        line.starts_with(&format!("{group}: panicked at examples/dynamic_workers.rs:"))
+            && line.ends_with(&format!("job {n} crashed on its first try"))
+    };
+    assert!(crash(lines[0], "retrying", 3), "{out}");
+    assert_eq!(lines[1], "retrying: restarted the job", "{out}");
+    assert!(crash(lines[2], "retrying", 6), "{out}");
+    assert_eq!(lines[3], "retrying: restarted the job", "{out}");
+    let full = |line: &str, group: &str| {
+        let prefix = format!("{group}: 6 jobs ended, 0 left; the supervisor was full ");
+        let times: u32 = line
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(" times"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{group}'s summary: {out}"));
+        assert!(times >= 1, "six jobs of 200 ms through three slots wait: {out}");
+    };
+    full(lines[4], "retrying");
+    assert!(crash(lines[5], "best-effort", 3), "{out}");
+    assert_eq!(lines[6], "best-effort: dropped the job", "{out}");
+    assert!(crash(lines[7], "best-effort", 6), "{out}");
+    assert_eq!(lines[8], "best-effort: dropped the job", "{out}");
+    full(lines[9], "best-effort");
+    assert_eq!(
+        &lines[10..],
+        [
+            "best-effort job 1: 1² = 1 (try 1)",
+            "best-effort job 2: 2² = 4 (try 1)",
+            "best-effort job 4: 4² = 16 (try 1)",
+            "best-effort job 5: 5² = 25 (try 1)",
+            "retrying job 1: 1² = 1 (try 1)",
+            "retrying job 2: 2² = 4 (try 1)",
+            "retrying job 3: 3² = 9 (try 2)",
+            "retrying job 4: 4² = 16 (try 1)",
+            "retrying job 5: 5² = 25 (try 1)",
+            "retrying job 6: 6² = 36 (try 2)",
+        ],
+        "{out}"
+    );
+}

@@ -128,7 +128,9 @@ impl DynamicStart {
                 here,
                 own_pss_kib,
             });
-        for child in &children {
+        // Last first, as a supervisor stops its children: the first would shift every other
+        // slot of the supervisor's list down on each delete.
+        for child in children.iter().rev() {
             supervisor
                 .terminate_child(child)
                 .map_err(|e| e.to_string())?;
@@ -222,13 +224,10 @@ impl Workload for DynamicStart {
 
     fn notes(&self) -> Vec<String> {
         let memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-        let (Some(low), Some(high)) = (
-            memory.iter().map(|m| m.here).min(),
-            memory.iter().map(|m| m.here).max(),
-        ) else {
+        let Some(first) = memory.first().copied() else {
             return Vec::new();
         };
-        let n = memory[0].children;
+        let n = first.children;
         let bare = match self.unsupervised(n) {
             Ok(d) => format!(
                 "the same actors without a supervisor (spawn_in, unnamed): {:.2} µs per child",
@@ -236,13 +235,18 @@ impl Workload for DynamicStart {
             ),
             Err(e) => format!("the same actors without a supervisor: {e}"),
         };
-        // Later rounds reuse memory the earlier ones freed, hence a range.
+        // The first round is the figure: later ones reuse memory the earlier ones freed.
+        let later = memory.iter().skip(1).map(|m| m.here);
         let mut note = format!(
-            "memory per child: {low}–{high} bytes of this process's RSS over the rounds ({n} children alive)"
+            "memory per child ({n} alive): this process's RSS grew {} bytes per child in the first round{}",
+            first.here,
+            match (later.clone().min(), later.max()) {
+                (Some(low), Some(high)) => format!(" ({low}–{high} in later rounds)"),
+                _ => String::new(),
+            }
         );
-        let own: Vec<u64> = memory.iter().filter_map(|m| m.own_pss_kib).collect();
-        if let (Some(low), Some(high)) = (own.iter().min(), own.iter().max()) {
-            note += &format!(", plus its own process: PSS {low}–{high} KiB");
+        if let Some(pss) = first.own_pss_kib {
+            note += &format!("; each child's own process: PSS {pss} KiB");
         }
         vec![bare, note]
     }

@@ -85,18 +85,32 @@ impl<A: Actor> Drop for HostedState<A> {
 impl<A: Actor> ractor::Actor for Hosted<A> {
     type Msg = HostedMsg;
     type State = HostedState<A>;
-    type Arguments = (A, ActorContext<A>);
+    type Arguments = (A::Args, ActorContext<A>, StartSlot);
 
+    /// Runs [`Actor::start`] with the actor already reachable: what it is sent meanwhile (by
+    /// itself, too) waits in its mailbox, as in Erlang, instead of being dropped.
     async fn pre_start(
         &self,
-        _: ActorRef<HostedMsg>,
-        (actor, ctx): (A, ActorContext<A>),
+        myself: ActorRef<HostedMsg>,
+        (args, ctx, failed): (A::Args, ActorContext<A>, StartSlot),
     ) -> Result<HostedState<A>, ActorProcessingErr> {
-        Ok(HostedState {
-            actor,
-            ctx,
-            end: None,
-        })
+        let net = node().actor_net();
+        net.local
+            .insert(ctx.id, super::mailbox::Mailbox::Ractor(myself));
+        let error = match catch_future(A::start(args, &ctx)).await {
+            Ok(Ok(actor)) => {
+                return Ok(HostedState {
+                    actor,
+                    ctx,
+                    end: None,
+                });
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(failure) => failure.to_string(),
+        };
+        net.local.remove(&ctx.id);
+        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
+        Err(error.into())
     }
 
     async fn handle(
@@ -270,6 +284,9 @@ impl std::fmt::Display for StartError {
     }
 }
 
+/// Why an actor's `start` failed, as it said it (ractor's error wraps it).
+type StartSlot = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
 /// Runs `A::start` and puts the actor in its mailbox, as actor `id` of this node.
 async fn start_named<A: Actor>(
     args: A::Args,
@@ -285,16 +302,13 @@ async fn start_named<A: Actor>(
         stop: AtomicBool::new(false),
         failed: std::sync::Mutex::new(None),
     };
-    let actor = match catch_future(A::start(args, &ctx)).await {
-        Ok(Ok(actor)) => actor,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(failure) => return Err(failure.to_string()),
-    };
-    let (mailbox, _) = ractor::Actor::spawn(None, Hosted::<A>(PhantomData), (actor, ctx))
-        .await
-        .map_err(|e| format!("cannot start the actor: {e}"))?;
-    net.local
-        .insert(id, super::mailbox::Mailbox::Ractor(mailbox));
+    let failed = StartSlot::default();
+    if let Err(e) =
+        ractor::Actor::spawn(None, Hosted::<A>(PhantomData), (args, ctx, failed.clone())).await
+    {
+        let reported = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        return Err(reported.unwrap_or_else(|| format!("cannot start the actor: {e}")));
+    }
     debug_assert!(matches!(net.address_of(id).recipient, Recipient::Id(_)));
     Ok(id)
 }

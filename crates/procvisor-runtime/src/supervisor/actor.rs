@@ -442,7 +442,7 @@ impl SupervisorActor {
     fn ended_for_good(&mut self, index: usize) {
         let slot = &mut self.slots[index];
         slot.ended_by_itself = true;
-        if slot.spec.restart == Restart::Temporary {
+        if slot.spec.restart == Restart::Temporary || self.spec.forget_ended {
             if slot.spec.significant {
                 // Kept (as removed) until the auto_shutdown check has seen it.
                 slot.state = ChildState::Removed;
@@ -567,7 +567,13 @@ impl SupervisorActor {
             });
         }
         if let Some(max) = self.spec.max_children {
-            if self.slots.len() >= max {
+            // Children that run (or are about to run again) count; stopped ones do not.
+            let active = self
+                .slots
+                .iter()
+                .filter(|s| s.running.is_some() || s.state == ChildState::Restarting)
+                .count();
+            if active >= max {
                 return Err(Fault::MaxChildren(max));
             }
         }
@@ -586,7 +592,7 @@ impl SupervisorActor {
             .position(id)
             .ok_or_else(|| Fault::NotFound(id.into()))?;
         self.stop_slot(index, true).await;
-        if self.slots[index].spec.restart == Restart::Temporary {
+        if self.slots[index].spec.restart == Restart::Temporary || self.spec.forget_ended {
             self.slots.remove(index);
         }
         Ok(())

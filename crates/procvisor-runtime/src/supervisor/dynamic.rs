@@ -143,7 +143,10 @@ impl<A: Actor> DynamicSupervisor<A> {
     /// Options for a dynamic supervisor named `name`.
     pub fn builder(name: &str) -> DynamicSpec<A> {
         DynamicSpec {
-            spec: SupervisorSpec::new(name),
+            spec: SupervisorSpec {
+                forget_ended: true,
+                ..SupervisorSpec::new(name)
+            },
             template: ChildSpec::actor_template::<A>(name),
             actor: PhantomData,
         }

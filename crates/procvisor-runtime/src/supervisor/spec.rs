@@ -295,6 +295,9 @@ pub struct SupervisorSpec {
     pub(crate) children: Vec<ChildSpec>,
     pub(crate) auto_shutdown: AutoShutdown,
     pub(crate) max_children: Option<usize>,
+    /// Children that end for good are forgotten, not kept stopped (a dynamic supervisor, as
+    /// OTP's `simple_one_for_one`).
+    pub(crate) forget_ended: bool,
     /// The supervisor above, which hears this one's events (set when it starts this one).
     pub(crate) parent: Option<crate::actor::RemoteRef<super::actor::SupervisorActor>>,
 }
@@ -312,6 +315,7 @@ impl SupervisorSpec {
             children: Vec::new(),
             auto_shutdown: AutoShutdown::Never,
             max_children: None,
+            forget_ended: false,
             parent: None,
         }
     }
@@ -351,7 +355,8 @@ impl SupervisorSpec {
         self
     }
 
-    /// At most `n` children at once: a `start_child` beyond it fails with
+    /// At most `n` children running at once (stopped ones do not count): a `start_child`
+    /// beyond it fails with
     /// [`SupervisorError::MaxChildren`](crate::SupervisorError::MaxChildren) (Elixir's
     /// `DynamicSupervisor` option). Default: no limit.
     pub fn max_children(mut self, n: usize) -> SupervisorSpec {
