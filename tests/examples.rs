@@ -255,8 +255,9 @@ fn dynamic_workers_restart_transient_jobs_and_drop_temporary_ones() {
     let out = output("dynamic_workers");
     let lines: Vec<&str> = out.lines().collect();
     let crash = |line: &str, group: &str, n: u32| {
-        line.starts_with(&format!("{group}: panicked at examples/dynamic_workers.rs:"))
-            && line.ends_with(&format!("job {n} crashed on its first try"))
+        line.starts_with(&format!(
+            "{group}: panicked at examples/dynamic_workers.rs:"
+        )) && line.ends_with(&format!("job {n} crashed on its first try"))
     };
     assert!(crash(lines[0], "retrying", 3), "{out}");
     assert_eq!(lines[1], "retrying: restarted the job", "{out}");
@@ -269,7 +270,10 @@ fn dynamic_workers_restart_transient_jobs_and_drop_temporary_ones() {
             .and_then(|rest| rest.strip_suffix(" times"))
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{group}'s summary: {out}"));
-        assert!(times >= 1, "six jobs of 200 ms through three slots wait: {out}");
+        assert!(
+            times >= 1,
+            "six jobs of 200 ms through three slots wait: {out}"
+        );
     };
     full(lines[4], "retrying");
     assert!(crash(lines[5], "best-effort", 3), "{out}");

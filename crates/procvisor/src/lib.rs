@@ -44,8 +44,8 @@
 
 pub use procvisor_manager::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, Managed,
-    Manager, ManagerBuilder, ManagerError, ManagerServer, NamespaceProxy, Proxy, ProxyGuard,
-    ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
+    Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy, Proxy,
+    ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
 };
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
