@@ -118,19 +118,10 @@ impl CallSlot {
 }
 
 /// Waits on `slot` from synchronous code. On a thread of a multi-threaded tokio runtime the wait
-/// moves off the runtime ([`tokio::task::block_in_place`]); on a single-threaded runtime it is
-/// refused, as nothing else could deliver the reply.
-/// Whether this thread may block on a reply: not on a current-thread runtime, whose one thread
-/// is the one that would have to deliver it.
-pub(crate) fn can_block() -> Result<(), super::error::ActorError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
-            Err(super::error::ActorError::WouldDeadlock)
-        }
-        _ => Ok(()),
-    }
-}
-
+/// moves off the runtime ([`tokio::task::block_in_place`]). On a single-threaded runtime (a
+/// `#[tokio::test]`, say) the thread just waits: replies are delivered by the node's own
+/// runtime, never by the caller's, so nothing the wait needs is held up (the caller's other
+/// tasks are, as with any blocking call there).
 pub(crate) fn wait_blocking(
     slot: &CallSlot,
     deadline: Option<Instant>,
@@ -141,6 +132,6 @@ pub(crate) fn wait_blocking(
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             Ok(tokio::task::block_in_place(|| slot.wait(deadline, link)))
         }
-        Ok(_) => Err(super::error::ActorError::WouldDeadlock),
+        Ok(_) => Ok(slot.wait(deadline, link)),
     }
 }

@@ -56,10 +56,6 @@ pub enum ActorError {
     /// The process to host the actor could not be started.
     #[error("cannot start the actor's process: {0}")]
     Process(Arc<ProcessError>),
-    /// A blocking call was made on a thread of a single-threaded async runtime, where waiting
-    /// would stop the very runtime that must deliver the reply: use `call_async`.
-    #[error("a blocking call on a single-threaded async runtime would deadlock; use call_async")]
-    WouldDeadlock,
 }
 
 impl From<CallFailure> for ActorError {

@@ -162,15 +162,22 @@ pub(crate) fn start_erased<A: Actor>(
         stop: AtomicBool::new(false),
         failed: std::sync::Mutex::new(None),
     };
-    let actor = match runtime.block_on(catch_future(A::start(args, &ctx))) {
-        Ok(Ok(actor)) => actor,
-        Ok(Err(e)) => return Err(fail(e.to_string())),
-        Err(failure) => return Err(failure),
-    };
+    // Reachable while its `start` runs: what it is sent meanwhile waits for this thread.
     net.local.insert(
         id,
         Mailbox::Thread(Arc::new(move |message| deliver(NetMessage(message)))),
     );
+    let actor = match runtime.block_on(catch_future(A::start(args, &ctx))) {
+        Ok(Ok(actor)) => actor,
+        Ok(Err(e)) => {
+            net.local.remove(&id);
+            return Err(fail(e.to_string()));
+        }
+        Err(failure) => {
+            net.local.remove(&id);
+            return Err(failure);
+        }
+    };
     Ok(ThreadActor {
         inner: Box::new(OnThread { actor, ctx }),
         runtime,

@@ -115,9 +115,9 @@ impl<A: Actor> RemoteRef<A> {
     /// Sends `msg` and waits for the reply, as long as the actor is alive and reachable (a call
     /// to an actor that is gone, or goes while it waits, fails at once).
     ///
-    /// From async code use [`call_async`](Self::call_async): a blocking call on a runtime
-    /// thread holds up that thread (on a single-threaded runtime it is refused, as it would
-    /// deadlock).
+    /// From async code prefer [`call_async`](Self::call_async): a blocking call on a runtime
+    /// thread holds up that thread (on a multi-threaded runtime its wait moves off the
+    /// runtime; on a single-threaded one the runtime's other tasks wait with it).
     ///
     /// # Errors
     ///

@@ -35,9 +35,6 @@ pub fn spawn_local_named<A: Actor>(name: &str, args: A::Args) -> Result<RemoteRe
 }
 
 fn start_here<A: Actor>(args: A::Args, name: Option<String>) -> Result<RemoteRef<A>, ActorError> {
-    // Checked before anything starts: an actor started and then waited for in vain would run
-    // on with nobody holding a reference to it.
-    super::call_slot::can_block()?;
     let slot = Arc::new(CallSlot::default());
     let filled = slot.clone();
     node().runtime().spawn(async move {
@@ -311,7 +308,6 @@ pub(crate) fn spawn_remote(
     name: Option<String>,
     replacing: Option<Address>,
 ) -> Result<ActorId, ActorError> {
-    super::call_slot::can_block()?;
     let net = node().actor_net();
     let (caller, slot) = net.new_call(path);
     net.route(Envelope {
