@@ -298,3 +298,23 @@ fn dynamic_workers_restart_transient_jobs_and_drop_temporary_ones() {
         "{out}"
     );
 }
+
+#[test]
+fn actor_pool_reloads_its_workers_and_replaces_a_lost_one() {
+    let out = output("actor_pool");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "version 1: [(1, 4), (1, -2), (1, 3), (1, 0)]", "{out}");
+    assert_eq!(lines[1], "reloaded 2 workers to version 3", "{out}");
+    assert_eq!(lines[2], "version 3: [(3, 12), (3, -6), (3, 9), (3, 0)]", "{out}");
+    assert!(
+        lines[3].starts_with("lost: task ")
+            && lines[3].contains("(Scorer) lost its worker: ")
+            && lines[3].ends_with("was killed by signal 9 (SIGKILL)"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[4], "versions after the replacement: [1, 3]",
+        "the replacement starts from the pool's arguments: {out}"
+    );
+    assert_eq!(lines[5], "2 workers, 1 replaced", "{out}");
+}

@@ -88,14 +88,7 @@ impl<A: Actor> ActorPool<A> {
         let target = owner.target(std::any::type_name::<A>(), |_| true)?;
         // Every worker's actor has started when the pool is handed out: `workers` and
         // `broadcast` reach all of them, and a `start` that keeps failing is the build's error.
-        let shared = owner.shared.clone();
-        shared.lifecycle.wait_for(|| {
-            shared
-                .counters
-                .workers_ready
-                .load(std::sync::atomic::Ordering::Acquire)
-                >= shared.processes
-        })?;
+        owner.shared.lifecycle.wait_for(|| full(&owner.shared))?;
         Ok(ActorPool {
             owner,
             target,
@@ -306,12 +299,15 @@ impl<A: Actor> ActorPool<A> {
     }
 
     /// Sends `msg` to every worker's actor at once (not through the queue: between two tasks of
-    /// each), and waits for every reply, in the order of [`workers`](Self::workers).
+    /// each), and waits for every reply, in the order of [`workers`](Self::workers). A worker
+    /// being replaced is waited for first, so that the message reaches as many workers as the
+    /// pool keeps (a replacement starts from the pool's arguments, so it needs what is
+    /// broadcast, a new model say, as much as the others).
     ///
     /// # Errors
     ///
-    /// Per worker, as [`RemoteRef::call`]; [`ActorError::Unreachable`] for all when the pool's
-    /// process has no runtime to wait on.
+    /// Per worker, as [`RemoteRef::call`]; [`ActorError::Unreachable`] for every worker when
+    /// the pool stopped running (closed, terminated, broken) before it was at full strength.
     pub fn broadcast(&self, msg: A::Msg) -> Vec<Result<A::Reply, ActorError>>
     where
         A::Msg: Clone,
@@ -339,6 +335,9 @@ impl<A: Actor> ActorPool<A> {
     where
         A::Msg: Clone,
     {
+        if let Err(e) = self.full_strength() {
+            return self.all_failed(&e);
+        }
         let workers = self.workers();
         let count = workers.len();
         let all = call_all(workers, msg, timeout);
@@ -359,7 +358,24 @@ impl<A: Actor> ActorPool<A> {
     where
         A::Msg: Clone,
     {
+        let shared = &self.owner.shared;
+        if let Err(e) = shared.lifecycle.wait_for_async(|| full(shared)).await {
+            return self.all_failed(&e);
+        }
         call_all(self.workers(), msg, None).await
+    }
+
+    /// Waits until every worker the pool keeps is taking tasks.
+    fn full_strength(&self) -> Result<(), PoolError> {
+        let shared = &self.owner.shared;
+        shared.lifecycle.wait_for(|| full(shared))
+    }
+
+    /// One error per worker the pool keeps.
+    fn all_failed(&self, e: &PoolError) -> Vec<Result<A::Reply, ActorError>> {
+        (0..self.processes())
+            .map(|_| Err(ActorError::Unreachable(e.to_string())))
+            .collect()
     }
 
     /// See [`Pool::close`](crate::Pool::close).
@@ -446,4 +462,13 @@ where
         );
     }
     replies
+}
+
+/// Whether every worker the pool keeps is taking tasks.
+fn full(shared: &crate::core::Shared) -> bool {
+    shared
+        .counters
+        .workers_ready
+        .load(std::sync::atomic::Ordering::Acquire)
+        >= shared.processes
 }

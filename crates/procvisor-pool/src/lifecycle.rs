@@ -96,6 +96,23 @@ impl Lifecycle {
     pub(crate) fn poke(&self) {
         let _life = self.lock();
         self.changed.notify_all();
+        self.moved.notify_waiters();
+    }
+
+    /// Async twin of [`wait_for`](Self::wait_for).
+    pub(crate) async fn wait_for_async(&self, ready: impl Fn() -> bool) -> Result<(), PoolError> {
+        loop {
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if ready() {
+                return Ok(());
+            }
+            if self.lock().state != PoolState::Running {
+                return self.check_running();
+            }
+            moved.await;
+        }
     }
 
     /// Waits until `ready()` holds or the pool stops running; `Err` with why it stopped.
