@@ -303,9 +303,15 @@ fn dynamic_workers_restart_transient_jobs_and_drop_temporary_ones() {
 fn actor_pool_reloads_its_workers_and_replaces_a_lost_one() {
     let out = output("actor_pool");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "version 1: [(1, 4), (1, -2), (1, 3), (1, 0)]", "{out}");
+    assert_eq!(
+        lines[0], "version 1: [(1, 4), (1, -2), (1, 3), (1, 0)]",
+        "{out}"
+    );
     assert_eq!(lines[1], "reloaded 2 workers to version 3", "{out}");
-    assert_eq!(lines[2], "version 3: [(3, 12), (3, -6), (3, 9), (3, 0)]", "{out}");
+    assert_eq!(
+        lines[2], "version 3: [(3, 12), (3, -6), (3, 9), (3, 0)]",
+        "{out}"
+    );
     assert!(
         lines[3].starts_with("lost: task ")
             && lines[3].contains("(Scorer) lost its worker: ")
@@ -317,4 +323,25 @@ fn actor_pool_reloads_its_workers_and_replaces_a_lost_one() {
         "the replacement starts from the pool's arguments: {out}"
     );
     assert_eq!(lines[5], "2 workers, 1 replaced", "{out}");
+}
+
+#[test]
+fn manager_actor_is_signed_by_every_start_method_and_read_over_tcp() {
+    let out = output("manager_actor");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        [
+            "a Fork child signed: 1 names now",
+            "a Spawn child signed: 2 names now",
+            "a Forkserver child signed: 3 names now",
+            "read over TCP: [\"a Fork child\", \"a Spawn child\", \"a Forkserver child\"]",
+        ],
+        "{out}"
+    );
+    assert!(
+        lines[4].starts_with("a wrong key: the manager at 127.0.0.1:")
+            && lines[4].contains("refused the authkey"),
+        "{out}"
+    );
 }

@@ -44,8 +44,9 @@ pub use managed::Managed;
 pub use manager::{Manager, ManagerBuilder, ManagerStats};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,
-    NamespaceProxy, Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
+    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
+    LockProxy, NamespaceProxy, Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy,
+    ValueProxy,
 };
 pub use server::ManagerServer;
 

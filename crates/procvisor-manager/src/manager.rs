@@ -6,11 +6,11 @@ use crate::managed::Managed;
 use crate::protocol::{Create, Request, Response};
 use crate::proxy::handle::Handle;
 use crate::proxy::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy,
-    NamespaceProxy, Proxy, QueueProxy, SemaphoreProxy, ValueProxy,
+    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
+    LockProxy, NamespaceProxy, Proxy, QueueProxy, SemaphoreProxy, ValueProxy,
 };
 use procvisor_runtime::__private::pool_support;
-use procvisor_runtime::{ChildSpec, Context, ExitReason, Process, Target};
+use procvisor_runtime::{Actor, ChildSpec, Context, ExitReason, Process, Target};
 use procvisor_wire::{Address, Connection};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -567,6 +567,53 @@ impl Manager {
         ))
     }
 
+    /// Starts an actor of type `A` (registered with
+    /// [`register_actor!`](procvisor_runtime::register_actor)) in the manager process, from
+    /// `args`: a proxy any client of the manager can call (see [`ActorProxy`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Remote`] when the type is not registered in the manager's binary or
+    /// its `start` fails; [`ManagerError::Unreachable`].
+    pub fn spawn<A: Actor>(&self, args: A::Args) -> Result<ActorProxy<A>, ManagerError> {
+        self.spawn_actor(None, args)
+    }
+
+    /// [`spawn`](Self::spawn), registering the actor under `name` in the program that started
+    /// the manager ([`RemoteRef::named`](procvisor_runtime::RemoteRef::named) reaches it there),
+    /// and publishing its proxy under the same name in the manager ([`lookup`](Self::lookup)
+    /// finds it, from any client).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), and `ActorError: ... name ...` when the name is taken.
+    pub fn spawn_named<A: Actor>(
+        &self,
+        name: &str,
+        args: A::Args,
+    ) -> Result<ActorProxy<A>, ManagerError> {
+        let proxy = self.spawn_actor(Some(name.to_string()), args)?;
+        self.publish(name, &proxy)?;
+        Ok(proxy)
+    }
+
+    fn spawn_actor<A: Actor>(
+        &self,
+        name: Option<String>,
+        args: A::Args,
+    ) -> Result<ActorProxy<A>, ManagerError> {
+        let args = procvisor_wire::Payload::encode(&args)
+            .map_err(|e| ManagerError::Codec(format!("cannot encode the start arguments: {e}")))?;
+        match self.endpoint.call(&Request::SpawnActor {
+            actor: std::any::type_name::<A>().to_string(),
+            args,
+            name,
+        })? {
+            Response::Actor { path, id } => Ok(ActorProxy::new(self.endpoint.clone(), path, id)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Creates an object of a registered [`Managed`] type, in the manager: Python's
     /// `manager.TypeId(args)` after `register('TypeId', callable)`.
     ///
@@ -611,9 +658,11 @@ impl Manager {
             Response::MaybeBytes(Some(bytes)) => {
                 // A proxy starts with its endpoint: put this client's view of the manager in
                 // (the publisher may have reached it by another address).
-                let mut handle: Handle = decode(&bytes)?;
-                handle.endpoint = self.endpoint.clone();
-                decode(&encode(&handle)?).map(Some)
+                let (_, used) = procvisor_wire::codec::decode_prefix::<Endpoint>(&bytes)
+                    .map_err(|e| ManagerError::Codec(format!("not a proxy: {e}")))?;
+                let mut patched = encode(&self.endpoint)?;
+                patched.extend_from_slice(&bytes[used..]);
+                decode(&patched).map(Some)
             }
             Response::MaybeBytes(None) => Ok(None),
             other => Err(unexpected(&other)),

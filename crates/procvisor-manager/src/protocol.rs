@@ -1,6 +1,7 @@
 //! What clients and the manager say to each other. Values travel encoded: the manager keeps
 //! them as bytes and never needs their Rust types, so one manager serves every proxy type.
 
+use procvisor_wire::Payload;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -87,6 +88,27 @@ pub(crate) enum Request {
     Session(Session),
     /// How many objects the manager holds and how many connections it serves.
     Stats,
+    /// Starts an actor of the registered type `actor` in the manager process.
+    SpawnActor {
+        actor: String,
+        args: Payload,
+        name: Option<String>,
+    },
+    /// Calls actor `id` of the manager process; `timeout: None` waits as long as it takes.
+    ActorCall {
+        id: u64,
+        message: Payload,
+        timeout: Option<std::time::Duration>,
+    },
+    /// Sends actor `id` a message without waiting.
+    ActorCast {
+        id: u64,
+        message: Payload,
+    },
+    /// Stops actor `id`.
+    ActorStop {
+        id: u64,
+    },
     Shutdown,
 }
 
@@ -206,6 +228,13 @@ pub(crate) enum Response {
         objects: u64,
         connections: u64,
     },
+    /// An actor started in the manager process: that process's path, and its number there.
+    Actor {
+        path: Vec<u32>,
+        id: u64,
+    },
+    /// An actor's reply.
+    Reply(Payload),
     Error(String),
     Timeout,
     /// Sent every [`HEARTBEAT`] while a call waits in the manager (for a lock, an item, a

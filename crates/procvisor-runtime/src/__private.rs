@@ -284,6 +284,12 @@ pub mod pool_support {
         crate::actor::lookup(actor).is_some()
     }
 
+    /// Actors a manager serves to its clients (see the runtime's `actor::served`).
+    pub use crate::actor::served::{
+        alive as served_actor_alive, call as call_served_actor, cast as cast_served_actor,
+        describe as describe_actor_error, start as start_served_actor, stop as stop_served_actor,
+    };
+
     /// A reference to actor `id` of the process at `path` (a pool's worker actor).
     pub fn actor_at<A: crate::Actor>(path: Vec<u32>, id: u64) -> crate::RemoteRef<A> {
         crate::actor::remote_ref_at(path, id)

@@ -134,6 +134,17 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Decodes a `T` from the start of `bytes`; returns it and how many bytes it took (the rest
+/// is another value's: a record that starts with a known part, say).
+///
+/// # Errors
+///
+/// When the bytes do not start with a `T`.
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    let seed = guarded::Seed::<T>::new();
+    bincode::serde::seed_decode_from_slice(seed, bytes, config()).map_err(CodecError::decode)
+}
+
 /// Decodes a sequence of `T` (as an encoded `Vec<T>` or slice) from all of `bytes`, appending
 /// the values to `out`: no intermediate vector when results are gathered from many chunks.
 /// On error, `out` keeps the values decoded before it.

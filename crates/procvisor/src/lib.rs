@@ -43,9 +43,10 @@
 //! those names, for what this list leaves out.
 
 pub use procvisor_manager::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, Managed,
-    Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy, Proxy,
-    ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy, register_managed,
+    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
+    LockProxy, Managed, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats,
+    NamespaceProxy, Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
+    register_managed,
 };
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,

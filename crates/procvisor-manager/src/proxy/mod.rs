@@ -1,5 +1,6 @@
 //! The proxies: typed handles on objects a manager holds.
 
+mod actor;
 mod custom;
 mod dict;
 pub(crate) mod handle;
@@ -8,6 +9,7 @@ mod namespace;
 mod queue;
 mod sync;
 
+pub use actor::ActorProxy;
 pub use custom::Proxy;
 pub use dict::DictProxy;
 pub use list::{ArrayProxy, ListProxy};

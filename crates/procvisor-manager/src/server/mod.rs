@@ -14,6 +14,8 @@ use crate::protocol::{Create, ObjectId, Op, Request, Response, Session};
 use collections::VersionedList;
 use handshakes::{HANDSHAKE_TIMEOUT, Handshakes};
 use ordered_map::OrderedMap;
+use procvisor_runtime::__private::pool_support;
+use procvisor_runtime::ActorError;
 use procvisor_wire::{Address, Connection, Listener, ListenerError};
 use queue_object::QueueObject;
 use std::collections::HashMap;
@@ -106,6 +108,9 @@ impl Object {
     }
 }
 
+/// How long a served actor may take to stop.
+const ACTOR_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a manager holds.
 struct Objects {
     objects: Mutex<HashMap<ObjectId, Arc<Object>>>,
@@ -167,6 +172,41 @@ impl Objects {
             Request::Session(session) => {
                 *lock(&self.sessions).entry(session).or_default() += 1;
                 Response::Done
+            }
+            Request::SpawnActor { actor, args, name } => {
+                match pool_support::start_served_actor(&actor, args, name) {
+                    Ok((path, id)) => Response::Actor { path, id },
+                    Err(e) => Response::Error(pool_support::describe_actor_error(&e)),
+                }
+            }
+            Request::ActorCall {
+                id,
+                message,
+                timeout,
+            } => match pool_support::call_served_actor(id, message, timeout, &|| !client_gone()) {
+                Ok(reply) => Response::Reply(reply),
+                Err(ActorError::Timeout) => Response::Timeout,
+                Err(e) => Response::Error(pool_support::describe_actor_error(&e)),
+            },
+            Request::ActorCast { id, message } => {
+                if pool_support::served_actor_alive(id) {
+                    pool_support::cast_served_actor(id, message);
+                    Response::Done
+                } else {
+                    Response::Error(crate::error::remote(
+                        "ReferenceError",
+                        format!(
+                            "the manager runs no actor #{id} (it stopped or crashed, or the proxy belongs to an earlier manager at this address)"
+                        ),
+                    ))
+                }
+            }
+            Request::ActorStop { id } => {
+                match pool_support::stop_served_actor(id, ACTOR_STOP_LIMIT) {
+                    Ok(()) => Response::Done,
+                    Err(ActorError::Timeout) => Response::Timeout,
+                    Err(e) => Response::Error(pool_support::describe_actor_error(&e)),
+                }
             }
             Request::Stats => Response::Stats {
                 objects: lock(&self.objects).len() as u64,

@@ -17,6 +17,7 @@ mod mailbox;
 mod net;
 mod on_thread;
 mod remote_ref;
+pub(crate) mod served;
 mod spawning;
 
 pub use address::ActorId;
