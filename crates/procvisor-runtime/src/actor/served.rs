@@ -42,7 +42,7 @@ pub fn start(
 }
 
 /// Calls actor `id` of this process with an encoded message and waits for the encoded reply,
-/// at most `timeout`; every [`CHECK_EVERY`] it asks `keep_waiting` whether the caller still
+/// at most `timeout`; every tenth of a second it asks `keep_waiting` whether the caller still
 /// wants the answer (a client that hung up does not).
 ///
 /// # Errors
