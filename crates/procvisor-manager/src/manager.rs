@@ -370,17 +370,14 @@ impl Manager {
     }
 
     /// How the manager process ended, once it has (waiting a moment for its status).
-    pub(crate) async fn ended(&mut self) -> Option<String> {
+    pub(crate) async fn ended(&mut self) -> Option<ExitReason> {
         let process = self.process.as_mut()?;
         // Async: the exit status is collected on the runtime this runs on.
         tokio::time::timeout(Duration::from_secs(5), process.join_async())
             .await
             .ok()?
             .ok()?;
-        Some(match process.exit_reason()? {
-            ExitReason::Code(code) => format!("exited with code {code}"),
-            signal @ ExitReason::Signal(_) => format!("was killed by {signal}"),
-        })
+        process.exit_reason()
     }
 
     /// The manager process's pid (`None` for a connected manager).

@@ -12,8 +12,8 @@ use crate::error::ManagerError;
 use crate::manager::{Manager, ManagerBuilder};
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{
-    Actor, ActorContext, ChildSpec, InitError, Placement, ProcessNode, RemoteRef, ServiceNode,
-    StartMethod, get_context,
+    Actor, ActorContext, ChildSpec, ExitReason, InitError, Placement, ProcessNode, RemoteRef,
+    ServiceNode, StartMethod, get_context,
 };
 use procvisor_wire::{Address, Payload};
 use serde::{Deserialize, Serialize};
@@ -171,12 +171,20 @@ impl Actor for ManagerService {
             ServiceMsg::Where => self.manager.as_ref().map(|m| m.endpoint().clone()),
             ServiceMsg::Ended => {
                 self.retire();
-                let how = match self.manager.as_mut() {
+                let exit = match self.manager.as_mut() {
                     Some(manager) => manager.ended().await,
                     None => None,
                 };
-                let how = how.unwrap_or_else(|| "ended".to_string());
-                ctx.fail(format!("the manager process {how}"));
+                match exit {
+                    // Shut down through a handle: a normal end, which a transient child
+                    // keeps.
+                    Some(ExitReason::Code(0)) => ctx.stop(),
+                    Some(ExitReason::Code(code)) => {
+                        ctx.fail(format!("the manager process exited with code {code}"));
+                    }
+                    Some(signal) => ctx.fail(format!("the manager process was killed by {signal}")),
+                    None => ctx.fail("the manager process ended"),
+                }
                 None
             }
         }
@@ -206,11 +214,24 @@ impl Actor for ManagerService {
             .stats();
         let summary = match stats {
             // The one connection is this question's.
-            Ok(stats) => format!(
-                "{} objects, {} other connections",
-                stats.objects,
-                stats.connections.saturating_sub(1)
-            ),
+            Ok(stats) => {
+                let others = stats.connections.saturating_sub(1);
+                format!(
+                    "{} {}, {} other {}",
+                    stats.objects,
+                    if stats.objects == 1 {
+                        "object"
+                    } else {
+                        "objects"
+                    },
+                    others,
+                    if others == 1 {
+                        "connection"
+                    } else {
+                        "connections"
+                    },
+                )
+            }
             Err(e) => format!("not answering: {e}"),
         };
         let process = manager.pid().map(|pid| {
@@ -255,12 +276,21 @@ fn launch(id: &str, plan: ManagerPlan, address: Address) -> Result<Manager, Stri
     Ok(manager)
 }
 
-/// A socket file left by a manager that was killed is in the way of its restart; a socket
-/// someone listens on is not touched (the start then fails, saying the address is taken).
+/// A socket file left by a manager that was killed is in the way of its restart, and is
+/// removed. One that still accepts belongs to the previous incarnation shutting down (its
+/// service was just killed): its end is waited for, up to five seconds; after that, the start
+/// fails, saying the address is taken.
 fn remove_stale_socket(path: &std::path::Path) {
-    if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
-        if e.kind() == std::io::ErrorKind::ConnectionRefused {
-            let _ = std::fs::remove_file(path);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                let _ = std::fs::remove_file(path);
+                return;
+            }
+            Err(_) => return, // nothing there
+            Ok(_) if Instant::now() >= deadline => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }

@@ -82,7 +82,7 @@ fn a_manager_child_runs_its_setup_and_is_reached_by_its_id() {
                 .contains(&manager.address().to_string()),
             "{tree}"
         );
-        assert!(service.summary.starts_with("1 objects"), "{tree}");
+        assert!(service.summary.starts_with("1 object, "), "{tree}");
 
         let pid = manager_pid(&supervisor, "state-a");
         supervisor.shutdown().unwrap();
@@ -257,4 +257,33 @@ fn a_setup_outside_a_supervisor_is_refused() {
 fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+#[test]
+fn a_shutdown_through_a_handle_is_a_normal_end() {
+    within(LIMIT, "normal end", || {
+        let supervisor = Supervisor::builder("managers-g")
+            .child(
+                Manager::builder()
+                    .setup(setup)
+                    .child_spec("state-g")
+                    .restart(procvisor_runtime::Restart::Transient),
+            )
+            .start()
+            .unwrap();
+        let mut events = supervisor.events().unwrap();
+        Manager::supervised("state-g").unwrap().shutdown().unwrap();
+        let EventKind::Ended(exit) = next_event(&mut events, "state-g", "ended", |k| {
+            matches!(k, EventKind::Ended(_))
+        }) else {
+            unreachable!()
+        };
+        assert!(exit.is_normal(), "{exit}");
+        let counts = supervisor.count_children().unwrap();
+        assert_eq!(
+            counts.active, 0,
+            "a transient child that ended normally stays down"
+        );
+        supervisor.shutdown().unwrap();
+    });
 }

@@ -157,7 +157,12 @@ impl Actor for PoolService {
             ),
             None => "functions".to_string(),
         };
-        let kind = format!("pool of {} workers ({what})", stats.processes);
+        let workers = if stats.processes == 1 {
+            "worker"
+        } else {
+            "workers"
+        };
+        let kind = format!("pool of {} {workers} ({what})", stats.processes);
         let summary = format!(
             "{} tasks running, {} queued, {} done, {} failed, {} {} replaced",
             stats.running,

@@ -57,7 +57,9 @@ pub struct Listener {
     authkey: Option<Vec<u8>>,
     handshake_timeout: Option<Duration>,
     last_accepted: Mutex<Option<Address>>,
-    remove_on_close: Option<PathBuf>,
+    /// The socket file and its identity (device, inode): removed on close only while it is
+    /// still ours, never a successor's bound at the same path.
+    remove_on_close: Option<(PathBuf, (u64, u64))>,
 }
 
 /// Configures and binds a [`Listener`]; from [`Listener::builder`].
@@ -118,7 +120,7 @@ impl ListenerBuilder {
         };
         let (socket, bound) = bind_socket(&address, self.backlog).map_err(io)?;
         let remove_on_close = match &bound {
-            Address::Unix(path) => Some(path.clone()),
+            Address::Unix(path) => file_identity(path).map(|id| (path.clone(), id)),
             _ => None,
         };
         Ok(Listener {
@@ -131,6 +133,14 @@ impl ListenerBuilder {
             remove_on_close,
         })
     }
+}
+
+/// A file's device and inode: what tells it from another file made later at the same path.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 fn bind_socket(address: &Address, backlog: i32) -> std::io::Result<(OwnedFd, Address)> {
@@ -313,8 +323,10 @@ impl Listener {
         if let Some(socket) = &socket {
             // Wakes any thread blocked waiting on a duplicate of this socket.
             let _ = sys::shutdown(socket.as_fd(), nix::sys::socket::Shutdown::Both);
-            if let Some(path) = &self.remove_on_close {
-                let _ = std::fs::remove_file(path);
+            if let Some((path, ours)) = &self.remove_on_close {
+                if file_identity(path) == Some(*ours) {
+                    let _ = std::fs::remove_file(path);
+                }
             }
         }
     }
