@@ -40,6 +40,10 @@ pub enum ChildExit {
     },
     /// The actor panicked (with the panic's message and location).
     Panicked(Failure),
+    /// An actor in the supervisor's process ended as crashed without a panic: it failed itself
+    /// ([`ActorContext::fail`](crate::ActorContext::fail)), a service it ran ended (a pool
+    /// that broke, a manager process that died), or its supervisor killed it.
+    Failed(Failure),
     /// It could not start (or restart).
     StartFailed(String),
 }
@@ -82,7 +86,7 @@ impl fmt::Display for ChildExit {
                 signal,
                 failure: None,
             } => write!(f, "it ended with {}", ExitReason::Signal(*signal)),
-            ChildExit::Panicked(failure) => failure.fmt(f),
+            ChildExit::Panicked(failure) | ChildExit::Failed(failure) => failure.fmt(f),
             ChildExit::StartFailed(why) => write!(f, "it could not start: {why}"),
         }
     }
@@ -375,7 +379,10 @@ fn watch_local(id: ActorId, report: impl FnOnce(ChildExit) + Send + Sync + 'stat
         Box::new(move |end| {
             report(match end {
                 crate::actor::ActorEnd::Stopped => ChildExit::Normal,
-                crate::actor::ActorEnd::Crashed(failure) => ChildExit::Panicked(failure.clone()),
+                crate::actor::ActorEnd::Crashed(failure) if failure.is_panic() => {
+                    ChildExit::Panicked(failure.clone())
+                }
+                crate::actor::ActorEnd::Crashed(failure) => ChildExit::Failed(failure.clone()),
             })
         }),
     );
