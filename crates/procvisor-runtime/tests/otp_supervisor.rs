@@ -642,3 +642,42 @@ fn a_dynamic_supervisor_puts_each_child_in_a_process_of_its_own() {
         assert_eq!(b.call_timeout(Order::Pid, CALL).unwrap(), pb);
     });
 }
+
+/// The async twins of the child requests, from a single-threaded runtime as a
+/// `#[tokio::test]` has: the same answers and errors as the blocking calls.
+#[test]
+fn child_requests_have_async_twins() {
+    within(LIMIT, "async twins", || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let sup = Supervisor::builder("async-twins").start().unwrap();
+            let started = sup.start_child_async(own_process("twin-a")).await.unwrap();
+            assert!(started.pid.is_some());
+            assert!(matches!(
+                sup.start_child_async(own_process("twin-a")).await,
+                Err(SupervisorError::AlreadyStarted { .. })
+            ));
+            sup.kill_child_async("twin-a").await.unwrap();
+            let pid = RemoteRef::<Worker>::named("twin-a")
+                .call_async(Order::Pid)
+                .await;
+            // Restarted (permanent) or still restarting: never the killed one's answer.
+            assert_ne!(pid.ok(), started.pid);
+            sup.terminate_child_async("twin-a").await.unwrap();
+            assert_eq!(sup.count_children_async().await.unwrap().active, 0);
+            sup.restart_child_async("twin-a").await.unwrap();
+            assert_eq!(sup.which_children_async().await.unwrap().len(), 1);
+            sup.terminate_child_async("twin-a").await.unwrap();
+            sup.delete_child_async("twin-a").await.unwrap();
+            assert!(matches!(
+                sup.delete_child_async("twin-a").await,
+                Err(SupervisorError::NotFound(_))
+            ));
+            assert!(sup.tree_async().await.unwrap().children.is_empty());
+            sup.shutdown().unwrap();
+        });
+    });
+}

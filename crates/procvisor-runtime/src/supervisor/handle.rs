@@ -272,6 +272,15 @@ impl SupervisorRef {
         unit_reply(self.ask(SupervisorMsg::KillChild(id.into()))?)
     }
 
+    /// Async twin of [`kill_child`](Self::kill_child).
+    ///
+    /// # Errors
+    ///
+    /// As [`kill_child`](Self::kill_child).
+    pub async fn kill_child_async(&self, id: &str) -> Result<(), SupervisorError> {
+        unit_reply(self.ask_async(SupervisorMsg::KillChild(id.into())).await?)
+    }
+
     /// The children, in start order (OTP's `which_children`).
     ///
     /// # Errors
