@@ -35,7 +35,9 @@ pub(crate) struct ManagerPlan {
 
 /// The child spec of a manager described by `plan`, under `id`.
 pub(crate) fn child_spec(id: &str, plan: ManagerPlan) -> ChildSpec {
-    ChildSpec::actor::<ManagerService>(id, plan).placed(Placement::Local)
+    ChildSpec::actor::<ManagerService>(id, plan)
+        .placed(Placement::Local)
+        .labelled("manager")
 }
 
 /// The managers supervisors run in this process, and the address each child id has had.

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 /// The child spec of a pool described by `plan`, under `id`.
 pub(crate) fn child_spec(id: &str, plan: PoolPlan) -> ChildSpec {
-    ChildSpec::actor::<PoolService>(id, plan).placed(Placement::Local)
+    ChildSpec::actor::<PoolService>(id, plan)
+        .placed(Placement::Local)
+        .labelled("pool")
 }
 
 /// A pool that a supervisor runs in this process.

@@ -302,3 +302,17 @@ fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid as i32, 0) == 0 }
 }
+
+#[test]
+fn which_children_names_a_pool_child_a_pool() {
+    within(LIMIT, "which_children", || {
+        let supervisor = Supervisor::builder("pools-i")
+            .child(Pool::builder().processes(1).child_spec("squares-i"))
+            .start()
+            .unwrap();
+        let children = supervisor.which_children().unwrap();
+        assert_eq!(children.len(), 1);
+        assert_eq!(children[0].kind, "pool");
+        supervisor.shutdown().unwrap();
+    });
+}

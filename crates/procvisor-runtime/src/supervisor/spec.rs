@@ -106,6 +106,10 @@ pub struct ChildSpec {
     pub(crate) significant: bool,
     /// Why the spec cannot be used (unencodable arguments), reported when the supervisor starts.
     pub(crate) invalid: Option<String>,
+    /// What `which_children` and the tree call it, when not its actor type (a pool, a
+    /// manager: their service actor is a detail).
+    #[serde(default)]
+    pub(crate) label: Option<String>,
 }
 
 impl ChildSpec {
@@ -117,7 +121,16 @@ impl ChildSpec {
             shutdown: Shutdown::default(),
             significant: false,
             invalid,
+            label: None,
         }
+    }
+
+    /// What `which_children` and the tree call this child instead of its actor type (`pool`,
+    /// `manager`): for a child that runs a service through an actor of its own.
+    #[doc(hidden)]
+    pub fn labelled(mut self, label: &str) -> ChildSpec {
+        self.label = Some(label.to_string());
+        self
     }
 
     /// An actor of type `A` (registered with [`register_actor!`](crate::register_actor)),
@@ -265,6 +278,9 @@ impl ChildSpec {
     }
 
     pub(crate) fn describe(&self) -> String {
+        if let Some(label) = &self.label {
+            return label.clone();
+        }
         let short = |name: &str| crate::process::short_name(name);
         match &self.kind {
             ChildKind::Actor { actor, .. } => format!("actor {}", short(actor)),
