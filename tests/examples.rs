@@ -345,3 +345,8 @@ fn manager_actor_is_signed_by_every_start_method_and_read_over_tcp() {
         "{out}"
     );
 }
+
+#[test]
+fn first_actor_counts_a_cast_and_a_call() {
+    assert_eq!(output("first_actor"), "the count is 16\n");
+}

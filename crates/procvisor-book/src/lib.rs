@@ -33,3 +33,4 @@ chapter!(pools, "pools.md");
 chapter!(managers, "managers.md");
 chapter!(actors, "actors.md");
 chapter!(python_to_rust, "python-to-rust.md");
+chapter!(migration, "migration.md");
