@@ -602,16 +602,7 @@ impl SupervisorActor {
         if self.over {
             return Err(Fault::Ended);
         }
-        let index = self
-            .position(id)
-            .ok_or_else(|| Fault::NotFound(id.into()))?;
-        let slot = &self.slots[index];
-        if slot.running.is_some() {
-            return Err(Fault::Running(id.into()));
-        }
-        if slot.state == ChildState::Restarting {
-            return Err(Fault::Restarting(id.into()));
-        }
+        let index = self.stopped_slot(id)?;
         if let Err(reason) = self.start_slot(index).await {
             self.slots[index].state = ChildState::Stopped;
             return Err(Fault::StartFailed {
@@ -624,6 +615,14 @@ impl SupervisorActor {
     }
 
     fn delete_child(&mut self, id: &str) -> Result<(), Fault> {
+        let index = self.stopped_slot(id)?;
+        self.slots.remove(index);
+        Ok(())
+    }
+
+    /// The slot of child `id`, which must be stopped (neither running nor about to restart),
+    /// as OTP's `restart_child` and `delete_child` require.
+    fn stopped_slot(&self, id: &str) -> Result<usize, Fault> {
         let index = self
             .position(id)
             .ok_or_else(|| Fault::NotFound(id.into()))?;
@@ -634,8 +633,7 @@ impl SupervisorActor {
         if slot.state == ChildState::Restarting {
             return Err(Fault::Restarting(id.into()));
         }
-        self.slots.remove(index);
-        Ok(())
+        Ok(index)
     }
 
     fn kill_child(&mut self, id: &str) -> Result<(), Fault> {
