@@ -2,6 +2,7 @@
 //! concurrent caller), a request, its response.
 
 use crate::error::ManagerError;
+use crate::offload::Cancel;
 use crate::per_process::PerProcess;
 use crate::protocol::{Bytes, Request, Response};
 use procvisor_wire::{
@@ -160,33 +161,75 @@ impl Endpoint {
     /// Sends `request` and waits for its response. Errors raised in the manager come back
     /// as [`ManagerError::Remote`]; a manager that has gone is an error at once.
     pub(crate) fn call(&self, request: &Request) -> Result<Response, ManagerError> {
+        self.call_unless_cancelled(request, None)
+    }
+
+    /// [`call`](Self::call), which `cancel` can stop while it waits in the manager.
+    pub(crate) fn call_unless_cancelled(
+        &self,
+        request: &Request,
+        cancel: Option<&Cancel>,
+    ) -> Result<Response, ManagerError> {
         let mut conn = match take_idle(&self.address) {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        match conn.send_timeout(request, self.liveness) {
-            Ok(()) => {}
-            // Nothing was sent: the connection is as good as before.
-            Err(e @ (ConnectionError::FrameTooLarge { .. } | ConnectionError::Codec(_))) => {
-                put_idle(&self.address, conn);
-                return Err(ManagerError::Codec(format!("cannot send the call: {e}")));
-            }
-            Err(e) => return Err(self.silent_or_gone(e)),
+        if let Some(cancel) = cancel
+            && !cancel.watch(std::os::fd::AsRawFd::as_raw_fd(&conn))
+        {
+            cancel.unwatch();
+            put_idle(&self.address, conn);
+            return Err(cancelled());
         }
-        let response = loop {
-            match conn.recv_timeout::<Response>(self.liveness) {
-                Ok(Response::StillWaiting) => continue,
-                Ok(response) => break response,
-                Err(e) => return Err(self.silent_or_gone(e)),
-            }
-        };
-        put_idle(&self.address, conn);
-        match response {
+        let response = self.exchange(&mut conn, request);
+        let cancelled = cancel.is_some_and(Cancel::unwatch);
+        // A cancelled call's connection can send no more; any other that answered, or sent
+        // nothing (a value it could not encode), is reused.
+        let reusable = matches!(response, Ok(_) | Err(ManagerError::Codec(_)));
+        if reusable && !cancelled {
+            put_idle(&self.address, conn);
+        }
+        match response? {
             Response::Error(message) => Err(ManagerError::Remote(message)),
             Response::Timeout => Err(ManagerError::Timeout),
             other => Ok(other),
         }
     }
+
+    /// One request and its response on `conn`.
+    fn exchange(&self, conn: &mut Connection, request: &Request) -> Result<Response, ManagerError> {
+        match conn.send_timeout(request, self.liveness) {
+            Ok(()) => {}
+            // Nothing was sent: the connection is as good as before.
+            Err(e @ (ConnectionError::FrameTooLarge { .. } | ConnectionError::Codec(_))) => {
+                return Err(ManagerError::Codec(format!("cannot send the call: {e}")));
+            }
+            Err(e) => return Err(self.silent_or_gone(e)),
+        }
+        loop {
+            match conn.recv_timeout::<Response>(self.liveness) {
+                Ok(Response::StillWaiting) => continue,
+                Ok(response) => return Ok(response),
+                Err(e) => return Err(self.silent_or_gone(e)),
+            }
+        }
+    }
+}
+
+impl Endpoint {
+    /// [`call`](Self::call) as a future (see [`crate::offload`]).
+    pub(crate) fn call_async(&self, request: Request) -> crate::offload::Offloaded<Response> {
+        let endpoint = self.clone();
+        crate::offload::offload(
+            move |cancel| endpoint.call_unless_cancelled(&request, Some(cancel)),
+            None,
+        )
+    }
+}
+
+/// What a call cancelled before it started returns (nobody reads it).
+fn cancelled() -> ManagerError {
+    ManagerError::Timeout
 }
 
 /// Encodes a value for the manager; one too large for a message is refused here, with its size.

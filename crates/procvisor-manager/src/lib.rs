@@ -20,7 +20,8 @@
 //!   ([`DictProxy<K, V>`]) or heterogeneous with [`Object`].
 //! - Proxies are serde values: pass one to a child process and it reaches the same object.
 //!   A proxy may sit inside another object (a dict of list proxies).
-//! - Custom types: implement [`Managed`] and [`register_managed!`].
+//! - Your own types: any [`Actor`](procvisor_runtime::Actor) runs in the manager with
+//!   [`Manager::spawn`], reached through an [`ActorProxy`].
 //! - Errors raised in the manager come back as [`ManagerError::Remote`] with Python's message
 //!   (`KeyError: ...`), and the manager serves on. A manager that has gone is
 //!   [`ManagerError::Unreachable`] at once, never a hang.
@@ -28,11 +29,43 @@
 //! A manager is the flexible, slow way to share: every operation is a round trip to another
 //! process. Shared memory (`procvisor-sync`'s `Value`, `Array`, locks and queues) is far
 //! faster where it fits.
+//!
+//! # Async twins
+//!
+//! Every proxy method `x` has a twin `x_async` that returns a future, for async code on any
+//! executor (a single-threaded one too): the round trip runs on a blocking thread, so a call
+//! that waits in the manager (`get`, `acquire`, `wait`, `join`) holds up no other task.
+//! Cancelling a twin loses nothing: a `get_async` dropped after the manager handed it an item
+//! puts the item back at the front of the queue, and an `acquire_async` dropped after the lock
+//! was granted releases it. Inside a tokio task, an `RLock` or a `Condition` belongs to the
+//! task, which may resume on another thread while it holds it.
+//!
+//! ```
+//! use procvisor_manager::{Manager, ManagerError};
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = Manager::start()?;
+//! let jobs = manager.queue::<u32>(0)?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     jobs.put_async(7).await?;
+//!     assert_eq!(jobs.get_async().await?, 7);
+//!     // Nothing comes within 50 ms: the get is cancelled, and takes nothing with it.
+//!     let waited = tokio::time::timeout(Duration::from_millis(50), jobs.get_async()).await;
+//!     assert!(waited.is_err());
+//!     jobs.put_async(8).await?;
+//!     assert_eq!(jobs.get_async().await?, 8);
+//!     Ok::<(), ManagerError>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod error;
-mod managed;
 mod manager;
+mod offload;
 mod per_process;
 mod protocol;
 mod proxy;
@@ -40,18 +73,10 @@ mod server;
 mod supervised;
 
 pub use error::ManagerError;
-pub use managed::Managed;
 pub use manager::{Manager, ManagerBuilder, ManagerStats};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, NamespaceProxy, Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy,
-    ValueProxy,
+    LockProxy, NamespaceProxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
 };
 pub use server::ManagerServer;
-
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::managed::{MANAGED, ManagedRegistration, managed_registration};
-    pub use linkme;
-}

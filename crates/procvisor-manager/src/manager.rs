@@ -2,12 +2,11 @@
 
 use crate::client::{Endpoint, decode, encode, encode_all, unexpected};
 use crate::error::ManagerError;
-use crate::managed::Managed;
 use crate::protocol::{Create, Request, Response};
 use crate::proxy::handle::Handle;
 use crate::proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, NamespaceProxy, Proxy, QueueProxy, SemaphoreProxy, ValueProxy,
+    LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy,
 };
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{Actor, ChildSpec, Context, ExitReason, Process, Target};
@@ -609,20 +608,6 @@ impl Manager {
             Response::Actor { path, id } => Ok(ActorProxy::new(self.endpoint.clone(), path, id)),
             other => Err(unexpected(&other)),
         }
-    }
-
-    /// Creates an object of a registered [`Managed`] type, in the manager: Python's
-    /// `manager.TypeId(args)` after `register('TypeId', callable)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ManagerError::Remote`] when the type is not registered in the manager's binary or
-    /// its `create` fails.
-    pub fn create<M: Managed>(&self, args: M::Args) -> Result<Proxy<M>, ManagerError> {
-        Ok(Proxy::from_handle(self.new_object(Create::Custom {
-            typeid: std::any::type_name::<M>().to_string(),
-            args: encode(&args)?,
-        })?))
     }
 
     /// Keeps `proxy` in the manager under `name`, for clients that only know the manager's

@@ -20,14 +20,26 @@ pub(crate) struct Owner {
 }
 
 impl Owner {
-    /// This thread of this process.
+    /// This thread of this process, or, inside a tokio task, this task: an async task that
+    /// holds an `RLock` across an `.await` may resume on another thread, and is still its
+    /// holder.
     pub(crate) fn current() -> Owner {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(1);
         thread_local!(static THREAD: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+        let thread = match tokio::task::try_id() {
+            // Task ids and thread numbers never meet: the top bit tells them apart.
+            Some(task) => {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                task.hash(&mut hasher);
+                hasher.finish() | 1 << 63
+            }
+            None => THREAD.with(|t| *t) & !(1 << 63),
+        };
         Owner {
             session: session(),
-            thread: THREAD.with(|t| *t),
+            thread,
         }
     }
 }
@@ -64,7 +76,6 @@ pub(crate) enum Create {
     Event,
     Barrier { parties: u64 },
     Queue { maxsize: usize },
-    Custom { typeid: String, args: Bytes },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,13 +202,13 @@ pub(crate) enum Op {
     Take {
         timeout: Option<Duration>,
     },
+    /// An item a cancelled async `get` had taken, back to the front.
+    GiveBack(Bytes),
     TaskDone,
     Join {
         timeout: Option<Duration>,
     },
     QueueState,
-    // a registered type
-    Custom(Bytes),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -102,6 +102,34 @@ fn an_actor_in_a_manager_answers_calls_and_casts() {
 }
 
 #[test]
+fn its_async_twins_answer_on_a_single_threaded_runtime() {
+    within(LIMIT, "async calls", || {
+        let manager = Manager::start().unwrap();
+        let account = manager.spawn::<Account>(1).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            account.cast_async(Op::Deposit(1)).await.unwrap();
+            // Two slow calls at once: neither holds up the runtime's one thread.
+            let (a, b) = tokio::join!(
+                account.call_async(Op::SlowBalance(50)),
+                account.call_timeout_async(Op::Deposit(3), Duration::from_secs(5)),
+            );
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert!((a, b) == (2, 5) || (a, b) == (5, 5), "{a} {b}");
+            account.stop_async().await.unwrap();
+            let err = account.call_async(Op::Balance).await.unwrap_err();
+            assert!(
+                err.is_remote("ReferenceError") || err.is_remote("ActorError"),
+                "{err}"
+            );
+        });
+    });
+}
+
+#[test]
 fn a_crash_and_a_failed_start_are_clear_errors() {
     within(LIMIT, "errors", || {
         let manager = Manager::start().unwrap();

@@ -5,10 +5,7 @@
 mod common;
 
 use common::{LIMIT, within};
-use procvisor_manager::{
-    DictProxy, ListProxy, Managed, Manager, ManagerError, Object, object, register_managed,
-};
-use serde::{Deserialize, Serialize};
+use procvisor_manager::{DictProxy, ListProxy, Manager, ManagerError, Object, object};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -355,92 +352,6 @@ fn queues_block_time_out_and_join() {
         t.join().unwrap();
         assert!(jq.task_done().unwrap_err().is_remote("ValueError"));
         assert_eq!(jq.join_timeout(Duration::ZERO), Ok(()));
-    });
-}
-
-/// A bank account kept in the manager: a registered custom type.
-struct Account {
-    balance: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-enum AccountRequest {
-    Deposit(i64),
-    Withdraw(i64),
-    Balance,
-    Explode,
-}
-
-impl Managed for Account {
-    type Args = i64;
-    type Request = AccountRequest;
-    type Response = i64;
-
-    fn create(opening: i64) -> Result<Self, String> {
-        assert!(opening != 13, "an unlucky opening balance");
-        if opening < 0 {
-            return Err("ValueError: a negative opening balance".into());
-        }
-        Ok(Account { balance: opening })
-    }
-
-    fn handle(&mut self, request: AccountRequest) -> Result<i64, String> {
-        match request {
-            AccountRequest::Deposit(n) => self.balance += n,
-            AccountRequest::Withdraw(n) if n > self.balance => {
-                return Err(format!(
-                    "ValueError: cannot withdraw {n} from {}",
-                    self.balance
-                ));
-            }
-            AccountRequest::Withdraw(n) => self.balance -= n,
-            AccountRequest::Balance => {}
-            AccountRequest::Explode => panic!("the account exploded"),
-        }
-        Ok(self.balance)
-    }
-}
-register_managed!(Account);
-
-/// Never registered.
-struct Stray;
-
-impl Managed for Stray {
-    type Args = ();
-    type Request = ();
-    type Response = ();
-    fn create((): ()) -> Result<Self, String> {
-        Ok(Stray)
-    }
-    fn handle(&mut self, (): ()) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-#[test]
-fn registered_types_run_their_methods_in_the_manager() {
-    within(LIMIT, "custom types", || {
-        let manager = Manager::start().unwrap();
-        let account = manager.create::<Account>(10).unwrap();
-        assert_eq!(account.call(AccountRequest::Deposit(5)).unwrap(), 15);
-        let err = account.call(AccountRequest::Withdraw(100)).unwrap_err();
-        assert_eq!(
-            err,
-            ManagerError::Remote("ValueError: cannot withdraw 100 from 15".into())
-        );
-        let err = account.call(AccountRequest::Explode).unwrap_err();
-        assert!(err.to_string().contains("the account exploded"), "{err}");
-        // The object and the manager serve on.
-        assert_eq!(account.call(AccountRequest::Withdraw(5)).unwrap(), 10);
-        assert_eq!(account.call(AccountRequest::Balance).unwrap(), 10);
-        assert!(
-            manager
-                .create::<Account>(-1)
-                .unwrap_err()
-                .is_remote("ValueError")
-        );
-        let err = manager.create::<Stray>(()).unwrap_err();
-        assert!(err.to_string().contains("not registered"), "{err}");
     });
 }
 

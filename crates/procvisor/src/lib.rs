@@ -44,9 +44,8 @@
 
 pub use procvisor_manager::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, Managed, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats,
-    NamespaceProxy, Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
-    register_managed,
+    LockProxy, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy,
+    ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
 };
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,

@@ -1,5 +1,6 @@
 //! [`ActorProxy`]: an actor that a manager runs, reached through the manager's protocol.
 
+use super::handle::reply;
 use crate::client::{Endpoint, unexpected};
 use crate::error::ManagerError;
 use crate::protocol::{Request, Response};
@@ -71,22 +72,32 @@ impl<A: Actor> ActorProxy<A> {
         }
     }
 
-    fn call_within(
+    fn call_request(
         &self,
         msg: &A::Msg,
         timeout: Option<Duration>,
-    ) -> Result<A::Reply, ManagerError> {
-        let message = encode(msg)?;
-        match self.endpoint.call(&Request::ActorCall {
+    ) -> Result<Request, ManagerError> {
+        Ok(Request::ActorCall {
             id: self.id,
-            message,
+            message: encode(msg)?,
             timeout,
-        })? {
+        })
+    }
+
+    fn read_reply(response: Response) -> Result<A::Reply, ManagerError> {
+        match response {
             Response::Reply(reply) => reply
                 .decode()
                 .map_err(|e| ManagerError::Codec(format!("cannot decode the reply: {e}"))),
             other => Err(unexpected(&other)),
         }
+    }
+
+    fn cast_request(&self, msg: &A::Msg) -> Result<Request, ManagerError> {
+        Ok(Request::ActorCast {
+            id: self.id,
+            message: encode(msg)?,
+        })
     }
 
     /// Sends `msg` and waits for the reply, as long as the actor lives.
@@ -97,7 +108,8 @@ impl<A: Actor> ActorProxy<A> {
     /// `ReferenceError: ...` when it is gone; [`ManagerError::Unreachable`] when the manager
     /// is.
     pub fn call(&self, msg: A::Msg) -> Result<A::Reply, ManagerError> {
-        self.call_within(&msg, None)
+        let request = self.call_request(&msg, None)?;
+        self.endpoint.call(&request).and_then(Self::read_reply)
     }
 
     /// [`call`](Self::call), waiting at most `timeout` for the reply (counted in the manager;
@@ -107,7 +119,26 @@ impl<A: Actor> ActorProxy<A> {
     ///
     /// As [`call`](Self::call), and [`ManagerError::Timeout`].
     pub fn call_timeout(&self, msg: A::Msg, timeout: Duration) -> Result<A::Reply, ManagerError> {
-        self.call_within(&msg, Some(timeout))
+        let request = self.call_request(&msg, Some(timeout))?;
+        self.endpoint.call(&request).and_then(Self::read_reply)
+    }
+
+    /// [`call`](Self::call), as a future: see [async twins](crate#async-twins).
+    pub async fn call_async(&self, msg: A::Msg) -> Result<A::Reply, ManagerError> {
+        let request = self.call_request(&msg, None)?;
+        let answer = self.endpoint.call_async(request).await;
+        answer.and_then(Self::read_reply)
+    }
+
+    /// [`call_timeout`](Self::call_timeout), as a future: see [async twins](crate#async-twins).
+    pub async fn call_timeout_async(
+        &self,
+        msg: A::Msg,
+        timeout: Duration,
+    ) -> Result<A::Reply, ManagerError> {
+        let request = self.call_request(&msg, Some(timeout))?;
+        let answer = self.endpoint.call_async(request).await;
+        answer.and_then(Self::read_reply)
     }
 
     /// Sends `msg` without waiting for the actor to handle it (the manager confirms that it
@@ -117,14 +148,17 @@ impl<A: Actor> ActorProxy<A> {
     ///
     /// `ReferenceError` when the actor is gone; [`ManagerError::Unreachable`].
     pub fn cast(&self, msg: A::Msg) -> Result<(), ManagerError> {
-        let message = encode(&msg)?;
-        match self.endpoint.call(&Request::ActorCast {
-            id: self.id,
-            message,
-        })? {
-            Response::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        let request = self.cast_request(&msg)?;
+        self.endpoint.call(&request).and_then(reply::done)
+    }
+
+    /// [`cast`](Self::cast), as a future: see [async twins](crate#async-twins).
+    pub async fn cast_async(&self, msg: A::Msg) -> Result<(), ManagerError> {
+        let request = self.cast_request(&msg)?;
+        self.endpoint
+            .call_async(request)
+            .await
+            .and_then(reply::done)
     }
 
     /// Stops the actor (its `stopping` runs) and waits until it has; an actor already gone is
@@ -134,10 +168,17 @@ impl<A: Actor> ActorProxy<A> {
     ///
     /// [`ManagerError::Timeout`] when it took more than ten seconds; [`ManagerError::Unreachable`].
     pub fn stop(&self) -> Result<(), ManagerError> {
-        match self.endpoint.call(&Request::ActorStop { id: self.id })? {
-            Response::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        let request = Request::ActorStop { id: self.id };
+        self.endpoint.call(&request).and_then(reply::done)
+    }
+
+    /// [`stop`](Self::stop), as a future: see [async twins](crate#async-twins).
+    pub async fn stop_async(&self) -> Result<(), ManagerError> {
+        let request = Request::ActorStop { id: self.id };
+        self.endpoint
+            .call_async(request)
+            .await
+            .and_then(reply::done)
     }
 
     /// A [`RemoteRef`] to the same actor, for the processes of the program that started the

@@ -1,9 +1,9 @@
 //! `DictProxy`: Python's `manager.dict()`.
 
-use super::handle::{Handle, proxy_serde};
-use crate::client::{decode, encode, unexpected};
+use super::handle::{Handle, proxy_serde, reply, twins};
+use crate::client::encode;
 use crate::error::ManagerError;
-use crate::protocol::{Op, Response};
+use crate::protocol::Op;
 use procvisor_wire::Object;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,101 +31,119 @@ pub struct DictProxy<K, V> {
 proxy_serde!(DictProxy<K, V>);
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
-    /// `d.get(key)`.
-    pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
-        self.handle.maybe(Op::Get(encode(key)?))
-    }
-
-    /// `d[key]`: a missing key is the manager's `KeyError`.
-    pub fn item(&self, key: &K) -> Result<V, ManagerError> {
-        self.handle.value(Op::GetItem(encode(key)?))
-    }
-
-    /// `d[key] = value`.
-    pub fn set(&self, key: K, value: V) -> Result<(), ManagerError> {
-        self.handle.done(Op::Set(encode(&key)?, encode(&value)?))
-    }
-
-    /// `del d[key]`: a missing key is the manager's `KeyError`.
-    pub fn del(&self, key: &K) -> Result<(), ManagerError> {
-        self.handle.done(Op::Del(encode(key)?))
-    }
-
-    /// `key in d`.
-    pub fn contains(&self, key: &K) -> Result<bool, ManagerError> {
-        self.handle.boolean(Op::Contains(encode(key)?))
-    }
-
-    /// `len(d)`.
-    pub fn len(&self) -> Result<usize, ManagerError> {
-        self.handle.usize(Op::Len)
-    }
-
-    /// `len(d) == 0`.
-    pub fn is_empty(&self) -> Result<bool, ManagerError> {
-        Ok(self.len()? == 0)
-    }
-
-    /// `list(d.keys())`, in insertion order.
-    pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
-        self.handle.values(Op::Keys)
-    }
-
-    /// `list(d.values())`, in insertion order.
-    pub fn values(&self) -> Result<Vec<V>, ManagerError> {
-        self.handle.values(Op::Values)
-    }
-
-    /// `list(d.items())`, in insertion order.
-    pub fn items(&self) -> Result<Vec<(K, V)>, ManagerError> {
-        self.handle.pairs(Op::Items)
-    }
-
-    /// `d.copy()`: the pairs, taken in one step.
-    pub fn copy(&self) -> Result<Vec<(K, V)>, ManagerError> {
-        self.items()
-    }
-
-    /// `d.update(pairs)`, in one step.
-    pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<(), ManagerError> {
-        let pairs = pairs
-            .into_iter()
-            .map(|(k, v)| Ok((encode(&k)?, encode(&v)?)))
-            .collect::<Result<_, ManagerError>>()?;
-        self.handle.done(Op::Update(pairs))
-    }
-
-    /// `d.pop(key)`: a missing key is the manager's `KeyError`.
-    pub fn pop(&self, key: &K) -> Result<V, ManagerError> {
-        self.handle.value(Op::Pop(encode(key)?, None))
-    }
-
-    /// `d.pop(key, default)`.
-    pub fn pop_or(&self, key: &K, default: V) -> Result<V, ManagerError> {
-        self.handle
-            .value(Op::Pop(encode(key)?, Some(encode(&default)?)))
-    }
-
-    /// `d.setdefault(key, default)`: the value now under `key`.
-    pub fn setdefault(&self, key: K, default: V) -> Result<V, ManagerError> {
-        self.handle
-            .value(Op::SetDefault(encode(&key)?, encode(&default)?))
-    }
-
-    /// `d.popitem()`: the last pair; an empty dict is the manager's `KeyError`.
-    pub fn popitem(&self) -> Result<(K, V), ManagerError> {
-        match self.handle.call(Op::PopItem)? {
-            Response::Items(mut items) if items.len() == 1 => {
-                let (k, v) = items.pop().expect("one item");
-                Ok((decode(&k)?, decode(&v)?))
-            }
-            other => Err(unexpected(&other)),
+    twins! {
+        /// `d.get(key)`.
+        pub fn get / get_async(&self, key: &K) -> Option<V> {
+            send: Op::Get(encode(key)?),
+            read: reply::maybe,
         }
-    }
 
-    /// `d.clear()`.
-    pub fn clear(&self) -> Result<(), ManagerError> {
-        self.handle.done(Op::Clear)
+        /// `d[key]`: a missing key is the manager's `KeyError`.
+        pub fn item / item_async(&self, key: &K) -> V {
+            send: Op::GetItem(encode(key)?),
+            read: reply::value,
+        }
+
+        /// `d[key] = value`.
+        pub fn set / set_async(&self, key: K, value: V) -> () {
+            send: Op::Set(encode(&key)?, encode(&value)?),
+            read: reply::done,
+        }
+
+        /// `del d[key]`: a missing key is the manager's `KeyError`.
+        pub fn del / del_async(&self, key: &K) -> () {
+            send: Op::Del(encode(key)?),
+            read: reply::done,
+        }
+
+        /// `key in d`.
+        pub fn contains / contains_async(&self, key: &K) -> bool {
+            send: Op::Contains(encode(key)?),
+            read: reply::boolean,
+        }
+
+        /// `len(d)`.
+        pub fn len / len_async(&self) -> usize {
+            send: Op::Len,
+            read: reply::count,
+        }
+
+        /// `len(d) == 0`.
+        pub fn is_empty / is_empty_async(&self) -> bool {
+            send: Op::Len,
+            read: |r| reply::count(r).map(|n| n == 0),
+        }
+
+        /// `list(d.keys())`, in insertion order.
+        pub fn keys / keys_async(&self) -> Vec<K> {
+            send: Op::Keys,
+            read: reply::values,
+        }
+
+        /// `list(d.values())`, in insertion order.
+        pub fn values / values_async(&self) -> Vec<V> {
+            send: Op::Values,
+            read: reply::values,
+        }
+
+        /// `list(d.items())`, in insertion order.
+        pub fn items / items_async(&self) -> Vec<(K, V)> {
+            send: Op::Items,
+            read: reply::pairs,
+        }
+
+        /// `d.copy()`: the pairs, taken in one step.
+        pub fn copy / copy_async(&self) -> Vec<(K, V)> {
+            send: Op::Items,
+            read: reply::pairs,
+        }
+
+        /// `d.update(pairs)`, in one step.
+        pub fn update / update_async(&self, pairs: impl IntoIterator<Item = (K, V)>) -> () {
+            send: Op::Update(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| Ok((encode(&k)?, encode(&v)?)))
+                    .collect::<Result<_, ManagerError>>()?,
+            ),
+            read: reply::done,
+        }
+
+        /// `d.pop(key)`: a missing key is the manager's `KeyError`.
+        pub fn pop / pop_async(&self, key: &K) -> V {
+            send: Op::Pop(encode(key)?, None),
+            read: reply::value,
+        }
+
+        /// `d.pop(key, default)`.
+        pub fn pop_or / pop_or_async(&self, key: &K, default: V) -> V {
+            send: Op::Pop(encode(key)?, Some(encode(&default)?)),
+            read: reply::value,
+        }
+
+        /// `d.setdefault(key, default)`: the value now under `key`.
+        pub fn setdefault / setdefault_async(&self, key: K, default: V) -> V {
+            send: Op::SetDefault(encode(&key)?, encode(&default)?),
+            read: reply::value,
+        }
+
+        /// `d.popitem()`: the last pair; an empty dict is the manager's `KeyError`.
+        pub fn popitem / popitem_async(&self) -> (K, V) {
+            send: Op::PopItem,
+            read: |r| {
+                let mut pairs = reply::pairs(r)?;
+                match (pairs.pop(), pairs.is_empty()) {
+                    (Some(pair), true) => Ok(pair),
+                    _ => Err(ManagerError::Codec("popitem: not one pair".into())),
+                }
+            },
+        }
+
+        /// `d.clear()`.
+        pub fn clear / clear_async(&self) -> () {
+            send: Op::Clear,
+            read: reply::done,
+        }
     }
 }
 

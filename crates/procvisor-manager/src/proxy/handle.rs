@@ -1,9 +1,9 @@
 //! What every proxy is underneath: a manager's endpoint and an object's number there.
 
-use crate::client::{Endpoint, decode, unexpected};
+use crate::client::Endpoint;
 use crate::error::ManagerError;
-use crate::protocol::{Bytes, ObjectId, Op, Request, Response};
-use serde::de::DeserializeOwned;
+use crate::offload::{Cancel, Offloaded, offload};
+use crate::protocol::{ObjectId, Op, Request, Response};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,58 +20,112 @@ impl std::fmt::Debug for Handle {
 
 impl Handle {
     pub(crate) fn call(&self, op: Op) -> Result<Response, ManagerError> {
+        self.call_unless_cancelled(op, None)
+    }
+
+    fn call_unless_cancelled(
+        &self,
+        op: Op,
+        cancel: Option<&Cancel>,
+    ) -> Result<Response, ManagerError> {
         if matches!(op, Op::Acquire { .. } | Op::Wait { .. }) {
             // What this process takes, the manager gives back if the process dies.
             self.endpoint.ensure_lifeline()?;
         }
-        self.endpoint.call(&Request::Call { id: self.id, op })
+        let request = Request::Call { id: self.id, op };
+        self.endpoint.call_unless_cancelled(&request, cancel)
+    }
+
+    /// [`call`](Self::call) as a future (see [`crate::offload`]).
+    pub(crate) fn call_async(&self, op: Op) -> Offloaded<Response> {
+        let handle = self.clone();
+        offload(
+            move |cancel| handle.call_unless_cancelled(op, Some(cancel)),
+            None,
+        )
+    }
+
+    /// [`call_async`](Self::call_async) for a call that obtains something (an item, a lock, a
+    /// permit): `give_back` returns it when the future is dropped before taking the answer.
+    pub(crate) fn call_async_or_give_back(
+        &self,
+        op: Op,
+        give_back: impl FnOnce(&Handle, Response) + Send + 'static,
+    ) -> Offloaded<Response> {
+        let (handle, giver) = (self.clone(), self.clone());
+        offload(
+            move |cancel| handle.call_unless_cancelled(op, Some(cancel)),
+            Some(Box::new(move |answer| {
+                if let Ok(response) = answer {
+                    give_back(&giver, response);
+                }
+            })),
+        )
     }
 
     pub(crate) fn done(&self, op: Op) -> Result<(), ManagerError> {
-        match self.call(op)? {
+        self.call(op).and_then(reply::done)
+    }
+
+    pub(crate) fn boolean(&self, op: Op) -> Result<bool, ManagerError> {
+        self.call(op).and_then(reply::boolean)
+    }
+}
+
+/// Reading a response as what a proxy method returns.
+pub(crate) mod reply {
+    use crate::client::{decode, unexpected};
+    use crate::error::ManagerError;
+    use crate::protocol::{Bytes, Response};
+    use serde::de::DeserializeOwned;
+
+    pub(crate) fn done(response: Response) -> Result<(), ManagerError> {
+        match response {
             Response::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
 
-    pub(crate) fn boolean(&self, op: Op) -> Result<bool, ManagerError> {
-        match self.call(op)? {
+    pub(crate) fn boolean(response: Response) -> Result<bool, ManagerError> {
+        match response {
             Response::Bool(b) => Ok(b),
             other => Err(unexpected(&other)),
         }
     }
 
-    pub(crate) fn int(&self, op: Op) -> Result<i64, ManagerError> {
-        match self.call(op)? {
+    pub(crate) fn int(response: Response) -> Result<i64, ManagerError> {
+        match response {
             Response::Int(n) => Ok(n),
             other => Err(unexpected(&other)),
         }
     }
 
-    pub(crate) fn usize(&self, op: Op) -> Result<usize, ManagerError> {
-        self.int(op).map(|n| n as usize)
+    pub(crate) fn count(response: Response) -> Result<usize, ManagerError> {
+        int(response).map(|n| n as usize)
     }
 
-    pub(crate) fn bytes(&self, op: Op) -> Result<Bytes, ManagerError> {
-        match self.call(op)? {
+    pub(crate) fn bytes(response: Response) -> Result<Bytes, ManagerError> {
+        match response {
             Response::Bytes(b) => Ok(b),
             other => Err(unexpected(&other)),
         }
     }
 
-    pub(crate) fn value<T: DeserializeOwned>(&self, op: Op) -> Result<T, ManagerError> {
-        decode(&self.bytes(op)?)
+    pub(crate) fn value<T: DeserializeOwned>(response: Response) -> Result<T, ManagerError> {
+        decode(&bytes(response)?)
     }
 
-    pub(crate) fn maybe<T: DeserializeOwned>(&self, op: Op) -> Result<Option<T>, ManagerError> {
-        match self.call(op)? {
+    pub(crate) fn maybe<T: DeserializeOwned>(
+        response: Response,
+    ) -> Result<Option<T>, ManagerError> {
+        match response {
             Response::MaybeBytes(b) => b.map(|b| decode(&b)).transpose(),
             other => Err(unexpected(&other)),
         }
     }
 
-    pub(crate) fn values<T: DeserializeOwned>(&self, op: Op) -> Result<Vec<T>, ManagerError> {
-        match self.call(op)? {
+    pub(crate) fn values<T: DeserializeOwned>(response: Response) -> Result<Vec<T>, ManagerError> {
+        match response {
             Response::List(items) => items.iter().map(|b| decode(b)).collect(),
             Response::Versioned { items, .. } => items.iter().map(|b| decode(b)).collect(),
             other => Err(unexpected(&other)),
@@ -79,10 +133,9 @@ impl Handle {
     }
 
     pub(crate) fn pairs<K: DeserializeOwned, V: DeserializeOwned>(
-        &self,
-        op: Op,
+        response: Response,
     ) -> Result<Vec<(K, V)>, ManagerError> {
-        match self.call(op)? {
+        match response {
             Response::Items(items) => items
                 .iter()
                 .map(|(k, v)| Ok((decode(k)?, decode(v)?)))
@@ -91,6 +144,32 @@ impl Handle {
         }
     }
 }
+
+/// A proxy method and its async twin, written once: what to send (an expression that may use
+/// `?`), and how to read the answer (a function of the [`Response`]). The twin is named as the
+/// crate's convention has it, `<method>_async`.
+macro_rules! twins {
+    ($(
+        $(#[$doc:meta])*
+        pub fn $name:ident / $twin:ident (&$this:ident $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty {
+            send: $op:expr,
+            read: $read:expr $(,)?
+        }
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $name(&$this $(, $arg: $ty)*) -> Result<$ret, $crate::ManagerError> {
+            let op = $op;
+            $this.handle.call(op).and_then($read)
+        }
+
+        #[doc = concat!("[`", stringify!($name), "`](Self::", stringify!($name), "), as a future: see [async twins](crate#async-twins).")]
+        pub async fn $twin(&$this $(, $arg: $ty)*) -> Result<$ret, $crate::ManagerError> {
+            let op = $op;
+            $this.handle.call_async(op).await.and_then($read)
+        }
+    )*};
+}
+pub(crate) use twins;
 
 /// Serde for a typed proxy: its handle only (the type parameters are the proxy's, not data).
 macro_rules! proxy_serde {

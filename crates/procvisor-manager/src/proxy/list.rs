@@ -1,6 +1,6 @@
 //! `ListProxy` and `ArrayProxy`: Python's `manager.list()` and `manager.Array()`.
 
-use super::handle::{Handle, proxy_serde};
+use super::handle::{Handle, proxy_serde, reply, twins};
 use crate::client::{encode, encode_all, unexpected};
 use crate::error::ManagerError;
 use crate::protocol::{Op, Response};
@@ -32,101 +32,119 @@ pub struct ListProxy<T> {
 proxy_serde!(ListProxy<T>);
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
-    /// `len(l)`.
-    pub fn len(&self) -> Result<usize, ManagerError> {
-        self.handle.usize(Op::Len)
-    }
+    twins! {
+        /// `len(l)`.
+        pub fn len / len_async(&self) -> usize {
+            send: Op::Len,
+            read: reply::count,
+        }
 
-    /// `len(l) == 0`.
-    pub fn is_empty(&self) -> Result<bool, ManagerError> {
-        Ok(self.len()? == 0)
-    }
+        /// `len(l) == 0`.
+        pub fn is_empty / is_empty_async(&self) -> bool {
+            send: Op::Len,
+            read: |r| reply::count(r).map(|n| n == 0),
+        }
 
-    /// `l[index]`: out of range is the manager's `IndexError`.
-    pub fn at(&self, index: i64) -> Result<T, ManagerError> {
-        self.handle.value(Op::At(index))
-    }
+        /// `l[index]`: out of range is the manager's `IndexError`.
+        pub fn at / at_async(&self, index: i64) -> T {
+            send: Op::At(index),
+            read: reply::value,
+        }
 
-    /// `l[index] = value`.
-    pub fn set(&self, index: i64, value: T) -> Result<(), ManagerError> {
-        self.handle.done(Op::SetAt(index, encode(&value)?))
-    }
+        /// `l[index] = value`.
+        pub fn set / set_async(&self, index: i64, value: T) -> () {
+            send: Op::SetAt(index, encode(&value)?),
+            read: reply::done,
+        }
 
-    /// `del l[index]`.
-    pub fn del(&self, index: i64) -> Result<(), ManagerError> {
-        self.handle.done(Op::DelAt(index))
-    }
+        /// `del l[index]`.
+        pub fn del / del_async(&self, index: i64) -> () {
+            send: Op::DelAt(index),
+            read: reply::done,
+        }
 
-    /// `l.append(value)`.
-    pub fn append(&self, value: T) -> Result<(), ManagerError> {
-        self.handle.done(Op::Append(encode(&value)?))
-    }
+        /// `l.append(value)`.
+        pub fn append / append_async(&self, value: T) -> () {
+            send: Op::Append(encode(&value)?),
+            read: reply::done,
+        }
 
-    /// `l.extend(values)`, in one step.
-    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<(), ManagerError> {
-        let values = encode_all(values)?;
-        self.handle.done(Op::Extend(values))
-    }
+        /// `l.extend(values)`, in one step.
+        pub fn extend / extend_async(&self, values: impl IntoIterator<Item = T>) -> () {
+            send: Op::Extend(encode_all(values)?),
+            read: reply::done,
+        }
 
-    /// `l.insert(index, value)`.
-    pub fn insert(&self, index: i64, value: T) -> Result<(), ManagerError> {
-        self.handle.done(Op::Insert(index, encode(&value)?))
-    }
+        /// `l.insert(index, value)`.
+        pub fn insert / insert_async(&self, index: i64, value: T) -> () {
+            send: Op::Insert(index, encode(&value)?),
+            read: reply::done,
+        }
 
-    /// `l.pop()`: the last item; an empty list is the manager's `IndexError`.
-    pub fn pop(&self) -> Result<T, ManagerError> {
-        self.handle.value(Op::PopAt(None))
-    }
+        /// `l.pop()`: the last item; an empty list is the manager's `IndexError`.
+        pub fn pop / pop_async(&self) -> T {
+            send: Op::PopAt(None),
+            read: reply::value,
+        }
 
-    /// `l.pop(index)`.
-    pub fn pop_at(&self, index: i64) -> Result<T, ManagerError> {
-        self.handle.value(Op::PopAt(Some(index)))
-    }
+        /// `l.pop(index)`.
+        pub fn pop_at / pop_at_async(&self, index: i64) -> T {
+            send: Op::PopAt(Some(index)),
+            read: reply::value,
+        }
 
-    /// `l.remove(value)`: the first equal item; none is the manager's `ValueError`.
-    pub fn remove(&self, value: &T) -> Result<(), ManagerError> {
-        self.handle.done(Op::Remove(encode(value)?))
-    }
+        /// `l.remove(value)`: the first equal item; none is the manager's `ValueError`.
+        pub fn remove / remove_async(&self, value: &T) -> () {
+            send: Op::Remove(encode(value)?),
+            read: reply::done,
+        }
 
-    /// `l.index(value)`: none is the manager's `ValueError`.
-    pub fn index(&self, value: &T) -> Result<usize, ManagerError> {
-        self.handle.usize(Op::Index(encode(value)?))
-    }
+        /// `l.index(value)`: none is the manager's `ValueError`.
+        pub fn index / index_async(&self, value: &T) -> usize {
+            send: Op::Index(encode(value)?),
+            read: reply::count,
+        }
 
-    /// `l.count(value)`.
-    pub fn count(&self, value: &T) -> Result<usize, ManagerError> {
-        self.handle.usize(Op::Count(encode(value)?))
-    }
+        /// `l.count(value)`.
+        pub fn count / count_async(&self, value: &T) -> usize {
+            send: Op::Count(encode(value)?),
+            read: reply::count,
+        }
 
-    /// `l.reverse()`.
-    pub fn reverse(&self) -> Result<(), ManagerError> {
-        self.handle.done(Op::Reverse)
-    }
+        /// `l.reverse()`.
+        pub fn reverse / reverse_async(&self) -> () {
+            send: Op::Reverse,
+            read: reply::done,
+        }
 
-    /// `l[start:stop]`.
-    pub fn slice(&self, start: Option<i64>, stop: Option<i64>) -> Result<Vec<T>, ManagerError> {
-        self.handle.values(Op::Slice(start, stop))
-    }
+        /// `l[start:stop]`.
+        pub fn slice / slice_async(&self, start: Option<i64>, stop: Option<i64>) -> Vec<T> {
+            send: Op::Slice(start, stop),
+            read: reply::values,
+        }
 
-    /// `l[start:stop] = values`.
-    pub fn set_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        values: impl IntoIterator<Item = T>,
-    ) -> Result<(), ManagerError> {
-        let values = encode_all(values)?;
-        self.handle.done(Op::SetSlice(start, stop, values))
-    }
+        /// `l[start:stop] = values`.
+        pub fn set_slice / set_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            values: impl IntoIterator<Item = T>,
+        ) -> () {
+            send: Op::SetSlice(start, stop, encode_all(values)?),
+            read: reply::done,
+        }
 
-    /// `l.clear()`.
-    pub fn clear(&self) -> Result<(), ManagerError> {
-        self.handle.done(Op::Clear)
-    }
+        /// `l.clear()`.
+        pub fn clear / clear_async(&self) -> () {
+            send: Op::Clear,
+            read: reply::done,
+        }
 
-    /// `list(l)`: the items, taken in one step.
-    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
-        self.handle.values(Op::Snapshot)
+        /// `list(l)`: the items, taken in one step.
+        pub fn to_vec / to_vec_async(&self) -> Vec<T> {
+            send: Op::Snapshot,
+            read: reply::values,
+        }
     }
 
     /// `l.sort(key=...)`, stable, as one change: the manager cannot compare values it only
@@ -134,27 +152,61 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// list meanwhile (else it tries again).
     pub fn sort_by_key<O: Ord>(&self, mut key: impl FnMut(&T) -> O) -> Result<(), ManagerError> {
         loop {
-            let (version, items) = match self.handle.call(Op::Snapshot)? {
-                Response::Versioned { version, items } => (version, items),
-                other => return Err(unexpected(&other)),
-            };
-            let mut decoded = items
-                .into_iter()
-                .map(|b| Ok((crate::client::decode::<T>(&b)?, b)))
-                .collect::<Result<Vec<_>, ManagerError>>()?;
-            decoded.sort_by_key(|(value, _)| key(value));
-            let items = decoded.into_iter().map(|(_, b)| b).collect();
-            if self.handle.boolean(Op::ReplaceIf { version, items })? {
+            let snapshot = self.handle.call(Op::Snapshot)?;
+            let replace = sorted(snapshot, &mut key)?;
+            if self.handle.call(replace).and_then(reply::boolean)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// [`sort_by_key`](Self::sort_by_key), as a future: see [async twins](crate#async-twins).
+    pub async fn sort_by_key_async<O: Ord>(
+        &self,
+        mut key: impl FnMut(&T) -> O,
+    ) -> Result<(), ManagerError> {
+        loop {
+            let snapshot = self.handle.call_async(Op::Snapshot).await?;
+            let replace = sorted(snapshot, &mut key)?;
+            if self
+                .handle
+                .call_async(replace)
+                .await
+                .and_then(reply::boolean)?
+            {
                 return Ok(());
             }
         }
     }
 }
 
+/// The change that puts a list's `snapshot` back sorted by `key`, if nobody changed it since.
+fn sorted<T: DeserializeOwned, O: Ord>(
+    snapshot: Response,
+    key: &mut impl FnMut(&T) -> O,
+) -> Result<Op, ManagerError> {
+    let (version, items) = match snapshot {
+        Response::Versioned { version, items } => (version, items),
+        other => return Err(unexpected(&other)),
+    };
+    let mut decoded = items
+        .into_iter()
+        .map(|b| Ok((crate::client::decode::<T>(&b)?, b)))
+        .collect::<Result<Vec<_>, ManagerError>>()?;
+    decoded.sort_by_key(|(value, _)| key(value));
+    let items = decoded.into_iter().map(|(_, b)| b).collect();
+    Ok(Op::ReplaceIf { version, items })
+}
+
 impl<T: Serialize + DeserializeOwned + Ord + Clone> ListProxy<T> {
     /// `l.sort()` (see [`sort_by_key`](Self::sort_by_key)).
     pub fn sort(&self) -> Result<(), ManagerError> {
         self.sort_by_key(T::clone)
+    }
+
+    /// [`sort`](Self::sort), as a future: see [async twins](crate#async-twins).
+    pub async fn sort_async(&self) -> Result<(), ManagerError> {
+        self.sort_by_key_async(T::clone).await
     }
 }
 
@@ -176,44 +228,52 @@ pub struct ArrayProxy<T> {
 proxy_serde!(ArrayProxy<T>);
 
 impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
-    /// `len(a)`.
-    pub fn len(&self) -> Result<usize, ManagerError> {
-        self.handle.usize(Op::Len)
-    }
+    twins! {
+        /// `len(a)`.
+        pub fn len / len_async(&self) -> usize {
+            send: Op::Len,
+            read: reply::count,
+        }
 
-    /// `len(a) == 0`.
-    pub fn is_empty(&self) -> Result<bool, ManagerError> {
-        Ok(self.len()? == 0)
-    }
+        /// `len(a) == 0`.
+        pub fn is_empty / is_empty_async(&self) -> bool {
+            send: Op::Len,
+            read: |r| reply::count(r).map(|n| n == 0),
+        }
 
-    /// `a[index]`.
-    pub fn get(&self, index: i64) -> Result<T, ManagerError> {
-        self.handle.value(Op::At(index))
-    }
+        /// `a[index]`.
+        pub fn get / get_async(&self, index: i64) -> T {
+            send: Op::At(index),
+            read: reply::value,
+        }
 
-    /// `a[index] = value`.
-    pub fn set(&self, index: i64, value: T) -> Result<(), ManagerError> {
-        self.handle.done(Op::SetAt(index, encode(&value)?))
-    }
+        /// `a[index] = value`.
+        pub fn set / set_async(&self, index: i64, value: T) -> () {
+            send: Op::SetAt(index, encode(&value)?),
+            read: reply::done,
+        }
 
-    /// `a[start:stop]`.
-    pub fn slice(&self, start: Option<i64>, stop: Option<i64>) -> Result<Vec<T>, ManagerError> {
-        self.handle.values(Op::Slice(start, stop))
-    }
+        /// `a[start:stop]`.
+        pub fn slice / slice_async(&self, start: Option<i64>, stop: Option<i64>) -> Vec<T> {
+            send: Op::Slice(start, stop),
+            read: reply::values,
+        }
 
-    /// `a[start:stop] = values`, of the same length (else the manager's `ValueError`).
-    pub fn set_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        values: impl IntoIterator<Item = T>,
-    ) -> Result<(), ManagerError> {
-        let values = encode_all(values)?;
-        self.handle.done(Op::SetSlice(start, stop, values))
-    }
+        /// `a[start:stop] = values`, of the same length (else the manager's `ValueError`).
+        pub fn set_slice / set_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            values: impl IntoIterator<Item = T>,
+        ) -> () {
+            send: Op::SetSlice(start, stop, encode_all(values)?),
+            read: reply::done,
+        }
 
-    /// `list(a)`.
-    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
-        self.handle.values(Op::Snapshot)
+        /// `list(a)`.
+        pub fn to_vec / to_vec_async(&self) -> Vec<T> {
+            send: Op::Snapshot,
+            read: reply::values,
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! The proxies: typed handles on objects a manager holds.
 
 mod actor;
-mod custom;
 mod dict;
 pub(crate) mod handle;
 mod list;
@@ -10,7 +9,6 @@ mod queue;
 mod sync;
 
 pub use actor::ActorProxy;
-pub use custom::Proxy;
 pub use dict::DictProxy;
 pub use list::{ArrayProxy, ListProxy};
 pub use namespace::{NamespaceProxy, ValueProxy};

@@ -1,9 +1,9 @@
 //! `NamespaceProxy` and `ValueProxy`: Python's `manager.Namespace()` and `manager.Value()`.
 
-use super::handle::{Handle, proxy_serde};
+use super::handle::{Handle, proxy_serde, reply, twins};
 use crate::client::encode;
 use crate::error::ManagerError;
-use crate::protocol::Op;
+use crate::protocol::{Op, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -33,35 +33,58 @@ impl NamespaceProxy {
 
     /// `ns.name`: a missing attribute is the manager's `AttributeError`.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ManagerError> {
-        self.handle.value(Op::GetItem(name.as_bytes().to_vec()))
+        self.handle.call(attribute(name)).and_then(reply::value)
+    }
+
+    /// [`get`](Self::get), as a future: see [async twins](crate#async-twins).
+    pub async fn get_async<T: DeserializeOwned>(&self, name: &str) -> Result<T, ManagerError> {
+        self.handle
+            .call_async(attribute(name))
+            .await
+            .and_then(reply::value)
     }
 
     /// `ns.name = value`.
     pub fn set<T: Serialize>(&self, name: &str, value: T) -> Result<(), ManagerError> {
-        self.handle
-            .done(Op::Set(name.as_bytes().to_vec(), encode(&value)?))
+        let op = Op::Set(name.as_bytes().to_vec(), encode(&value)?);
+        self.handle.call(op).and_then(reply::done)
     }
 
-    /// `del ns.name`.
-    pub fn del(&self, name: &str) -> Result<(), ManagerError> {
-        self.handle.done(Op::Del(name.as_bytes().to_vec()))
+    /// [`set`](Self::set), as a future: see [async twins](crate#async-twins).
+    pub async fn set_async<T: Serialize>(&self, name: &str, value: T) -> Result<(), ManagerError> {
+        let op = Op::Set(name.as_bytes().to_vec(), encode(&value)?);
+        self.handle.call_async(op).await.and_then(reply::done)
     }
 
-    /// `hasattr(ns, name)`.
-    pub fn has(&self, name: &str) -> Result<bool, ManagerError> {
-        self.handle.boolean(Op::Contains(name.as_bytes().to_vec()))
-    }
+    twins! {
+        /// `del ns.name`.
+        pub fn del / del_async(&self, name: &str) -> () {
+            send: Op::Del(name.as_bytes().to_vec()),
+            read: reply::done,
+        }
 
-    /// The attributes' names, in the order they were first set.
-    pub fn names(&self) -> Result<Vec<String>, ManagerError> {
-        match self.handle.call(Op::Keys)? {
-            crate::protocol::Response::List(names) => Ok(names
-                .into_iter()
-                .map(|n| String::from_utf8_lossy(&n).into_owned())
-                .collect()),
-            other => Err(crate::client::unexpected(&other)),
+        /// `hasattr(ns, name)`.
+        pub fn has / has_async(&self, name: &str) -> bool {
+            send: Op::Contains(name.as_bytes().to_vec()),
+            read: reply::boolean,
+        }
+
+        /// The attributes' names, in the order they were first set.
+        pub fn names / names_async(&self) -> Vec<String> {
+            send: Op::Keys,
+            read: |r| match r {
+                Response::List(names) => Ok(names
+                    .into_iter()
+                    .map(|n| String::from_utf8_lossy(&n).into_owned())
+                    .collect()),
+                other => Err(crate::client::unexpected(&other)),
+            },
         }
     }
+}
+
+fn attribute(name: &str) -> Op {
+    Op::GetItem(name.as_bytes().to_vec())
 }
 
 /// One value held by a manager: Python's `manager.Value(typecode, value)`.
@@ -72,13 +95,17 @@ pub struct ValueProxy<T> {
 proxy_serde!(ValueProxy<T>);
 
 impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
-    /// `v.value`.
-    pub fn get(&self) -> Result<T, ManagerError> {
-        self.handle.value(Op::Load)
-    }
+    twins! {
+        /// `v.value`.
+        pub fn get / get_async(&self) -> T {
+            send: Op::Load,
+            read: reply::value,
+        }
 
-    /// `v.value = value`.
-    pub fn set(&self, value: T) -> Result<(), ManagerError> {
-        self.handle.done(Op::Store(encode(&value)?))
+        /// `v.value = value`.
+        pub fn set / set_async(&self, value: T) -> () {
+            send: Op::Store(encode(&value)?),
+            read: reply::done,
+        }
     }
 }

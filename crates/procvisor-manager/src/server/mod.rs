@@ -9,7 +9,6 @@ mod queue_object;
 mod sync_objects;
 mod waiting;
 
-use crate::managed::{self, ErasedManaged};
 use crate::protocol::{Create, ObjectId, Op, Request, Response, Session};
 use collections::VersionedList;
 use handshakes::{HANDSHAKE_TIMEOUT, Handshakes};
@@ -36,7 +35,6 @@ enum Object {
     Event(EventObject),
     Barrier(BarrierObject),
     Queue(QueueObject),
-    Custom(Mutex<Box<dyn ErasedManaged>>),
 }
 
 fn lock<S: ?Sized>(m: &Mutex<S>) -> MutexGuard<'_, S> {
@@ -65,15 +63,6 @@ impl Object {
             Create::Event => Object::Event(EventObject::new()),
             Create::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
             Create::Queue { maxsize } => Object::Queue(QueueObject::new(maxsize)),
-            Create::Custom { typeid, args } => {
-                let registration = managed::lookup(&typeid).ok_or_else(|| {
-                    crate::error::remote(
-                        "TypeError",
-                        format!("`{typeid}` is not registered in the manager's binary (register_managed!)"),
-                    )
-                })?;
-                Object::Custom(Mutex::new((registration.create)(&args)?))
-            }
         })
     }
 
@@ -90,10 +79,6 @@ impl Object {
             Object::Event(e) => e.call(op, client_gone),
             Object::Barrier(b) => b.call(op, client_gone),
             Object::Queue(q) => q.call(op, client_gone),
-            Object::Custom(object) => match op {
-                Op::Custom(request) => lock(object).call(&request),
-                other => collections::unsupported("custom", &other),
-            },
         }
     }
 

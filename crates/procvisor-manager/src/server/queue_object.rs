@@ -60,13 +60,24 @@ impl QueueObject {
                 let (mut state, waited) = wait_for(&self.changed, self.lock(), &patience, |s| {
                     !s.items.is_empty()
                 });
-                match (waited, state.items.pop_front()) {
-                    (Waited::Ready, Some(item)) => {
+                // Only a caller that is still there takes the item: one that went (or was
+                // cancelled) as the item came leaves it for the next.
+                if waited != Waited::Ready {
+                    return outcome(waited);
+                }
+                match state.items.pop_front() {
+                    Some(item) => {
                         self.changed.notify_all();
                         Response::Bytes(item)
                     }
-                    (waited, _) => outcome(waited),
+                    None => outcome(Waited::TimedOut),
                 }
+            }
+            Op::GiveBack(item) => {
+                // It was the first item when it was taken, and is counted as unfinished still.
+                self.lock().items.push_front(item);
+                self.changed.notify_all();
+                Response::Done
             }
             Op::TaskDone => {
                 let mut state = self.lock();
