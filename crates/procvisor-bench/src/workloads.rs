@@ -25,6 +25,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::PoolMap),
         Box::new(pool::PoolImapUnorderedC1),
         Box::new(pool::PoolApplyAsync),
+        Box::new(pool::ActorPoolSubmit),
         Box::new(pool::CrashRecovery),
         Box::new(actors::ActorCall),
         Box::new(actors::RestartAfterKill),
@@ -34,6 +35,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         )),
         Box::new(supervision::SupervisedPoolRestart),
         Box::new(manager::ManagerDict),
+        Box::new(manager::ManagerActor),
     ]
 }
 

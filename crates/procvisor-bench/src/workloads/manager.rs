@@ -1,8 +1,10 @@
-//! `manager_dict`: writes to a dict held by a manager process, through its proxy.
+//! `manager_dict` and `manager_actor`: writes to a dict held by a manager process, through its
+//! proxy; calls to a user's actor the manager serves.
 
 use super::pipe::PipeRtt;
 use crate::harness::{Side, Target, Workload};
 use crate::python;
+use procvisor::{Actor, ActorContext, InitError, register_actor};
 use procvisor_manager::{DictProxy, Manager};
 use std::time::{Duration, Instant};
 
@@ -68,6 +70,75 @@ impl Workload for ManagerDict {
             }
             Side::Python => python::run("manager_dict", &[n.to_string(), WARMUP.to_string()]),
             // The floor for one request and its reply: a Connection round trip.
+            Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
+        }
+    }
+}
+
+/// `manager_actor`: calls to a user's actor served by a manager (Python: a method of a class
+/// registered with a `BaseManager`).
+pub(crate) struct ManagerActor;
+
+/// Adds what it is sent to its total; answers the total.
+struct Counter(i64);
+
+impl Actor for Counter {
+    type Args = ();
+    type Msg = i64;
+    type Reply = i64;
+
+    async fn start((): (), _: &ActorContext<Self>) -> Result<Self, InitError> {
+        Ok(Counter(0))
+    }
+
+    async fn handle(&mut self, n: i64, _: &ActorContext<Self>) -> i64 {
+        self.0 += n;
+        self.0
+    }
+}
+register_actor!(Counter);
+
+impl Workload for ManagerActor {
+    fn name(&self) -> &'static str {
+        "manager_actor"
+    }
+
+    fn unit(&self) -> &'static str {
+        "call"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // As manager_dict: a call to one's own type costs no more than a built-in object's.
+        &[Target::VsPython(0.3), Target::VsBaseline(2.0)]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        let n = ManagerDict::count(smoke);
+        match side {
+            Side::Procvisor => {
+                let manager = Manager::start().map_err(|e| e.to_string())?;
+                let counter = manager.spawn::<Counter>(()).map_err(|e| e.to_string())?;
+                for _ in 0..WARMUP {
+                    counter.call(1).map_err(|e| e.to_string())?;
+                }
+                let start = Instant::now();
+                for _ in 0..n {
+                    counter.call(1).map_err(|e| e.to_string())?;
+                }
+                let elapsed = start.elapsed();
+                let total = counter.call(0).map_err(|e| e.to_string())?;
+                if total != n + WARMUP {
+                    return Err(format!("the total is {total}, expected {}", n + WARMUP));
+                }
+                drop(counter);
+                manager.shutdown().map_err(|e| e.to_string())?;
+                Ok(elapsed / n as u32)
+            }
+            Side::Python => python::run("manager_actor", &[n.to_string(), WARMUP.to_string()]),
             Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
         }
     }

@@ -1,8 +1,9 @@
-//! `pool_map`, `pool_imap_unordered_c1`, `pool_apply_async` and `crash_recovery`.
+//! `pool_map`, `pool_imap_unordered_c1`, `pool_apply_async`, `actor_pool_submit` and
+//! `crash_recovery`.
 
 use crate::harness::{Side, Target, Workload};
 use crate::python;
-use procvisor::{Pool, PoolError, Value, register};
+use procvisor::{Actor, ActorContext, InitError, Pool, PoolError, Value, register, register_actor};
 use std::time::{Duration, Instant};
 
 fn square(x: i64) -> i64 {
@@ -239,5 +240,73 @@ impl Workload for CrashRecovery {
             reported[1].as_secs_f64() * 1e3,
             full[1].as_secs_f64() * 1e3
         )]
+    }
+}
+
+/// `actor_pool_submit`: `pool_apply_async`'s work as messages to a pool of actors, so the two
+/// kinds of pool compare (the baseline is a function pool in the same run).
+pub(crate) struct ActorPoolSubmit;
+
+/// Squares what it is sent.
+struct Squarer;
+
+impl Actor for Squarer {
+    type Args = ();
+    type Msg = i64;
+    type Reply = i64;
+
+    async fn start((): (), _: &ActorContext<Self>) -> Result<Self, InitError> {
+        Ok(Squarer)
+    }
+
+    async fn handle(&mut self, x: i64, _: &ActorContext<Self>) -> i64 {
+        square(x)
+    }
+}
+register_actor!(Squarer);
+
+impl Workload for ActorPoolSubmit {
+    fn name(&self) -> &'static str {
+        "actor_pool_submit"
+    }
+
+    fn unit(&self) -> &'static str {
+        "task"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // No slower than a pool of functions, within noise; at least 5x Python's tasks/s.
+        &[Target::VsPython(0.2), Target::VsBaseline(1.1)]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        let n: i64 = if smoke { 1000 } else { 20_000 };
+        match side {
+            Side::Procvisor => {
+                let pool = Pool::builder()
+                    .processes(2)
+                    .build_actors::<Squarer>(())
+                    .map_err(|e| e.to_string())?;
+                pool.map(0..100).map_err(|e| e.to_string())?;
+                let start = Instant::now();
+                let results = (0..n)
+                    .map(|i| pool.submit(i))
+                    .collect::<Result<Vec<_>, PoolError>>()
+                    .map_err(|e| e.to_string())?;
+                let mut last = 0;
+                for result in &results {
+                    last = result.get().map_err(|e| e.to_string())?;
+                }
+                let elapsed = start.elapsed();
+                check(last, n)?;
+                Ok(elapsed / n as u32)
+            }
+            Side::Python => python::run("pool_apply_async", &[n.to_string()]),
+            Side::Baseline => PoolApplyAsync.measure(Side::Procvisor, smoke),
+        }
     }
 }
