@@ -48,9 +48,20 @@ pub struct PoolBuilder {
     intensity: Option<RestartIntensity>,
     retries: u32,
     task_time_limit: Option<Duration>,
+    cluster: Option<crate::remote::BusHandle>,
 }
 
 impl PoolBuilder {
+    /// Runs the pool's workers on the hosts of a cluster (`procvisor::cluster::Cluster`)
+    /// instead of on this machine: the same calls, results and errors, plus
+    /// [`PoolError::HostLost`] for the tasks of a host that is lost. Each host runs as many
+    /// workers as it has CPUs (or as its agent was told); [`processes`](Self::processes) is
+    /// ignored.
+    pub fn cluster(mut self, cluster: &impl crate::remote::Hosts) -> Self {
+        self.cluster = Some(crate::remote::BusHandle(cluster.host_bus()));
+        self
+    }
+
     /// The number of worker processes (default: [`cpu_count`](procvisor_runtime::cpu_count)).
     pub fn processes(mut self, processes: usize) -> Self {
         self.processes = Some(processes);
@@ -137,6 +148,9 @@ impl PoolBuilder {
     /// [`PoolError::Start`] when a worker cannot be started (the workers already started are
     /// stopped first).
     pub fn build(mut self) -> Result<Pool, PoolError> {
+        if let Some(bus) = self.cluster.take() {
+            return Ok(Pool::from_owner(Arc::new(Owner(self.launch_remote(&bus.0)?))));
+        }
         let initializer = self.initializer.take().transpose()?;
         let mode = WorkerMode::Functions {
             initializer: initializer.map(|(name, args)| (name.to_string(), args)),
@@ -171,6 +185,12 @@ impl PoolBuilder {
     /// registered. An initializer set on this builder is refused: the actor's `start` is its
     /// initializer.
     pub fn build_actors<A: Actor>(self, args: A::Args) -> Result<ActorPool<A>, PoolError> {
+        if self.cluster.is_some() {
+            return Err(PoolError::InvalidArgument(
+                "a pool of actors across hosts is not supported yet: use a pool of functions"
+                    .into(),
+            ));
+        }
         let name = std::any::type_name::<A>();
         if !pool_support::actor_registered(name) {
             return Err(PoolError::UnregisteredActor {
@@ -244,6 +264,34 @@ impl PoolBuilder {
         }
     }
 
+    /// A pool whose workers run on the bus's hosts.
+    fn launch_remote(self, bus: &Arc<dyn crate::remote::HostBus>) -> Result<Core, PoolError> {
+        let unsupported = |what: &str| {
+            Err(PoolError::InvalidArgument(format!(
+                "a pool across hosts has no {what} yet"
+            )))
+        };
+        if self.initializer.is_some() {
+            return unsupported("initializer");
+        }
+        if self.maxtasksperchild.is_some() {
+            return unsupported("maxtasksperchild");
+        }
+        static POOLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut nonce = [0u8; 4];
+        let _ = getrandom::fill(&mut nonce);
+        let name = format!(
+            "{}-{}-{:08x}",
+            std::process::id(),
+            POOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            u32::from_le_bytes(nonce)
+        );
+        let processes = bus.slots().max(1);
+        let shared = Arc::new(Shared::new(processes, self.retries, self.task_time_limit));
+        let router = crate::remote::start_remote_router(shared.clone(), bus, &name)?;
+        Ok(Core { shared, router })
+    }
+
     fn launch(self, mode: WorkerMode) -> Result<Core, PoolError> {
         let processes = self.processes.unwrap_or_else(procvisor_runtime::cpu_count);
         if processes == 0 {
@@ -262,7 +310,7 @@ impl PoolBuilder {
         };
         let initial = start_all(&spec, processes)?;
         let shared = Arc::new(Shared::new(processes, self.retries, self.task_time_limit));
-        let router = spawn_router(RouterArgs {
+        let router = spawn_router(Router, RouterArgs {
             shared: shared.clone(),
             spec,
             maxtasksperchild: self.maxtasksperchild,
@@ -302,9 +350,13 @@ fn start_all(spec: &WorkerSpec, processes: usize) -> Result<Vec<Started>, PoolEr
 /// Starts the router, under the node's root supervisor, on a thread of its own with a
 /// single-threaded runtime: the router, its link tasks and its timers then never wake each
 /// other across threads (on a small machine, those wakeups cost more than the work).
-fn spawn_router(
-    args: RouterArgs,
-) -> Result<ractor::ActorRef<crate::router::RouterMessage>, PoolError> {
+pub(crate) fn spawn_router<R>(
+    router: R,
+    args: R::Arguments,
+) -> Result<ractor::ActorRef<crate::router::RouterMessage>, PoolError>
+where
+    R: ractor::Actor<Msg = crate::router::RouterMessage>,
+{
     let root = pool_support::root_supervisor();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -315,7 +367,7 @@ fn spawn_router(
         .name("procvisor-pool-router".into())
         .spawn(move || {
             runtime.block_on(async move {
-                match ractor::Actor::spawn_linked(None, Router, args, root).await {
+                match ractor::Actor::spawn_linked(None, router, args, root).await {
                     Ok((router, handle)) => {
                         let _ = tx.send(Ok(router));
                         let _ = handle.await;
@@ -368,6 +420,7 @@ impl PoolPlan {
             intensity: self.intensity,
             retries: self.retries,
             task_time_limit: self.task_time_limit,
+            cluster: None,
         };
         let mode = match self.actor {
             Some(actor) => {

@@ -203,6 +203,35 @@ pub enum PoolError {
         /// The limit.
         limit: Duration,
     },
+    /// The host running the task was lost: its agent died, hung, or was cut off, and said
+    /// nothing for the cluster's host timeout. What it ran is not believed any more (a late
+    /// result is dropped) and its workers are killed; the task may have run in part.
+    #[error("{task} was lost with its host {host} (last heard from {last_seen:?} before)")]
+    HostLost {
+        /// The task.
+        task: TaskInfo,
+        /// The host.
+        host: String,
+        /// How long before the loss the host was last heard from.
+        last_seen: Duration,
+    },
+    /// A host could not run the task (its binary lacks the function, its own pool broke).
+    #[error("{task} was refused by host {host}: {reason}")]
+    HostRefused {
+        /// The task.
+        task: TaskInfo,
+        /// The host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// A pool across hosts cannot reach its cluster: this process was cut off from it for
+    /// the host timeout, or no host runs the pool's workers.
+    #[error("the cluster is unreachable: {reason}")]
+    ClusterUnreachable {
+        /// What happened.
+        reason: String,
+    },
     /// The pool was terminated (or dropped) before the task finished.
     #[error("the pool was terminated before {task} finished")]
     Terminated {
@@ -231,6 +260,8 @@ impl PoolError {
             | PoolError::WorkerLost { task, .. }
             | PoolError::TimeLimitExceeded { task, .. }
             | PoolError::Terminated { task }
+            | PoolError::HostLost { task, .. }
+            | PoolError::HostRefused { task, .. }
             | PoolError::Result { task, .. } => Some(task),
             _ => None,
         }
@@ -242,11 +273,13 @@ impl PoolError {
     }
 
     /// Whether the failure came from the infrastructure rather than the task's own code: a lost
-    /// worker or a time limit. These are the failures that retries repeat.
+    /// worker or host, or a time limit. These are the failures that retries repeat.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            PoolError::WorkerLost { .. } | PoolError::TimeLimitExceeded { .. }
+            PoolError::WorkerLost { .. }
+                | PoolError::TimeLimitExceeded { .. }
+                | PoolError::HostLost { .. }
         )
     }
 }

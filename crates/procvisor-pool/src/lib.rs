@@ -47,6 +47,7 @@ mod lifecycle;
 mod options;
 mod pool;
 mod protocol;
+pub mod remote;
 mod router;
 mod sink;
 mod stats;

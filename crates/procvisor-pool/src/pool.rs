@@ -92,6 +92,21 @@ impl Pool {
         PoolBuilder::default()
     }
 
+    /// Runs a task that came from a pool on another host (a cluster's agent does this);
+    /// `done` gets its outcome, once.
+    ///
+    /// # Errors
+    ///
+    /// When this pool takes no work (then `done` is not called).
+    #[doc(hidden)]
+    pub fn run_remote(
+        &self,
+        task: crate::remote::RemoteTask,
+        done: Box<dyn FnOnce(crate::remote::RemoteOutcome) + Send>,
+    ) -> Result<(), PoolError> {
+        crate::remote::serve_remote(&self.owner, task, done)
+    }
+
     /// The number of worker processes the pool keeps.
     pub fn processes(&self) -> usize {
         self.owner.shared.processes

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Display;
 
 pub use crate::actor::{ACTORS, ActorRegistration, actor_registration};
+pub use crate::roles::{ROLES, Role};
 pub use crate::target::{REGISTRY, Registration};
 pub use linkme;
 pub use procvisor_wire::Payload;
@@ -204,6 +205,25 @@ pub mod pool_support {
     /// The registered function named `name`.
     pub fn registration(name: &str) -> Option<&'static Registration> {
         crate::target::lookup(name)
+    }
+
+    /// What this binary can run, as one number: the same on every host that runs the same
+    /// build of the program (its registered functions and actors, and procvisor's version).
+    /// A cluster's agent refuses a router whose number differs.
+    pub fn build_fingerprint() -> u64 {
+        let mut names: Vec<&str> = crate::target::REGISTRY.iter().map(|r| (r.name)()).collect();
+        names.extend(crate::actor::ACTORS.iter().map(|a| (a.name)()));
+        names.sort_unstable();
+        // FNV-1a: stable across builds and Rust versions (std's hasher is not promised to be).
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in env!("CARGO_PKG_VERSION")
+            .bytes()
+            .chain(names.iter().flat_map(|n| n.bytes().chain([0])))
+        {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash
     }
 
     /// A function's name without its module path (what goes into `register!`).

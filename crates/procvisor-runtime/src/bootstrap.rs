@@ -21,6 +21,12 @@ extern "C" fn bootstrap() {
     let child = std::env::var(CHILD_ENV).ok();
     let server = std::env::var(FORKSERVER_ENV).ok();
     if child.is_none() && server.is_none() {
+        if let Some((role, value)) = crate::roles::chosen() {
+            // Rust's `main` would ignore SIGPIPE; a role never gets there.
+            // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+            (role.run)(value);
+        }
         return;
     }
     // SAFETY: constructors run before main, while the process has a single thread, so changing

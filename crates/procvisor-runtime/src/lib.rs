@@ -47,6 +47,7 @@ mod panics;
 mod parent_only;
 mod process;
 mod process_actor;
+mod roles;
 mod root_supervisor;
 mod stack_overflow;
 mod start;

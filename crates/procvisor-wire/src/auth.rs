@@ -110,6 +110,17 @@ fn timeout_error(e: AuthenticationError, timeout: Option<Duration>) -> Authentic
     }
 }
 
+/// HMAC-SHA256 of `message` with `authkey`: what signs a request that must come from a holder
+/// of the key (a cluster's request to start workers, say).
+pub fn hmac_sha256(authkey: &[u8], message: &[u8]) -> [u8; 32] {
+    mac(authkey, message).finalize().into_bytes().into()
+}
+
+/// Whether `signature` is `message`'s HMAC-SHA256 with `authkey` (compared in constant time).
+pub fn verify_hmac_sha256(authkey: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    mac(authkey, message).verify_slice(signature).is_ok()
+}
+
 fn mac(authkey: &[u8], message: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(authkey).expect("HMAC takes keys of any length");
     mac.update(message);

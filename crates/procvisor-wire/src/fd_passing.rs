@@ -330,6 +330,15 @@ impl Payload {
             })
     }
 
+    /// A payload of encoded bytes that refer to no descriptor (one that came from another
+    /// machine, where descriptors cannot go).
+    pub fn from_bytes(bytes: Vec<u8>) -> Payload {
+        Payload {
+            bytes,
+            fds: Vec::new(),
+        }
+    }
+
     /// The encoded bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

@@ -61,7 +61,10 @@ mod wait;
 pub mod fuzzing;
 
 pub use address::{Address, watch_private_dirs};
-pub use auth::{DEFAULT_HANDSHAKE_TIMEOUT, authenticate_as_client, authenticate_as_listener};
+pub use auth::{
+    DEFAULT_HANDSHAKE_TIMEOUT, authenticate_as_client, authenticate_as_listener, hmac_sha256,
+    verify_hmac_sha256,
+};
 pub use connection::Connection;
 pub use error::{AuthenticationError, ConnectionError, ListenerError};
 pub use fd_passing::{Payload, SharedFd};

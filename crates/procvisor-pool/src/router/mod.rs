@@ -96,6 +96,10 @@ pub(crate) enum RouterMessage {
     Terminate,
     /// Say what each worker is doing (for a supervisor's tree).
     Describe(std::sync::mpsc::Sender<Vec<WorkerRow>>),
+    /// Word from the hosts of a pool across hosts.
+    Remote(crate::remote::HostEvent),
+    /// Time passed (a pool across hosts checks its hosts' leases).
+    Tick,
 }
 
 /// One worker as a supervisor's tree shows it.
@@ -300,6 +304,7 @@ impl Actor for Router {
             RouterMessage::Describe(reply) => {
                 let _ = reply.send(state.describe());
             }
+            RouterMessage::Remote(_) | RouterMessage::Tick => {}
         }
         state.publish_counts();
         if state.finished() {

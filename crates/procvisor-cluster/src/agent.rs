@@ -1,0 +1,440 @@
+//! A host's agent: this program's binary, started with [`AGENT_ENV`] set, serving the pools
+//! of every router of its cluster. For each pool it keeps an ordinary local [`Pool`] of
+//! worker processes (children of the agent, so a worker's death is reported exactly), and
+//! hands them the tasks the router sends, no more at once than it has workers, so that the
+//! tasks it reports as running are the ones that run.
+//!
+//! It fences itself: cut off from the servers for the host timeout, it kills its workers (its
+//! routers have declared it lost by then, and will not believe it any more).
+
+use crate::connect::{Endpoint, Link};
+use crate::protocol::{self, Beat, FromAgent, PoolBeat, Subjects, ToAgent, ToRouter};
+use futures_util::StreamExt;
+use procvisor_pool::Pool;
+use procvisor_pool::remote::{HostCommand, RemoteOutcome, RemoteTask};
+use procvisor_runtime::__private::pool_support;
+use procvisor_runtime::{StartMethod, get_context};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// The environment variable that makes this program's binary a host agent.
+pub const AGENT_ENV: &str = "PROCVISOR_CLUSTER_AGENT";
+
+#[linkme::distributed_slice(procvisor_runtime::__private::ROLES)]
+static AGENT_ROLE: procvisor_runtime::__private::Role = procvisor_runtime::__private::Role {
+    env: AGENT_ENV,
+    run: run_agent,
+};
+
+/// What an agent is told when it starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AgentConfig {
+    pub(crate) cluster: String,
+    pub(crate) host: String,
+    pub(crate) endpoint: Endpoint,
+    /// Workers per pool (default: this host's CPUs).
+    pub(crate) slots: Option<usize>,
+    pub(crate) heartbeat: Duration,
+    pub(crate) host_timeout: Duration,
+    pub(crate) authkey: Vec<u8>,
+}
+
+impl AgentConfig {
+    pub(crate) fn to_env(&self) -> String {
+        protocol::encode(self)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn from_env(value: &str) -> Option<AgentConfig> {
+        let bytes: Option<Vec<u8>> = (0..value.len())
+            .step_by(2)
+            .map(|i| value.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect();
+        protocol::decode(&bytes?)
+    }
+}
+
+fn run_agent(value: String) -> ! {
+    let Some(config) = AgentConfig::from_env(&value) else {
+        eprintln!("procvisor: {AGENT_ENV} does not hold an agent's configuration");
+        std::process::exit(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("procvisor-agent")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("procvisor agent: cannot start its runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(serve(config));
+    std::process::exit(code)
+}
+
+/// One pool this host runs for a router.
+struct HostedPool {
+    name: String,
+    incarnation: u64,
+    slots: usize,
+    pool: Mutex<Option<Pool>>,
+    work: Mutex<Work>,
+    done: UnboundedSender<(u64, RemoteOutcome)>,
+}
+
+#[derive(Default)]
+struct Work {
+    queue: VecDeque<RemoteTask>,
+    running: HashSet<u64>,
+    /// Every task id taken (a repeated dispatch is not run twice).
+    seen: HashSet<u64>,
+    closed: bool,
+}
+
+impl HostedPool {
+    fn work(&self) -> std::sync::MutexGuard<'_, Work> {
+        self.work.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `tasks` (those not seen before); the ids taken.
+    fn take(&self, tasks: Vec<RemoteTask>) -> Vec<u64> {
+        let mut ids = Vec::with_capacity(tasks.len());
+        {
+            let mut work = self.work();
+            for task in tasks {
+                ids.push(task.id);
+                if work.seen.insert(task.id) {
+                    work.queue.push_back(task);
+                }
+            }
+        }
+        self.pump();
+        ids
+    }
+
+    /// Starts queued tasks while a worker is free.
+    fn pump(&self) {
+        loop {
+            let task = {
+                let mut work = self.work();
+                if work.closed || work.running.len() >= self.slots {
+                    return;
+                }
+                let Some(task) = work.queue.pop_front() else {
+                    return;
+                };
+                work.running.insert(task.id);
+                task
+            };
+            let id = task.id;
+            let done = self.done.clone();
+            let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(pool) = pool.as_ref() else { return };
+            let submitted = pool.run_remote(
+                task,
+                Box::new(move |outcome| {
+                    let _ = done.send((id, outcome));
+                }),
+            );
+            if let Err(e) = submitted {
+                let _ = self.done.send((
+                    id,
+                    Err(procvisor_pool::remote::RemoteFailure::Refused(e.to_string())),
+                ));
+            }
+        }
+    }
+
+    /// Stops the workers now (what they run is lost) and sends nothing more.
+    fn kill(&self) {
+        self.work().closed = true;
+        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(pool) = pool {
+            std::thread::spawn(move || drop(pool));
+        }
+    }
+
+    /// Lets the workers finish what they run, then stops them.
+    fn close(&self) {
+        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(pool) = pool {
+            std::thread::spawn(move || {
+                let _ = pool.close();
+                let _ = pool.join();
+            });
+        }
+    }
+
+    fn beat(&self) -> PoolBeat {
+        PoolBeat {
+            pool: self.name.clone(),
+            incarnation: self.incarnation,
+            running: self.work().running.iter().copied().collect(),
+        }
+    }
+}
+
+struct Agent {
+    config: AgentConfig,
+    client: async_nats::Client,
+    subjects: Subjects,
+    incarnation: u64,
+    build: u64,
+    slots: usize,
+    pools: Mutex<HashMap<String, Arc<HostedPool>>>,
+    cut_off_since: Arc<Mutex<Option<Instant>>>,
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+async fn serve(config: AgentConfig) -> i32 {
+    let cut_off_since: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let watch = cut_off_since.clone();
+    let client = match config
+        .endpoint
+        .connect(
+            &format!("procvisor agent {}", config.host),
+            config.heartbeat.max(Duration::from_millis(200)),
+            move |link| {
+                let mut since = watch.lock().unwrap_or_else(|p| p.into_inner());
+                match link {
+                    Link::Down => {
+                        since.get_or_insert_with(Instant::now);
+                    }
+                    Link::Up => *since = None,
+                }
+            },
+        )
+        .await
+    {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("procvisor agent {}: {e}", config.host);
+            return 1;
+        }
+    };
+    let agent = Arc::new(Agent {
+        subjects: Subjects::new(&config.cluster),
+        slots: config.slots.unwrap_or_else(procvisor_runtime::cpu_count).max(1),
+        incarnation: random_u64(),
+        build: pool_support::build_fingerprint(),
+        client,
+        config,
+        pools: Mutex::default(),
+        cut_off_since,
+    });
+    let mut requests = match agent
+        .client
+        .subscribe(agent.subjects.agent(&agent.config.host))
+        .await
+    {
+        Ok(requests) => requests,
+        Err(e) => {
+            eprintln!("procvisor agent {}: cannot subscribe: {e}", agent.config.host);
+            return 1;
+        }
+    };
+    tokio::spawn(heartbeats(agent.clone()));
+    while let Some(message) = requests.next().await {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let answer = match protocol::decode::<ToAgent>(&message.payload) {
+                Some(request) => agent.handle(request).await,
+                None => FromAgent::Refused("an unreadable request".into()),
+            };
+            if let Some(reply) = message.reply {
+                let _ = agent
+                    .client
+                    .publish(reply, protocol::encode(&answer).into())
+                    .await;
+            }
+        });
+    }
+    0
+}
+
+async fn heartbeats(agent: Arc<Agent>) {
+    let mut every = tokio::time::interval(agent.config.heartbeat);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let cut_off = *agent.cut_off_since.lock().unwrap_or_else(|p| p.into_inner());
+        if cut_off.is_some_and(|since| since.elapsed() > agent.config.host_timeout) {
+            // Our routers have declared us lost: kill what we run for them.
+            let pools: Vec<Arc<HostedPool>> = agent.pools().drain().map(|(_, p)| p).collect();
+            for pool in pools {
+                tracing::warn!(target: "procvisor::cluster", pool = %pool.name, "cut off from the cluster: killing this pool's workers");
+                pool.kill();
+            }
+            continue;
+        }
+        let beat = Beat {
+            host: agent.config.host.clone(),
+            agent: agent.incarnation,
+            cpus: agent.slots,
+            build: agent.build,
+            pools: agent.pools().values().map(|p| p.beat()).collect(),
+        };
+        let _ = agent
+            .client
+            .publish(agent.subjects.beats(), protocol::encode(&beat).into())
+            .await;
+    }
+}
+
+impl Agent {
+    fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HostedPool>>> {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn handle(self: &Arc<Self>, request: ToAgent) -> FromAgent {
+        match request {
+            ToAgent::Open { pool, build, mac } => self.open(pool, build, mac).await,
+            ToAgent::Command { pool, command } => {
+                let Some(hosted) = self.pools().get(&pool).cloned() else {
+                    return FromAgent::Refused(format!("this host runs no pool {pool}"));
+                };
+                match command {
+                    HostCommand::Run(tasks) => FromAgent::Accepted(hosted.take(tasks)),
+                    HostCommand::Close => {
+                        self.pools().remove(&pool);
+                        hosted.close();
+                        FromAgent::Done
+                    }
+                    HostCommand::Terminate | HostCommand::Fence => {
+                        self.pools().remove(&pool);
+                        hosted.kill();
+                        FromAgent::Done
+                    }
+                }
+            }
+        }
+    }
+
+    async fn open(self: &Arc<Self>, name: String, build: u64, mac: [u8; 32]) -> FromAgent {
+        if !procvisor_wire::verify_hmac_sha256(&self.config.authkey, name.as_bytes(), &mac) {
+            tracing::warn!(target: "procvisor::cluster", pool = %name, "refused a pool not signed with the cluster's authkey");
+            return FromAgent::Refused("the request is not signed with the cluster's authkey".into());
+        }
+        if build != self.build {
+            return FromAgent::Refused(format!(
+                "host {} runs another build of the program (its registered functions differ)",
+                self.config.host
+            ));
+        }
+        if let Some(hosted) = self.pools().get(&name) {
+            return FromAgent::Joined {
+                incarnation: hosted.incarnation,
+                slots: hosted.slots,
+            };
+        }
+        let slots = self.slots;
+        let started = tokio::task::spawn_blocking(move || {
+            Pool::builder()
+                .processes(slots)
+                .context(get_context(StartMethod::Forkserver))
+                .build()
+        })
+        .await;
+        let pool = match started {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => return FromAgent::Refused(format!("cannot start workers: {e}")),
+            Err(e) => return FromAgent::Refused(format!("cannot start workers: {e}")),
+        };
+        let (done, results) = unbounded_channel();
+        let hosted = Arc::new(HostedPool {
+            name: name.clone(),
+            incarnation: random_u64(),
+            slots,
+            pool: Mutex::new(Some(pool)),
+            work: Mutex::default(),
+            done,
+        });
+        {
+            let mut pools = self.pools();
+            if let Some(other) = pools.get(&name) {
+                // Opened twice at once: keep the first.
+                let other = other.clone();
+                drop(pools);
+                hosted.kill();
+                return FromAgent::Joined {
+                    incarnation: other.incarnation,
+                    slots: other.slots,
+                };
+            }
+            pools.insert(name, hosted.clone());
+        }
+        tokio::spawn(send_results(self.clone(), hosted.clone(), results));
+        FromAgent::Joined {
+            incarnation: hosted.incarnation,
+            slots,
+        }
+    }
+}
+
+/// Sends a pool's results to its router, in order, until acknowledged; gives the pool up when
+/// its router has been gone for the host timeout.
+async fn send_results(
+    agent: Arc<Agent>,
+    hosted: Arc<HostedPool>,
+    mut results: UnboundedReceiver<(u64, RemoteOutcome)>,
+) {
+    let subject = agent.subjects.pool(&hosted.name);
+    while let Some(first) = results.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match results.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        {
+            let mut work = hosted.work();
+            for (id, _) in &batch {
+                work.running.remove(id);
+            }
+        }
+        hosted.pump();
+        if hosted.work().closed {
+            continue;
+        }
+        let message = protocol::encode(&ToRouter::Results {
+            host: agent.config.host.clone(),
+            incarnation: hosted.incarnation,
+            results: batch,
+        });
+        let first_failure = Instant::now();
+        loop {
+            let request = async_nats::Request::new()
+                .payload(message.clone().into())
+                .timeout(Some(Duration::from_secs(1)));
+            match agent.client.send_request(subject.clone(), request).await {
+                Ok(_) => break,
+                Err(e) => {
+                    if hosted.work().closed {
+                        break;
+                    }
+                    if first_failure.elapsed() > agent.config.host_timeout {
+                        tracing::warn!(target: "procvisor::cluster", pool = %hosted.name, %e, "the pool's router is gone: stopping its workers");
+                        agent.pools().remove(&hosted.name);
+                        hosted.kill();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}

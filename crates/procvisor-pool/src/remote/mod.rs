@@ -1,0 +1,192 @@
+//! Pools whose workers run on other hosts: what a pool needs from the crate that carries its
+//! work there (`procvisor-cluster`, on NATS), and the router that keeps such a pool's promises.
+//!
+//! The pool side is unchanged: `map`, `imap`, `apply_async`, chunks, callbacks and progress
+//! make the same tasks and receive their results the same way. Instead of worker processes of
+//! its own, the pool's router hands tasks to *hosts*, each of which runs them on an ordinary
+//! local pool of its own, and answers with their results. Between the two sits a [`HostBus`]:
+//! it delivers [`HostCommand`]s and reports [`HostEvent`]s, and may lose or repeat messages;
+//! the router makes that safe:
+//!
+//! - every task is acknowledged by the host that takes it ([`HostEvent::Accepted`]); one that
+//!   is refused or never acknowledged goes to another host;
+//! - a host runs a task once, whatever is repeated (it deduplicates by task id), and the router
+//!   reports each task once (it ignores a second result);
+//! - a host that falls silent for the host timeout is lost: its running tasks fail with
+//!   [`PoolError::HostLost`](crate::PoolError::HostLost) (or are retried, if the call allows),
+//!   its other tasks go to other hosts, it is told to kill its workers, and nothing it sends
+//!   later is believed (it is *fenced*);
+//! - a router cut off from every host for the host timeout fails the pool's work with
+//!   [`PoolError::ClusterUnreachable`](crate::PoolError::ClusterUnreachable).
+
+mod router;
+mod serve;
+mod table;
+
+pub(crate) use router::start_remote_router;
+pub(crate) use serve::run as serve_remote;
+
+use procvisor_runtime::{ExitReason, Failure};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// A host's name in its cluster (unique there).
+pub type HostId = String;
+
+/// One task as it travels to a host: its number in the pool, the registered function, and
+/// the encoded chunk of arguments (as a local worker receives them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTask {
+    /// The task's number in its pool (what the host deduplicates by).
+    pub id: u64,
+    /// The registered function's full name.
+    pub target: String,
+    /// The encoded chunk of argument tuples.
+    pub args: Vec<u8>,
+    /// The time limit of one run of the task.
+    pub time_limit: Option<Duration>,
+}
+
+/// How a task ended on its host, when it did not return a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteFailure {
+    /// It panicked, or its arguments or result could not cross (the worker lives on).
+    Failed(Failure),
+    /// Its worker process died under it.
+    WorkerLost {
+        /// The worker's process name.
+        worker: String,
+        /// Its pid on its host.
+        pid: u32,
+        /// How it ended.
+        exit: ExitReason,
+        /// What it reported as it died, when it could.
+        cause: Option<Failure>,
+    },
+    /// It ran past its time limit; its worker was killed.
+    TimeLimitExceeded {
+        /// The worker's process name.
+        worker: String,
+        /// Its pid on its host.
+        pid: u32,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The host could not run it (its pool broke, the function is not in its binary, ...).
+    Refused(String),
+}
+
+/// What a host answered for one task: the encoded chunk of results, or how it failed.
+pub type RemoteOutcome = Result<Vec<u8>, RemoteFailure>;
+
+/// What the router asks of a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostCommand {
+    /// Run these tasks (acknowledge them; run each id once, however often it is sent).
+    Run(Vec<RemoteTask>),
+    /// No more work will come: stop the workers once what runs is done.
+    Close,
+    /// Stop the workers now; what runs is lost.
+    Terminate,
+    /// The host was declared lost: kill the workers, send nothing more for this pool.
+    Fence,
+}
+
+/// What the router hears from the hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEvent {
+    /// A host is ready to take this pool's work, with this many workers. A host that comes
+    /// back after it was lost joins again under a new incarnation.
+    Joined {
+        /// The host.
+        host: HostId,
+        /// Which life of the host this is (a restarted agent has a new one).
+        incarnation: u64,
+        /// How many tasks it runs at once.
+        slots: usize,
+    },
+    /// The host is alive, and runs these tasks now.
+    Beat {
+        /// The host.
+        host: HostId,
+        /// Its life.
+        incarnation: u64,
+        /// The tasks it is running now.
+        running: Vec<u64>,
+    },
+    /// The host took these tasks.
+    Accepted {
+        /// The host.
+        host: HostId,
+        /// The tasks.
+        ids: Vec<u64>,
+    },
+    /// These tasks did not reach the host, or it would not take them: send them elsewhere.
+    Refused {
+        /// The host.
+        host: HostId,
+        /// The tasks.
+        ids: Vec<u64>,
+        /// Why.
+        reason: String,
+    },
+    /// Tasks ended on the host.
+    Results {
+        /// The host.
+        host: HostId,
+        /// Its life.
+        incarnation: u64,
+        /// Each task's outcome.
+        results: Vec<(u64, RemoteOutcome)>,
+    },
+    /// The router lost its connection to the bus.
+    Disconnected(String),
+    /// The router has its connection again.
+    Reconnected,
+}
+
+/// What a pool needs to reach its hosts.
+pub trait HostBus: Send + Sync + 'static {
+    /// Opens a pool on the hosts that are there now (and on those that join later): the
+    /// events of this pool from now on, and where to send its commands.
+    ///
+    /// # Errors
+    ///
+    /// When the hosts cannot be reached, or none is there.
+    fn open_pool(
+        &self,
+        pool: &str,
+    ) -> Result<(Arc<dyn HostSender>, UnboundedReceiver<HostEvent>), crate::PoolError>;
+
+    /// How long a host may be silent before it is lost.
+    fn host_timeout(&self) -> Duration;
+
+    /// How many workers the hosts have now, in all (what `map` cuts its chunks for).
+    fn slots(&self) -> usize;
+}
+
+/// Sends one pool's commands to its hosts. Never blocks: what cannot be delivered comes back
+/// as [`HostEvent::Refused`] (for [`HostCommand::Run`]) or is lost (the others are repeated by
+/// the router's own rules: a fenced host kills its workers by itself too).
+pub trait HostSender: Send + Sync {
+    /// Sends `command` to `host`.
+    fn send(&self, host: &str, command: HostCommand);
+}
+
+/// A pool builder's bus to its hosts.
+#[derive(Clone)]
+pub(crate) struct BusHandle(pub(crate) Arc<dyn HostBus>);
+
+impl std::fmt::Debug for BusHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostBus({} slots)", self.0.slots())
+    }
+}
+
+/// Something a pool can carry its work to: a cluster.
+pub trait Hosts {
+    /// The bus to the hosts.
+    fn host_bus(&self) -> Arc<dyn HostBus>;
+}

@@ -1,0 +1,510 @@
+//! The remote router's bookkeeping, as plain data: which host holds which task, when each host
+//! was last heard from, and what follows from an event or from the passing of time. No I/O and
+//! no clock of its own (every call says what time it is), so every rule is tested directly.
+
+use super::{HostCommand, HostEvent, HostId, RemoteFailure, RemoteOutcome, RemoteTask};
+use crate::core::Shared;
+use crate::error::{PoolError, WorkerExit};
+use crate::router::Job;
+use procvisor_wire::Payload;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// How many tasks a host holds per worker: one running and one ready to start, so that the
+/// round trip to the host hides behind the running one.
+const WINDOW_PER_SLOT: usize = 2;
+
+/// One host of the pool.
+struct Host {
+    incarnation: u64,
+    slots: usize,
+    last_seen: Instant,
+    /// Sent to it and not answered: whether it acknowledged each.
+    in_flight: BTreeMap<u64, (Job, bool)>,
+    /// What it said it was running, in its last heartbeat.
+    running: HashSet<u64>,
+}
+
+/// A host the pool no longer believes: nothing from this life of it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fenced {
+    incarnation: u64,
+}
+
+/// Where the pool as a whole is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Closing,
+    Finished,
+}
+
+pub(crate) struct Table {
+    shared: Arc<Shared>,
+    host_timeout: Duration,
+    queue: VecDeque<Job>,
+    hosts: BTreeMap<HostId, Host>,
+    fenced: BTreeMap<HostId, Fenced>,
+    disconnected_since: Option<Instant>,
+    /// Since when work has waited with no host to take it.
+    hostless_since: Option<Instant>,
+    phase: Phase,
+}
+
+/// What the router must send after a step.
+pub(crate) type Commands = Vec<(HostId, HostCommand)>;
+
+impl Table {
+    pub(crate) fn new(shared: Arc<Shared>, host_timeout: Duration) -> Table {
+        Table {
+            shared,
+            host_timeout,
+            queue: VecDeque::new(),
+            hosts: BTreeMap::new(),
+            fenced: BTreeMap::new(),
+            disconnected_since: None,
+            hostless_since: None,
+            phase: Phase::Running,
+        }
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// New work.
+    pub(crate) fn submit(&mut self, jobs: Vec<Job>, now: Instant) -> Commands {
+        if self.phase == Phase::Finished {
+            for job in jobs {
+                let task = job.info.clone();
+                self.fail(job, PoolError::Terminated { task });
+            }
+            return Vec::new();
+        }
+        self.queue.extend(jobs);
+        self.dispatch(now)
+    }
+
+    /// One event from the hosts.
+    pub(crate) fn on_event(&mut self, event: HostEvent, now: Instant) -> Commands {
+        let mut commands = Vec::new();
+        match event {
+            HostEvent::Joined {
+                host,
+                incarnation,
+                slots,
+            } => {
+                if self.fenced.get(&host).is_some_and(|f| f.incarnation == incarnation) {
+                    return commands;
+                }
+                if let Some(old) = self.hosts.get(&host) {
+                    if old.incarnation == incarnation {
+                        self.hosts.get_mut(&host).expect("known").slots = slots.max(1);
+                        return self.dispatch(now);
+                    }
+                    // A new life of a host we still held tasks at: the old one is gone.
+                    commands.extend(self.lose(&host, now, "it restarted"));
+                }
+                self.fenced.remove(&host);
+                self.hosts.insert(
+                    host,
+                    Host {
+                        incarnation,
+                        slots: slots.max(1),
+                        last_seen: now,
+                        in_flight: BTreeMap::new(),
+                        running: HashSet::new(),
+                    },
+                );
+            }
+            HostEvent::Beat {
+                host,
+                incarnation,
+                running,
+            } => {
+                if let Some(h) = self.live_host(&host, incarnation) {
+                    h.last_seen = now;
+                    h.running = running.into_iter().collect();
+                }
+            }
+            HostEvent::Accepted { host, ids } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.last_seen = now;
+                    for id in ids {
+                        if let Some((_, acked)) = h.in_flight.get_mut(&id) {
+                            *acked = true;
+                        }
+                    }
+                }
+            }
+            HostEvent::Refused { host, ids, reason } => {
+                tracing::debug!(target: "procvisor::cluster", %host, %reason, count = ids.len(), "tasks refused; sending them elsewhere");
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    let mut back: Vec<Job> = ids
+                        .iter()
+                        .filter_map(|id| h.in_flight.remove(id).map(|(job, _)| job))
+                        .collect();
+                    back.sort_by_key(|job| job.info.id);
+                    for job in back.into_iter().rev() {
+                        self.queue.push_front(job);
+                    }
+                }
+            }
+            HostEvent::Results {
+                host,
+                incarnation,
+                results,
+            } => {
+                let Some(h) = self.live_host(&host, incarnation) else {
+                    // Fenced: a lost host's late word is not believed.
+                    tracing::debug!(target: "procvisor::cluster", %host, count = results.len(), "results from a fenced host dropped");
+                    return commands;
+                };
+                h.last_seen = now;
+                let answered: Vec<(Job, RemoteOutcome)> = results
+                    .into_iter()
+                    .filter_map(|(id, outcome)| {
+                        h.running.remove(&id);
+                        h.in_flight.remove(&id).map(|(job, _)| (job, outcome))
+                    })
+                    .collect();
+                for (job, outcome) in answered {
+                    self.answer(job, outcome, &host);
+                }
+            }
+            HostEvent::Disconnected(reason) => {
+                tracing::warn!(target: "procvisor::cluster", %reason, "the pool's router lost the cluster");
+                self.disconnected_since.get_or_insert(now);
+            }
+            HostEvent::Reconnected => {
+                self.disconnected_since = None;
+                // Silence while we could not hear is not the hosts' fault.
+                for h in self.hosts.values_mut() {
+                    h.last_seen = now;
+                }
+            }
+        }
+        commands.extend(self.dispatch(now));
+        commands
+    }
+
+    /// The passing of time: hosts silent past the timeout are lost, and work that cannot reach
+    /// any host fails.
+    pub(crate) fn tick(&mut self, now: Instant) -> Commands {
+        let mut commands = Vec::new();
+        if let Some(since) = self.disconnected_since {
+            if now.duration_since(since) > self.host_timeout {
+                let reason = format!(
+                    "the pool's router has been cut off from the cluster for {:?}",
+                    now.duration_since(since)
+                );
+                let hosts: Vec<HostId> = self.hosts.keys().cloned().collect();
+                for host in hosts {
+                    self.fence(&host, &mut commands);
+                    let h = self.hosts.remove(&host).expect("known");
+                    for (job, _) in h.in_flight.into_values() {
+                        self.fail(job, unreachable(&reason));
+                    }
+                }
+                self.fail_queue(&reason);
+            }
+            return commands;
+        }
+        let silent: Vec<HostId> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| now.duration_since(h.last_seen) > self.host_timeout)
+            .map(|(host, _)| host.clone())
+            .collect();
+        for host in silent {
+            commands.extend(self.lose(&host, now, "it fell silent"));
+        }
+        if self.hosts.is_empty() && !self.queue.is_empty() {
+            let since = *self.hostless_since.get_or_insert(now);
+            if now.duration_since(since) > self.host_timeout {
+                self.fail_queue("no host of the cluster runs this pool's workers");
+            }
+        } else {
+            self.hostless_since = None;
+        }
+        commands.extend(self.dispatch(now));
+        commands.extend(self.close_if_done());
+        commands
+    }
+
+    /// An `Imap` read all its input: a closing pool may be done.
+    pub(crate) fn stream_ended(&mut self) -> Commands {
+        self.close_if_done()
+    }
+
+    /// `close()`: the hosts stop once the work is done.
+    pub(crate) fn close(&mut self) -> Commands {
+        if self.phase == Phase::Running {
+            self.phase = Phase::Closing;
+        }
+        self.close_if_done()
+    }
+
+    /// `terminate()`: fails what is left and stops every host's workers now.
+    pub(crate) fn terminate(&mut self) -> Commands {
+        let mut commands = Vec::new();
+        let hosts = std::mem::take(&mut self.hosts);
+        for (host, h) in hosts {
+            for (job, _) in h.in_flight.into_values() {
+                let task = job.info.clone();
+                self.fail(job, PoolError::Terminated { task });
+            }
+            commands.push((host, HostCommand::Terminate));
+        }
+        for job in std::mem::take(&mut self.queue) {
+            let task = job.info.clone();
+            self.fail(job, PoolError::Terminated { task });
+        }
+        self.phase = Phase::Finished;
+        commands
+    }
+
+    /// Each host as a supervisor's tree shows it.
+    pub(crate) fn describe(&self) -> Vec<crate::router::WorkerRow> {
+        self.hosts
+            .iter()
+            .map(|(host, h)| crate::router::WorkerRow {
+                name: format!("host {host}"),
+                pid: 0,
+                state: format!(
+                    "{} worker(s), {} task(s) in flight",
+                    h.slots,
+                    h.in_flight.len()
+                ),
+            })
+            .collect()
+    }
+
+    pub(crate) fn publish_counts(&self) {
+        let counters = &self.shared.counters;
+        counters.queued.store(self.queue.len(), Relaxed);
+        let running = self.hosts.values().map(|h| h.in_flight.len()).sum();
+        counters.running.store(running, Relaxed);
+        let ready = self.hosts.values().map(|h| h.slots).sum();
+        if counters.workers_ready.swap(ready, Relaxed) != ready {
+            self.shared.lifecycle.poke();
+        }
+    }
+
+    /// Everything still held, failed with `cause` (the router is going away).
+    pub(crate) fn abandon(&mut self, cause: &str) {
+        let hosts = std::mem::take(&mut self.hosts);
+        for h in hosts.into_values() {
+            for (job, _) in h.in_flight.into_values() {
+                job.deliver(Err(PoolError::Broken {
+                    cause: cause.to_string(),
+                }));
+            }
+        }
+        for job in std::mem::take(&mut self.queue) {
+            job.deliver(Err(PoolError::Broken {
+                cause: cause.to_string(),
+            }));
+        }
+    }
+
+    fn live_host(&mut self, host: &str, incarnation: u64) -> Option<&mut Host> {
+        self.hosts
+            .get_mut(host)
+            .filter(|h| h.incarnation == incarnation)
+    }
+
+    /// Hands queued tasks to the hosts with room, least loaded first.
+    fn dispatch(&mut self, _now: Instant) -> Commands {
+        let mut commands = Vec::new();
+        if self.disconnected_since.is_some() {
+            return commands;
+        }
+        loop {
+            let Some((host, h)) = self
+                .hosts
+                .iter_mut()
+                .filter(|(_, h)| h.in_flight.len() < h.slots * WINDOW_PER_SLOT)
+                .min_by_key(|(_, h)| h.in_flight.len() * 1000 / h.slots)
+            else {
+                break;
+            };
+            if self.queue.is_empty() {
+                break;
+            }
+            let room = h.slots * WINDOW_PER_SLOT - h.in_flight.len();
+            let mut batch = Vec::new();
+            while batch.len() < room {
+                let Some(job) = self.queue.pop_front() else {
+                    break;
+                };
+                if job.args.fd_count() > 0 {
+                    let target = job.info.target.to_string();
+                    self.shared.counters.failed.fetch_add(1, Relaxed);
+                    job.deliver(Err(PoolError::Arguments {
+                        target,
+                        message: "its arguments hold a descriptor (a pipe, a file, shared \
+                                  memory), which cannot go to another host"
+                            .into(),
+                    }));
+                    continue;
+                }
+                batch.push(RemoteTask {
+                    id: job.info.id,
+                    target: job.target.name.to_string(),
+                    args: job.args.bytes().to_vec(),
+                    time_limit: job.time_limit,
+                });
+                h.in_flight.insert(job.info.id, (job, false));
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            commands.push((host.clone(), HostCommand::Run(batch)));
+        }
+        commands
+    }
+
+    /// Host `host` is lost: its running tasks fail (or are retried), the rest go elsewhere, and
+    /// it is fenced.
+    fn lose(&mut self, host: &str, now: Instant, why: &str) -> Commands {
+        let Some(h) = self.hosts.remove(host) else {
+            return Vec::new();
+        };
+        let last_seen = now.duration_since(h.last_seen);
+        tracing::warn!(target: "procvisor::cluster", %host, ?last_seen, why, running = h.running.len(), "host lost");
+        let mut back = Vec::new();
+        for (id, (job, _)) in h.in_flight {
+            if h.running.contains(&id) {
+                let task = job.info.clone();
+                self.fail_or_retry(
+                    job,
+                    PoolError::HostLost {
+                        task,
+                        host: host.to_string(),
+                        last_seen,
+                    },
+                );
+            } else {
+                back.push(job);
+            }
+        }
+        for job in back.into_iter().rev() {
+            self.queue.push_front(job);
+        }
+        self.fenced.insert(
+            host.to_string(),
+            Fenced {
+                incarnation: h.incarnation,
+            },
+        );
+        vec![(host.to_string(), HostCommand::Fence)]
+    }
+
+    fn fence(&mut self, host: &str, commands: &mut Commands) {
+        if let Some(h) = self.hosts.get(host) {
+            self.fenced.insert(
+                host.to_string(),
+                Fenced {
+                    incarnation: h.incarnation,
+                },
+            );
+            commands.push((host.to_string(), HostCommand::Fence));
+        }
+    }
+
+    fn fail_queue(&mut self, reason: &str) {
+        for job in std::mem::take(&mut self.queue) {
+            self.fail(job, unreachable(reason));
+        }
+        self.hostless_since = None;
+    }
+
+    /// Delivers what a host answered for `job`.
+    fn answer(&mut self, job: Job, outcome: RemoteOutcome, host: &str) {
+        let task = job.info.clone();
+        match outcome {
+            Ok(bytes) => {
+                self.shared.counters.completed.fetch_add(1, Relaxed);
+                job.deliver(Ok(Payload::from_bytes(bytes)));
+            }
+            Err(RemoteFailure::Failed(failure)) => self.fail(job, PoolError::Failed { task, failure }),
+            Err(RemoteFailure::WorkerLost {
+                worker,
+                pid,
+                exit,
+                cause,
+            }) => {
+                self.shared.counters.crashes.fetch_add(1, Relaxed);
+                self.fail_or_retry(
+                    job,
+                    PoolError::WorkerLost {
+                        task,
+                        worker: format!("{worker} on {host}"),
+                        pid,
+                        exit: WorkerExit(exit),
+                        cause: cause.map(Box::new),
+                    },
+                );
+            }
+            Err(RemoteFailure::TimeLimitExceeded { worker, pid, limit }) => {
+                self.shared.counters.time_limits.fetch_add(1, Relaxed);
+                self.fail_or_retry(
+                    job,
+                    PoolError::TimeLimitExceeded {
+                        task,
+                        worker: format!("{worker} on {host}"),
+                        pid,
+                        limit,
+                    },
+                );
+            }
+            Err(RemoteFailure::Refused(reason)) => self.fail(
+                job,
+                PoolError::HostRefused {
+                    task,
+                    host: host.to_string(),
+                    reason,
+                },
+            ),
+        }
+    }
+
+    fn fail(&self, job: Job, error: PoolError) {
+        self.shared.counters.failed.fetch_add(1, Relaxed);
+        job.deliver(Err(error));
+    }
+
+    fn fail_or_retry(&mut self, mut job: Job, error: PoolError) {
+        if job.retries_left > 0 {
+            job.retries_left -= 1;
+            job.info.attempts += 1;
+            self.shared.counters.retries.fetch_add(1, Relaxed);
+            tracing::info!(target: "procvisor::pool", task = %job.info, %error, "retrying");
+            self.queue.push_front(job);
+        } else {
+            self.fail(job, error);
+        }
+    }
+
+    fn close_if_done(&mut self) -> Commands {
+        let idle = self.queue.is_empty() && self.hosts.values().all(|h| h.in_flight.is_empty());
+        let streams_open = self.shared.open_streams.load(Relaxed) > 0;
+        if self.phase != Phase::Closing || !idle || streams_open {
+            return Vec::new();
+        }
+        self.phase = Phase::Finished;
+        self.hosts
+            .keys()
+            .map(|host| (host.clone(), HostCommand::Close))
+            .collect()
+    }
+}
+
+fn unreachable(reason: &str) -> PoolError {
+    PoolError::ClusterUnreachable {
+        reason: reason.to_string(),
+    }
+}
