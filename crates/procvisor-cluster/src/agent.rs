@@ -23,6 +23,19 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 /// The environment variable that makes this program's binary a host agent.
 pub const AGENT_ENV: &str = "PROCVISOR_CLUSTER_AGENT";
 
+/// Set in an agent and its workers: the host's name in its cluster.
+const HOST_ENV: &str = "PROCVISOR_CLUSTER_HOST";
+
+/// The name of the cluster host this process runs on, in a worker of a pool across hosts (or
+/// its agent); `None` elsewhere.
+///
+/// ```
+/// assert_eq!(procvisor_cluster::current_host(), None);
+/// ```
+pub fn current_host() -> Option<String> {
+    std::env::var(HOST_ENV).ok()
+}
+
 #[linkme::distributed_slice(procvisor_runtime::__private::ROLES)]
 static AGENT_ROLE: procvisor_runtime::__private::Role = procvisor_runtime::__private::Role {
     env: AGENT_ENV,
@@ -64,6 +77,9 @@ fn run_agent(value: String) -> ! {
         eprintln!("procvisor: {AGENT_ENV} does not hold an agent's configuration");
         std::process::exit(2);
     };
+    // SAFETY: this runs before main (a role of the bootstrap), while the process has one
+    // thread; the workers the agent starts inherit the variable.
+    unsafe { std::env::set_var(HOST_ENV, &config.host) };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("procvisor-agent")

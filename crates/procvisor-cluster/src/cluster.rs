@@ -164,6 +164,17 @@ impl Cluster {
             .collect()
     }
 
+    /// For a cluster whose server this handle started: its address and the credentials of
+    /// its two roles, to connect another program to it (a second router, an agent started by
+    /// hand). `None` for a cluster of servers started elsewhere.
+    pub fn local_credentials(&self) -> Option<LocalCredentials> {
+        self.inner.server.as_ref().map(|s| LocalCredentials {
+            url: s.url.clone(),
+            router: (s.router.user.clone(), s.router.password.clone()),
+            agent: (s.agent.user.clone(), s.agent.password.clone()),
+        })
+    }
+
     /// The process id of the `nats-server` this handle started, if it started one.
     pub fn local_server_pid(&self) -> Option<u32> {
         self.inner.server.as_ref().map(LocalServer::pid)
@@ -175,6 +186,28 @@ impl Hosts for Cluster {
         Arc::new(PoolBus {
             bus: self.inner.bus.clone(),
         })
+    }
+}
+
+/// The address and logins of a server [`Cluster::local`] started.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalCredentials {
+    /// Where it listens (`nats://127.0.0.1:<port>`).
+    pub url: String,
+    /// The routers' user and password: they may do anything in the cluster.
+    pub router: (String, String),
+    /// The agents' user and password: they may only answer, beat and report results.
+    pub agent: (String, String),
+}
+
+impl std::fmt::Debug for LocalCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCredentials")
+            .field("url", &self.url)
+            .field("router", &self.router.0)
+            .field("agent", &self.agent.0)
+            .finish_non_exhaustive()
     }
 }
 

@@ -43,7 +43,7 @@ mod launch;
 mod local_server;
 mod protocol;
 
-pub use agent::AGENT_ENV;
-pub use cluster::{Cluster, ClusterBuilder, HostInfo};
+pub use agent::{AGENT_ENV, current_host};
+pub use cluster::{Cluster, ClusterBuilder, HostInfo, LocalCredentials};
 pub use error::ClusterError;
 pub use launch::{AgentCommand, Launched, Launcher, LocalLauncher, ManualLauncher, SshLauncher};

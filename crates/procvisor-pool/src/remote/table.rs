@@ -127,6 +127,9 @@ impl Table {
                 if let Some(h) = self.live_host(&host, incarnation) {
                     h.last_seen = now;
                     h.running = running.into_iter().collect();
+                } else if self.is_fenced(&host, incarnation) {
+                    // It missed (or could not yet act on) its fence: say it again.
+                    commands.push((host, HostCommand::Fence));
                 }
             }
             HostEvent::Accepted { host, ids } => {
@@ -160,6 +163,9 @@ impl Table {
                 let Some(h) = self.live_host(&host, incarnation) else {
                     // Fenced: a lost host's late word is not believed.
                     tracing::debug!(target: "procvisor::cluster", %host, count = results.len(), "results from a fenced host dropped");
+                    if self.is_fenced(&host, incarnation) {
+                        commands.push((host, HostCommand::Fence));
+                    }
                     return commands;
                 };
                 h.last_seen = now;
@@ -308,6 +314,12 @@ impl Table {
                 cause: cause.to_string(),
             }));
         }
+    }
+
+    fn is_fenced(&self, host: &str, incarnation: u64) -> bool {
+        self.fenced
+            .get(host)
+            .is_some_and(|f| f.incarnation == incarnation)
     }
 
     fn live_host(&mut self, host: &str, incarnation: u64) -> Option<&mut Host> {

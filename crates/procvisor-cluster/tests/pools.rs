@@ -1,0 +1,92 @@
+//! A pool across hosts does what a local pool does: map, imap, apply_async, errors from the
+//! task, a worker killed on a remote host reported exactly. Against a real nats-server on
+//! loopback with two local agents.
+
+mod common;
+
+use common::{LIMIT, local_cluster, nats_or_skip, within};
+use procvisor_cluster::current_host;
+use procvisor_pool::{Pool, PoolError};
+use std::collections::BTreeMap;
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Where an item ran.
+fn host_of(x: u64) -> (u64, String) {
+    (x, current_host().unwrap_or_default())
+}
+
+fn fail_on_seven(x: u64) -> u64 {
+    assert!(x != 7, "seven is not allowed");
+    x
+}
+
+/// Kills its own worker.
+fn die(_: u64) -> u64 {
+    // SAFETY: kill(2) on our own pid with a signal number.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    0
+}
+procvisor_runtime::register!(square, host_of, fail_on_seven, die);
+
+#[test]
+fn map_imap_and_apply_async_run_on_both_hosts() {
+    if !nats_or_skip("map on two hosts") {
+        return;
+    }
+    within(LIMIT, "a pool across two hosts", || {
+        let cluster = local_cluster(2);
+        let pool = Pool::builder().cluster(&cluster).build().unwrap();
+        assert_eq!(pool.processes(), 4);
+        let squares = pool.map(square, 0..20_000u64).unwrap();
+        assert_eq!(squares.len(), 20_000);
+        assert!(squares.iter().enumerate().all(|(i, &s)| s == (i as u64) * (i as u64)));
+
+        let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
+        let placed = pool.tasks().chunksize(1).map(host_of, 0..400u64).unwrap();
+        for (i, (x, host)) in placed.into_iter().enumerate() {
+            assert_eq!(x, i as u64);
+            *per_host.entry(host).or_default() += 1;
+        }
+        assert_eq!(
+            per_host.keys().cloned().collect::<Vec<_>>(),
+            vec!["node-1".to_string(), "node-2".to_string()],
+            "{per_host:?}"
+        );
+
+        let ordered: Vec<u64> = pool.imap(square, 0..500u64).unwrap().map(Result::unwrap).collect();
+        assert_eq!(ordered[499], 499 * 499);
+        let results: Vec<_> = (0..50u64).map(|i| pool.apply_async(square, (i,)).unwrap()).collect();
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r.get().unwrap(), (i * i) as u64);
+        }
+        pool.close();
+        pool.join().unwrap();
+    });
+}
+
+#[test]
+fn a_panic_and_a_dead_worker_on_a_remote_host_are_reported_exactly() {
+    if !nats_or_skip("remote failures") {
+        return;
+    }
+    within(LIMIT, "remote failures", || {
+        let cluster = local_cluster(2);
+        let pool = Pool::builder().cluster(&cluster).build().unwrap();
+        let err = pool.apply(fail_on_seven, (7u64,)).unwrap_err();
+        assert!(err.is_panic(), "{err}");
+        assert!(err.to_string().contains("seven is not allowed"), "{err}");
+        match pool.apply(die, (0u64,)).unwrap_err() {
+            PoolError::WorkerLost { worker, exit, pid, .. } => {
+                assert!(worker.contains(" on node-"), "{worker}");
+                assert!(pid > 0);
+                assert!(exit.to_string().contains("SIGKILL"), "{exit}");
+            }
+            other => panic!("expected a lost worker, got {other}"),
+        }
+        // The host's pool replaced its worker: the pool goes on.
+        assert_eq!(pool.apply(square, (9u64,)).unwrap(), 81);
+    });
+}
