@@ -350,3 +350,45 @@ fn manager_actor_is_signed_by_every_start_method_and_read_over_tcp() {
 fn first_actor_counts_a_cast_and_a_call() {
     assert_eq!(output("first_actor"), "the count is 16\n");
 }
+
+#[test]
+fn cluster_pool_spreads_the_map_over_both_hosts() {
+    if !procvisor_suite::nats_or_skip("cluster_pool") {
+        return;
+    }
+    let out = output("cluster_pool");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    // The sum of x^2 for x below 100,000.
+    assert_eq!(lines[0], "100000 squares, summing to 333328333350000");
+    let ran = |line: &str, host: &str| -> usize {
+        let rest = line.strip_prefix(&format!("{host} ran ")).expect(line);
+        rest.strip_suffix(" items").unwrap().parse().unwrap()
+    };
+    let (one, two) = (ran(lines[1], "node-1"), ran(lines[2], "node-2"));
+    assert_eq!(one + two, 100_000);
+    assert!(one > 0 && two > 0, "{out}");
+}
+
+#[test]
+fn cluster_host_loss_reports_the_lost_tasks_and_goes_on() {
+    if !procvisor_suite::nats_or_skip("cluster_host_loss") {
+        return;
+    }
+    let out = output("cluster_host_loss");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 11, "{out}");
+    assert_eq!(lines[0], "2 hosts, 4 workers");
+    assert_eq!(lines[1], "node-1 was killed");
+    let lost = lines[2..10]
+        .iter()
+        .filter(|l| l.ends_with(": lost with node-1"))
+        .count();
+    let done = lines[2..10]
+        .iter()
+        .filter(|l| l.ends_with(": done on node-2"))
+        .count();
+    // node-1 ran two tasks when it died; the two it held queued ran on node-2.
+    assert_eq!((lost, done), (2, 6), "{out}");
+    assert_eq!(lines[10], "the pool goes on: 2 workers ready, on node-2");
+}

@@ -38,6 +38,8 @@
 //! - **Actors and supervision**: [`Actor`], [`RemoteRef`], [`spawn_in`], [`ActorHost`];
 //!   [`Supervisor`], [`SupervisorRef`], [`ChildSpec`], [`DynamicSupervisor`],
 //!   [`SupervisorEvents`].
+//! - **Beyond one machine** (feature `cluster`): `cluster::Cluster`, and
+//!   `Pool::builder().cluster(&cluster)` for a pool whose workers run on many hosts.
 //!
 //! The layers below (`wire`, `sync`, `runtime`, `pool`, `manager`) are re-exported whole under
 //! those names, for what this list leaves out.
@@ -100,6 +102,14 @@ pub mod manager {
 /// The pool layer, for what the facade does not re-export.
 pub mod pool {
     pub use procvisor_pool::*;
+}
+
+/// Pools across hosts, on NATS (the `cluster` feature): [`Cluster`](cluster::Cluster),
+/// launchers, and [`current_host`](cluster::current_host). A pool runs on a cluster with
+/// `Pool::builder().cluster(&cluster)`.
+#[cfg(feature = "cluster")]
+pub mod cluster {
+    pub use procvisor_cluster::*;
 }
 
 /// The runtime layer, for what the facade does not re-export.
