@@ -66,7 +66,11 @@ impl AgentConfig {
     fn from_env(value: &str) -> Option<AgentConfig> {
         let bytes: Option<Vec<u8>> = (0..value.len())
             .step_by(2)
-            .map(|i| value.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|i| {
+                value
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect();
         protocol::decode(&bytes?)
     }
@@ -163,7 +167,9 @@ impl HostedPool {
             if let Err(e) = submitted {
                 let _ = self.done.send((
                     id,
-                    Err(procvisor_pool::remote::RemoteFailure::Refused(e.to_string())),
+                    Err(procvisor_pool::remote::RemoteFailure::Refused(
+                        e.to_string(),
+                    )),
                 ));
             }
         }
@@ -243,7 +249,10 @@ async fn serve(config: AgentConfig) -> i32 {
     };
     let agent = Arc::new(Agent {
         subjects: Subjects::new(&config.cluster),
-        slots: config.slots.unwrap_or_else(procvisor_runtime::cpu_count).max(1),
+        slots: config
+            .slots
+            .unwrap_or_else(procvisor_runtime::cpu_count)
+            .max(1),
         incarnation: random_u64(),
         build: pool_support::build_fingerprint(),
         client,
@@ -258,7 +267,10 @@ async fn serve(config: AgentConfig) -> i32 {
     {
         Ok(requests) => requests,
         Err(e) => {
-            eprintln!("procvisor agent {}: cannot subscribe: {e}", agent.config.host);
+            eprintln!(
+                "procvisor agent {}: cannot subscribe: {e}",
+                agent.config.host
+            );
             return 1;
         }
     };
@@ -286,7 +298,10 @@ async fn heartbeats(agent: Arc<Agent>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let cut_off = *agent.cut_off_since.lock().unwrap_or_else(|p| p.into_inner());
+        let cut_off = *agent
+            .cut_off_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if cut_off.is_some_and(|since| since.elapsed() > agent.config.host_timeout) {
             // Our routers have declared us lost: kill what we run for them.
             let pools: Vec<Arc<HostedPool>> = agent.pools().drain().map(|(_, p)| p).collect();
@@ -342,7 +357,9 @@ impl Agent {
     async fn open(self: &Arc<Self>, name: String, build: u64, mac: [u8; 32]) -> FromAgent {
         if !procvisor_wire::verify_hmac_sha256(&self.config.authkey, name.as_bytes(), &mac) {
             tracing::warn!(target: "procvisor::cluster", pool = %name, "refused a pool not signed with the cluster's authkey");
-            return FromAgent::Refused("the request is not signed with the cluster's authkey".into());
+            return FromAgent::Refused(
+                "the request is not signed with the cluster's authkey".into(),
+            );
         }
         if build != self.build {
             return FromAgent::Refused(format!(

@@ -90,7 +90,9 @@ impl Bus {
     /// The connection to the servers dropped or came back: every pool hears it.
     pub(crate) fn link_changed(&self, link: Link) {
         let event = match link {
-            Link::Down => HostEvent::Disconnected("the connection to the NATS servers dropped".into()),
+            Link::Down => {
+                HostEvent::Disconnected("the connection to the NATS servers dropped".into())
+            }
             Link::Up => HostEvent::Reconnected,
         };
         lock(&self.pools).retain(|_, pool| pool.events.send(event.clone()).is_ok());
@@ -108,8 +110,8 @@ impl Bus {
         let mut to_open = Vec::new();
         {
             let mut pools = lock(&self.pools);
-            pools.retain(|name, pool| {
-                match beat.pools.iter().find(|p| &p.pool == name) {
+            pools.retain(
+                |name, pool| match beat.pools.iter().find(|p| &p.pool == name) {
                     Some(p) => pool
                         .events
                         .send(HostEvent::Beat {
@@ -129,11 +131,12 @@ impl Bus {
                         }
                         !pool.events.is_closed()
                     }
-                }
-            });
+                },
+            );
         }
         for pool in to_open {
-            self.runtime.spawn(self.clone().open_on(beat.host.clone(), pool));
+            self.runtime
+                .spawn(self.clone().open_on(beat.host.clone(), pool));
         }
     }
 
@@ -144,7 +147,13 @@ impl Bus {
             pool: pool.clone(),
             build: self.build,
         };
-        let answer = self.ask(&host, &request, self.host_timeout.max(Duration::from_secs(5))).await;
+        let answer = self
+            .ask(
+                &host,
+                &request,
+                self.host_timeout.max(Duration::from_secs(5)),
+            )
+            .await;
         let event = match answer {
             Ok(FromAgent::Joined { incarnation, slots }) => HostEvent::Joined {
                 host: host.clone(),
@@ -163,7 +172,12 @@ impl Bus {
         }
     }
 
-    async fn ask(&self, host: &str, request: &ToAgent, timeout: Duration) -> Result<FromAgent, String> {
+    async fn ask(
+        &self,
+        host: &str,
+        request: &ToAgent,
+        timeout: Duration,
+    ) -> Result<FromAgent, String> {
         let request = async_nats::Request::new()
             .payload(protocol::encode(request).into())
             .timeout(Some(timeout));
@@ -263,8 +277,18 @@ impl HostBus for PoolBus {
                 futures_util::future::join_all(asks).await
             })
         };
-        if !opened.is_empty() && !opened.contains(&true) {
-            return Err(unreachable("no host of the cluster would run the pool".into()));
+        if opened.is_empty() {
+            lock(&self.bus.pools).remove(pool);
+            return Err(unreachable(
+                "no host of the cluster is there (none has sent a heartbeat within the host timeout)"
+                    .into(),
+            ));
+        }
+        if !opened.contains(&true) {
+            lock(&self.bus.pools).remove(pool);
+            return Err(unreachable(
+                "no host of the cluster would run the pool".into(),
+            ));
         }
         let sender: Arc<dyn HostSender> = Arc::new(PoolSender {
             bus: self.bus.clone(),
@@ -296,7 +320,8 @@ fn run_here<T: Send + 'static>(
     runtime.spawn(async move {
         let _ = tx.send(future.await);
     });
-    rx.recv().expect("the cluster's runtime runs while the cluster lives")
+    rx.recv()
+        .expect("the cluster's runtime runs while the cluster lives")
 }
 
 struct PoolSender {
@@ -319,7 +344,11 @@ impl HostSender for PoolSender {
                 command,
             };
             let answer = bus
-                .ask(&host, &request, bus.host_timeout.max(Duration::from_secs(1)))
+                .ask(
+                    &host,
+                    &request,
+                    bus.host_timeout.max(Duration::from_secs(1)),
+                )
                 .await;
             if !is_run {
                 return;

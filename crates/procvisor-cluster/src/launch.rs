@@ -103,7 +103,9 @@ impl Launcher for LocalLauncher {
 
     fn launch(&self, command: &AgentCommand) -> Result<Box<dyn Launched>, ClusterError> {
         let mut process = Command::new(&command.program);
-        process.env(command.env, &command.value).stdin(Stdio::null());
+        process
+            .env(command.env, &command.value)
+            .stdin(Stdio::null());
         let child = spawn_tied(process).map_err(|e| ClusterError::Launch(e.to_string()))?;
         Ok(Box::new(LocalAgent(Mutex::new(child))))
     }
@@ -195,7 +197,10 @@ impl Launcher for SshLauncher {
 }
 
 /// The command that starts the agent of `host` with `config`.
-pub(crate) fn agent_command(host: &str, config: &AgentConfig) -> Result<AgentCommand, ClusterError> {
+pub(crate) fn agent_command(
+    host: &str,
+    config: &AgentConfig,
+) -> Result<AgentCommand, ClusterError> {
     let program = std::env::current_exe()
         .map_err(|e| ClusterError::Launch(format!("cannot find this program's binary: {e}")))?;
     Ok(AgentCommand {

@@ -22,7 +22,9 @@ fn outcomes(results: &[AsyncResult<String>]) -> (Vec<String>, Vec<String>) {
     for result in results {
         match result.get_timeout(Duration::from_secs(20)) {
             Ok(host) => done.push(host),
-            Err(PoolError::HostLost { host, last_seen, .. }) => {
+            Err(PoolError::HostLost {
+                host, last_seen, ..
+            }) => {
                 assert!(last_seen >= HOST_TIMEOUT, "lost after only {last_seen:?}");
                 lost.push(host);
             }
@@ -35,10 +37,15 @@ fn outcomes(results: &[AsyncResult<String>]) -> (Vec<String>, Vec<String>) {
 /// Submits `n` tasks of `ms` each, and waits until both hosts have taken theirs and said, in a
 /// heartbeat, which they run (a host's running tasks are those its last heartbeat named).
 fn busy_pool(pool: &Pool, n: usize, ms: u64) -> Vec<AsyncResult<String>> {
-    let results: Vec<_> = (0..n).map(|_| pool.apply_async(slow, (ms,)).unwrap()).collect();
+    let results: Vec<_> = (0..n)
+        .map(|_| pool.apply_async(slow, (ms,)).unwrap())
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     while pool.stats().running < 8 {
-        assert!(Instant::now() < deadline, "the tasks did not reach both hosts");
+        assert!(
+            Instant::now() < deadline,
+            "the tasks did not reach both hosts"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     // Three heartbeats (a fifth of the host timeout each): the router knows what runs where.
@@ -78,7 +85,10 @@ fn a_killed_host_fails_exactly_its_running_tasks_and_the_rest_finish_elsewhere()
         assert!(lost.iter().all(|h| h == "node-1"), "{lost:?}");
         assert_eq!(done.len() + lost.len(), 8);
         // The pool goes on, at node-2's strength.
-        assert_eq!(pool.map(slow, [0u64; 8]).unwrap(), vec!["node-2".to_string(); 8]);
+        assert_eq!(
+            pool.map(slow, [0u64; 8]).unwrap(),
+            vec!["node-2".to_string(); 8]
+        );
         assert_eq!(pool.stats().workers_ready, 2);
     });
 }
@@ -102,7 +112,10 @@ fn a_hung_host_is_lost_then_fenced_and_joins_again_when_it_wakes() {
         );
         signal(agent, libc::SIGCONT);
         let (done, lost) = outcomes(&results);
-        assert!(!lost.is_empty() && lost.iter().all(|h| h == "node-1"), "{lost:?}");
+        assert!(
+            !lost.is_empty() && lost.iter().all(|h| h == "node-1"),
+            "{lost:?}"
+        );
         assert_eq!(done.len() + lost.len(), 8);
         // Woken, it is fenced (its workers killed) and joins as a new incarnation.
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -124,7 +137,11 @@ fn with_retries_a_lost_task_runs_again_on_another_host() {
     }
     within(LIMIT, "retries", || {
         let cluster = local_cluster(2);
-        let pool = Pool::builder().cluster(&cluster).retries(1).build().unwrap();
+        let pool = Pool::builder()
+            .cluster(&cluster)
+            .retries(1)
+            .build()
+            .unwrap();
         let results = busy_pool(&pool, 8, 1500);
         signal(agent_pid(&cluster, "node-1"), libc::SIGKILL);
         let (done, lost) = outcomes(&results);

@@ -42,7 +42,12 @@ fn map_imap_and_apply_async_run_on_both_hosts() {
         assert_eq!(pool.processes(), 4);
         let squares = pool.map(square, 0..20_000u64).unwrap();
         assert_eq!(squares.len(), 20_000);
-        assert!(squares.iter().enumerate().all(|(i, &s)| s == (i as u64) * (i as u64)));
+        assert!(
+            squares
+                .iter()
+                .enumerate()
+                .all(|(i, &s)| s == (i as u64) * (i as u64))
+        );
 
         let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
         let placed = pool.tasks().chunksize(1).map(host_of, 0..400u64).unwrap();
@@ -56,9 +61,15 @@ fn map_imap_and_apply_async_run_on_both_hosts() {
             "{per_host:?}"
         );
 
-        let ordered: Vec<u64> = pool.imap(square, 0..500u64).unwrap().map(Result::unwrap).collect();
+        let ordered: Vec<u64> = pool
+            .imap(square, 0..500u64)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(ordered[499], 499 * 499);
-        let results: Vec<_> = (0..50u64).map(|i| pool.apply_async(square, (i,)).unwrap()).collect();
+        let results: Vec<_> = (0..50u64)
+            .map(|i| pool.apply_async(square, (i,)).unwrap())
+            .collect();
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r.get().unwrap(), (i * i) as u64);
         }
@@ -79,7 +90,9 @@ fn a_panic_and_a_dead_worker_on_a_remote_host_are_reported_exactly() {
         assert!(err.is_panic(), "{err}");
         assert!(err.to_string().contains("seven is not allowed"), "{err}");
         match pool.apply(die, (0u64,)).unwrap_err() {
-            PoolError::WorkerLost { worker, exit, pid, .. } => {
+            PoolError::WorkerLost {
+                worker, exit, pid, ..
+            } => {
                 assert!(worker.contains(" on node-"), "{worker}");
                 assert!(pid > 0);
                 assert!(exit.to_string().contains("SIGKILL"), "{exit}");
