@@ -149,7 +149,9 @@ impl PoolBuilder {
     /// stopped first).
     pub fn build(mut self) -> Result<Pool, PoolError> {
         if let Some(bus) = self.cluster.take() {
-            return Ok(Pool::from_owner(Arc::new(Owner(self.launch_remote(&bus.0)?))));
+            return Ok(Pool::from_owner(Arc::new(Owner(
+                self.launch_remote(&bus.0)?,
+            ))));
         }
         let initializer = self.initializer.take().transpose()?;
         let mode = WorkerMode::Functions {
@@ -310,13 +312,16 @@ impl PoolBuilder {
         };
         let initial = start_all(&spec, processes)?;
         let shared = Arc::new(Shared::new(processes, self.retries, self.task_time_limit));
-        let router = spawn_router(Router, RouterArgs {
-            shared: shared.clone(),
-            spec,
-            maxtasksperchild: self.maxtasksperchild,
-            intensity: self.intensity.unwrap_or_default(),
-            initial,
-        })?;
+        let router = spawn_router(
+            Router,
+            RouterArgs {
+                shared: shared.clone(),
+                spec,
+                maxtasksperchild: self.maxtasksperchild,
+                intensity: self.intensity.unwrap_or_default(),
+                initial,
+            },
+        )?;
         Ok(Core { shared, router })
     }
 }

@@ -22,6 +22,8 @@
 mod router;
 mod serve;
 mod table;
+#[cfg(test)]
+mod table_tests;
 
 pub(crate) use router::start_remote_router;
 pub(crate) use serve::run as serve_remote;

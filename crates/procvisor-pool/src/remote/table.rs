@@ -96,7 +96,11 @@ impl Table {
                 incarnation,
                 slots,
             } => {
-                if self.fenced.get(&host).is_some_and(|f| f.incarnation == incarnation) {
+                if self
+                    .fenced
+                    .get(&host)
+                    .is_some_and(|f| f.incarnation == incarnation)
+                {
                     return commands;
                 }
                 if let Some(old) = self.hosts.get(&host) {
@@ -442,7 +446,9 @@ impl Table {
                 self.shared.counters.completed.fetch_add(1, Relaxed);
                 job.deliver(Ok(Payload::from_bytes(bytes)));
             }
-            Err(RemoteFailure::Failed(failure)) => self.fail(job, PoolError::Failed { task, failure }),
+            Err(RemoteFailure::Failed(failure)) => {
+                self.fail(job, PoolError::Failed { task, failure })
+            }
             Err(RemoteFailure::WorkerLost {
                 worker,
                 pid,
