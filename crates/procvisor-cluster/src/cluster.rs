@@ -45,7 +45,7 @@ struct Inner {
     name: String,
     servers: Vec<String>,
     agents: Vec<(String, Box<dyn Launched>)>,
-    server: Option<LocalServer>,
+    server: std::sync::Mutex<Option<LocalServer>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -53,7 +53,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Agents first, while the server still carries their goodbyes; then the server.
         self.agents.clear();
-        self.server.take();
+        self.server
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
@@ -168,7 +171,7 @@ impl Cluster {
     /// its two roles, to connect another program to it (a second router, an agent started by
     /// hand). `None` for a cluster of servers started elsewhere.
     pub fn local_credentials(&self) -> Option<LocalCredentials> {
-        self.inner.server.as_ref().map(|s| LocalCredentials {
+        self.local_server().as_ref().map(|s| LocalCredentials {
             url: s.url.clone(),
             router: (s.router.user.clone(), s.router.password.clone()),
             agent: (s.agent.user.clone(), s.agent.password.clone()),
@@ -177,7 +180,27 @@ impl Cluster {
 
     /// The process id of the `nats-server` this handle started, if it started one.
     pub fn local_server_pid(&self) -> Option<u32> {
-        self.inner.server.as_ref().map(LocalServer::pid)
+        self.local_server().as_ref().map(LocalServer::pid)
+    }
+
+    /// Kills the local `nats-server` and starts it again on the same address (what a server
+    /// restart does to running work is tested with it).
+    ///
+    /// # Errors
+    ///
+    /// When this handle started no server, or it does not start again.
+    #[doc(hidden)]
+    pub fn restart_local_server(&self) -> Result<(), ClusterError> {
+        match self.local_server().as_mut() {
+            Some(server) => server.restart(),
+            None => Err(ClusterError::InvalidArgument(
+                "this cluster's servers were not started by it".into(),
+            )),
+        }
+    }
+
+    fn local_server(&self) -> std::sync::MutexGuard<'_, Option<LocalServer>> {
+        self.inner.server.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -479,7 +502,7 @@ impl ClusterBuilder {
                 name: self.name.clone(),
                 servers: endpoint.servers.clone(),
                 agents,
-                server,
+                server: std::sync::Mutex::new(server),
                 runtime: Some(runtime),
             }),
         };

@@ -25,6 +25,8 @@ pub(crate) struct Login {
 #[derive(Debug)]
 pub(crate) struct LocalServer {
     child: Child,
+    binary: PathBuf,
+    port: u16,
     dir: PathBuf,
     pub(crate) url: String,
     pub(crate) router: Login,
@@ -112,19 +114,11 @@ impl LocalServer {
         let conf = dir.join("nats.conf");
         std::fs::write(&conf, config(port, subjects, &router, &agent))
             .map_err(|e| ClusterError::ServerStart(e.to_string()))?;
-        let log = std::fs::File::create(dir.join("nats.log"))
-            .map_err(|e| ClusterError::ServerStart(e.to_string()))?;
-        let mut command = Command::new(&binary);
-        command
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        let child = spawn_tied(command)
-            .map_err(|e| ClusterError::ServerStart(format!("{}: {e}", binary.display())))?;
+        let child = launch(&binary, &dir)?;
         let mut server = LocalServer {
             child,
+            binary,
+            port,
             dir,
             url: format!("nats://127.0.0.1:{port}"),
             router,
@@ -132,6 +126,15 @@ impl LocalServer {
         };
         server.wait_listening(port)?;
         Ok(server)
+    }
+
+    /// Kills the server and starts it again, same address and configuration (clients
+    /// reconnect by themselves).
+    pub(crate) fn restart(&mut self) -> Result<(), ClusterError> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = launch(&self.binary, &self.dir)?;
+        self.wait_listening(self.port)
     }
 
     fn wait_listening(&mut self, port: u16) -> Result<(), ClusterError> {
@@ -168,6 +171,23 @@ impl LocalServer {
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// Starts the server of `dir`'s configuration, its log in `dir`.
+fn launch(binary: &Path, dir: &Path) -> Result<Child, ClusterError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("nats.log"))
+        .map_err(|e| ClusterError::ServerStart(e.to_string()))?;
+    let mut command = Command::new(binary);
+    command
+        .arg("-c")
+        .arg(dir.join("nats.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    spawn_tied(command).map_err(|e| ClusterError::ServerStart(format!("{}: {e}", binary.display())))
 }
 
 impl Drop for LocalServer {
