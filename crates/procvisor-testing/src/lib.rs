@@ -42,3 +42,4 @@ pub fn wait_until(limit: Duration, what: &str, condition: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+pub mod netns;
