@@ -9,6 +9,7 @@
 //! cargo run --example cluster_host_loss
 //! ```
 
+// ANCHOR: example
 use procvisor::cluster::{Cluster, LocalLauncher, current_host};
 use procvisor::{Pool, PoolError, register};
 use std::time::Duration;
@@ -28,7 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .host_timeout(Duration::from_secs(2))
         .join()?;
     let pool = Pool::builder().cluster(&cluster).build()?;
-    println!("{} hosts, {} workers", cluster.hosts().len(), pool.processes());
+    println!(
+        "{} hosts, {} workers",
+        cluster.hosts().len(),
+        pool.processes()
+    );
 
     let tasks = (0..8)
         .map(|_| pool.apply_async(work, (1500,)))
@@ -59,3 +64,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     Ok(())
 }
+// ANCHOR_END: example

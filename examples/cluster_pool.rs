@@ -7,6 +7,7 @@
 //! cargo run --example cluster_pool
 //! ```
 
+// ANCHOR: example
 use procvisor::cluster::{Cluster, current_host};
 use procvisor::{Pool, register};
 use std::collections::BTreeMap;
@@ -33,3 +34,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+// ANCHOR_END: example

@@ -88,6 +88,11 @@ pub(crate) trait Workload {
     fn has_baseline(&self) -> bool {
         false
     }
+    /// Whether Python has a counterpart to measure (a host loss has none: Python's pools have
+    /// no hosts).
+    fn has_python(&self) -> bool {
+        true
+    }
     /// Time per operation of one run at full size (`smoke`: a tiny size).
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String>;
     /// Other facts worth reporting (memory, latencies), measured once after the rounds.
@@ -102,7 +107,7 @@ pub(crate) struct Row {
     name: &'static str,
     unit: &'static str,
     procvisor: Result<Duration, String>,
-    python: Result<Duration, String>,
+    python: Option<Result<Duration, String>>,
     baseline: Option<Result<Duration, String>>,
     targets: &'static [Target],
     notes: Vec<String>,
@@ -120,7 +125,7 @@ impl Report {
     pub(crate) fn failed(&self) -> bool {
         self.rows.iter().any(|r| {
             r.procvisor.is_err()
-                || r.python.is_err()
+                || r.python.as_ref().is_some_and(|p| p.is_err())
                 || r.baseline.as_ref().is_some_and(|b| b.is_err())
         })
     }
@@ -150,7 +155,10 @@ fn median(samples: &mut [Duration]) -> Duration {
 pub(crate) fn run(workloads: &[Box<dyn Workload>], options: &Options) -> Report {
     let mut rows = Vec::new();
     for workload in workloads {
-        let mut sides = vec![Side::Procvisor, Side::Python];
+        let mut sides = vec![Side::Procvisor];
+        if workload.has_python() {
+            sides.push(Side::Python);
+        }
         if workload.has_baseline() {
             sides.push(Side::Baseline);
         }
@@ -183,11 +191,15 @@ pub(crate) fn run(workloads: &[Box<dyn Workload>], options: &Options) -> Report 
             );
         }
         let mut medians = samples.into_iter().map(|s| s.map(|mut v| median(&mut v)));
+        let procvisor = medians.next().expect("procvisor side");
+        let python = workload
+            .has_python()
+            .then(|| medians.next().expect("python side"));
         rows.push(Row {
             name: workload.name(),
             unit: workload.unit(),
-            procvisor: medians.next().expect("procvisor side"),
-            python: medians.next().expect("python side"),
+            procvisor,
+            python,
             baseline: medians.next(),
             targets: workload.targets(),
             notes: if options.only.is_none() {
@@ -243,7 +255,7 @@ impl fmt::Display for Report {
         )?;
         for row in &self.rows {
             let vs_python = match (&row.procvisor, &row.python) {
-                (Ok(p), Ok(y)) => Some(p.as_secs_f64() / y.as_secs_f64()),
+                (Ok(p), Some(Ok(y))) => Some(p.as_secs_f64() / y.as_secs_f64()),
                 _ => None,
             };
             let vs_base = match (&row.procvisor, &row.baseline) {
@@ -273,7 +285,7 @@ impl fmt::Display for Report {
                 row.name,
                 row.unit,
                 cell(&row.procvisor),
-                cell(&row.python),
+                row.python.as_ref().map_or("-".into(), cell),
                 vs_python.map_or("-".into(), |r| format!("{r:.3}x")),
                 row.baseline.as_ref().map_or("-".into(), cell),
                 vs_base.map_or("-".into(), |r| format!("{r:.3}x")),
@@ -286,8 +298,9 @@ impl fmt::Display for Report {
             }
         }
         for row in &self.rows {
-            for (side, result) in [("procvisor", &row.procvisor), ("python", &row.python)]
+            for (side, result) in [("procvisor", &row.procvisor)]
                 .into_iter()
+                .chain(row.python.as_ref().map(|p| ("python", p)))
                 .chain(row.baseline.as_ref().map(|b| ("baseline", b)))
             {
                 if let Err(e) = result {

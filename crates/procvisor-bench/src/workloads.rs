@@ -1,6 +1,7 @@
 //! The benchmark workloads (sizes as in DESIGN.md).
 
 mod actors;
+mod cluster;
 mod manager;
 mod pipe;
 mod pool;
@@ -36,6 +37,9 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(supervision::SupervisedPoolRestart),
         Box::new(manager::ManagerDict),
         Box::new(manager::ManagerActor),
+        Box::new(cluster::ClusterMap),
+        Box::new(cluster::ClusterApplyAsync),
+        Box::new(cluster::HostLoss),
     ]
 }
 

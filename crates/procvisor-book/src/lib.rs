@@ -32,5 +32,6 @@ chapter!(synchronization, "synchronization.md");
 chapter!(pools, "pools.md");
 chapter!(managers, "managers.md");
 chapter!(actors, "actors.md");
+chapter!(cluster, "cluster.md");
 chapter!(python_to_rust, "python-to-rust.md");
 chapter!(migration, "migration.md");

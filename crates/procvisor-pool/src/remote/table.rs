@@ -12,9 +12,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-/// How many tasks a host holds per worker: one running and one ready to start, so that the
-/// round trip to the host hides behind the running one.
-const WINDOW_PER_SLOT: usize = 2;
+/// How many tasks a host holds per worker: one running and the rest ready to start, so that
+/// the round trips to the host (a few hundred microseconds through the server) hide behind
+/// the running ones even when tasks are tiny. The host runs no more than its workers at once;
+/// the others are not running, so a lost host's share of them goes to other hosts.
+const WINDOW_PER_SLOT: usize = 16;
+
+/// How many `Run` commands a host may have unanswered: new tasks wait for an answer and then
+/// go together, so that a burst of small tasks travels in a few messages, not one each.
+const RUNS_UNANSWERED: usize = 2;
 
 /// One host of the pool.
 struct Host {
@@ -25,6 +31,8 @@ struct Host {
     in_flight: BTreeMap<u64, (Job, bool)>,
     /// What it said it was running, in its last heartbeat.
     running: HashSet<u64>,
+    /// `Run` commands sent to it and not yet acknowledged.
+    runs_unanswered: usize,
 }
 
 /// A host the pool no longer believes: nothing from this life of it counts.
@@ -120,6 +128,7 @@ impl Table {
                         last_seen: now,
                         in_flight: BTreeMap::new(),
                         running: HashSet::new(),
+                        runs_unanswered: 0,
                     },
                 );
             }
@@ -139,6 +148,7 @@ impl Table {
             HostEvent::Accepted { host, ids } => {
                 if let Some(h) = self.hosts.get_mut(&host) {
                     h.last_seen = now;
+                    h.runs_unanswered = h.runs_unanswered.saturating_sub(1);
                     for id in ids {
                         if let Some((_, acked)) = h.in_flight.get_mut(&id) {
                             *acked = true;
@@ -149,6 +159,7 @@ impl Table {
             HostEvent::Refused { host, ids, reason } => {
                 tracing::debug!(target: "procvisor::cluster", %host, %reason, count = ids.len(), "tasks refused; sending them elsewhere");
                 if let Some(h) = self.hosts.get_mut(&host) {
+                    h.runs_unanswered = h.runs_unanswered.saturating_sub(1);
                     let mut back: Vec<Job> = ids
                         .iter()
                         .filter_map(|id| h.in_flight.remove(id).map(|(job, _)| job))
@@ -332,55 +343,54 @@ impl Table {
             .filter(|h| h.incarnation == incarnation)
     }
 
-    /// Hands queued tasks to the hosts with room, least loaded first.
+    /// Hands queued tasks to the hosts with room: each task to the least loaded host (tasks in
+    /// flight per worker), one `Run` per host.
     fn dispatch(&mut self, _now: Instant) -> Commands {
-        let mut commands = Vec::new();
+        let mut batches: BTreeMap<HostId, Vec<RemoteTask>> = BTreeMap::new();
         if self.disconnected_since.is_some() {
-            return commands;
+            return Vec::new();
         }
-        loop {
+        while !self.queue.is_empty() {
             let Some((host, h)) = self
                 .hosts
                 .iter_mut()
-                .filter(|(_, h)| h.in_flight.len() < h.slots * WINDOW_PER_SLOT)
+                .filter(|(host, h)| {
+                    h.in_flight.len() < h.slots * WINDOW_PER_SLOT
+                        && (h.runs_unanswered < RUNS_UNANSWERED || batches.contains_key(*host))
+                })
                 .min_by_key(|(_, h)| h.in_flight.len() * 1000 / h.slots)
             else {
                 break;
             };
-            if self.queue.is_empty() {
-                break;
-            }
-            let room = h.slots * WINDOW_PER_SLOT - h.in_flight.len();
-            let mut batch = Vec::new();
-            while batch.len() < room {
-                let Some(job) = self.queue.pop_front() else {
-                    break;
-                };
-                if job.args.fd_count() > 0 {
-                    let target = job.info.target.to_string();
-                    self.shared.counters.failed.fetch_add(1, Relaxed);
-                    job.deliver(Err(PoolError::Arguments {
-                        target,
-                        message: "its arguments hold a descriptor (a pipe, a file, shared \
-                                  memory), which cannot go to another host"
-                            .into(),
-                    }));
-                    continue;
-                }
-                batch.push(RemoteTask {
-                    id: job.info.id,
-                    target: job.target.name.to_string(),
-                    args: job.args.bytes().to_vec(),
-                    time_limit: job.time_limit,
-                });
-                h.in_flight.insert(job.info.id, (job, false));
-            }
-            if batch.is_empty() {
+            let job = self.queue.pop_front().expect("not empty");
+            if job.args.fd_count() > 0 {
+                let target = job.info.target.to_string();
+                self.shared.counters.failed.fetch_add(1, Relaxed);
+                job.deliver(Err(PoolError::Arguments {
+                    target,
+                    message: "its arguments hold a descriptor (a pipe, a file, shared memory), \
+                              which cannot go to another host"
+                        .into(),
+                }));
                 continue;
             }
-            commands.push((host.clone(), HostCommand::Run(batch)));
+            batches.entry(host.clone()).or_default().push(RemoteTask {
+                id: job.info.id,
+                target: job.target.name.to_string(),
+                args: job.args.bytes().to_vec(),
+                time_limit: job.time_limit,
+            });
+            h.in_flight.insert(job.info.id, (job, false));
         }
-        commands
+        for host in batches.keys() {
+            if let Some(h) = self.hosts.get_mut(host) {
+                h.runs_unanswered += 1;
+            }
+        }
+        batches
+            .into_iter()
+            .map(|(host, tasks)| (host, HostCommand::Run(tasks)))
+            .collect()
     }
 
     /// Host `host` is lost: its running tasks fail (or are retried), the rest go elsewhere, and

@@ -130,19 +130,22 @@ fn results(host: &str, incarnation: u64, ids: &[u64]) -> HostEvent {
 }
 
 #[test]
-fn work_goes_to_the_hosts_with_room_two_tasks_per_worker() {
+fn work_is_spread_evenly_up_to_sixteen_tasks_per_worker() {
     let mut f = Fixture::new();
     f.join("a", 1, 1, 0);
-    f.join("b", 1, 1, 0);
-    let jobs = f.jobs(1..7, 0);
-    let sent = f.table.submit(jobs, f.at(0));
-    assert_eq!(
-        runs(&sent),
-        vec![("a".into(), vec![1, 2]), ("b".into(), vec![3, 4])]
-    );
+    f.join("b", 1, 2, 0);
+    let jobs = f.jobs(1..61, 0);
+    let sent = runs(&f.table.submit(jobs, f.at(0)));
+    // b has two workers: twice a's share, and no more than 16 per worker each.
+    assert_eq!(sent.len(), 2);
+    assert_eq!((sent[0].0.as_str(), sent[0].1.len()), ("a", 16));
+    assert_eq!((sent[1].0.as_str(), sent[1].1.len()), ("b", 32));
+    // Tasks go out in order, each to the least loaded host.
+    assert_eq!(&sent[0].1[..3], &[1, 4, 7]);
+    assert_eq!(&sent[1].1[..4], &[2, 3, 5, 6]);
     // An answer makes room: the next queued task goes there.
-    let sent = f.event(results("a", 1, &[1]), 10);
-    assert_eq!(runs(&sent), vec![("a".into(), vec![5])]);
+    let more = f.event(results("a", 1, &[1]), 10);
+    assert_eq!(runs(&more), vec![("a".into(), vec![49])]);
     assert!(matches!(&f.answers.taken()[..], [(1, Ok(v))] if v == &[10]));
 }
 
@@ -248,9 +251,12 @@ fn refused_tasks_go_back_to_the_queue_in_order() {
         },
         20,
     );
-    // a has room again as well: the least loaded host takes them first.
-    let sent: Vec<u64> = runs(&sent).into_iter().flat_map(|(_, ids)| ids).collect();
-    assert_eq!(sent, vec![1, 2, 3]);
+    // Sent again, spread over both hosts, each batch in the queue's order.
+    let sent = runs(&sent);
+    assert!(sent.iter().all(|(_, ids)| ids.is_sorted()), "{sent:?}");
+    let mut all: Vec<u64> = sent.into_iter().flat_map(|(_, ids)| ids).collect();
+    all.sort_unstable();
+    assert_eq!(all, vec![1, 2, 3]);
 }
 
 #[test]
