@@ -11,7 +11,7 @@ use crate::connect::{Endpoint, Link};
 use crate::protocol::{self, Beat, FromAgent, PoolBeat, Subjects, ToAgent, ToRouter};
 use futures_util::StreamExt;
 use procvisor_pool::Pool;
-use procvisor_pool::remote::{HostCommand, RemoteOutcome, RemoteTask};
+use procvisor_pool::remote::{HostCommand, RemoteFailure, RemoteOutcome, RemoteTask};
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{StartMethod, get_context};
 use serde::{Deserialize, Serialize};
@@ -76,10 +76,37 @@ impl AgentConfig {
     }
 }
 
+/// The configuration `value` holds, names (`@path`: a file's contents), or says to read from
+/// standard input (`-`): a configuration holds credentials, which a command line or an
+/// environment shows to every user of the machine, and a private file or a pipe does not.
+fn read_config(value: &str) -> Result<String, String> {
+    match value {
+        "-" => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read it from standard input: {e}"))?;
+            Ok(line.trim().to_string())
+        }
+        _ => match value.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|text| text.trim().to_string())
+                .map_err(|e| format!("cannot read {path}: {e}")),
+            None => Ok(value.to_string()),
+        },
+    }
+}
+
 fn run_agent(value: String) -> ! {
-    let Some(config) = AgentConfig::from_env(&value) else {
-        eprintln!("procvisor: {AGENT_ENV} does not hold an agent's configuration");
-        std::process::exit(2);
+    let config = read_config(&value).and_then(|text| {
+        AgentConfig::from_env(&text).ok_or_else(|| "it is not an agent's configuration".into())
+    });
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("procvisor: {AGENT_ENV}: {e}");
+            std::process::exit(2);
+        }
     };
     // SAFETY: this runs before main (a role of the bootstrap), while the process has one
     // thread; the workers the agent starts inherit the variable.
@@ -189,7 +216,7 @@ impl HostedPool {
         let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(pool) = pool {
             std::thread::spawn(move || {
-                let _ = pool.close();
+                pool.close();
                 let _ = pool.join();
             });
         }
@@ -425,6 +452,7 @@ async fn send_results(
     mut results: UnboundedReceiver<(u64, RemoteOutcome)>,
 ) {
     let subject = agent.subjects.pool(&hosted.name);
+    let limit = protocol::max_payload(&agent.client).saturating_sub(protocol::ENVELOPE);
     while let Some(first) = results.recv().await {
         let mut batch = vec![first];
         while batch.len() < 4096 {
@@ -443,27 +471,62 @@ async fn send_results(
         if hosted.work().closed {
             continue;
         }
+        for (_, outcome) in &mut batch {
+            if let Ok(bytes) = outcome
+                && bytes.len() > limit
+            {
+                *outcome = Err(RemoteFailure::Refused(format!(
+                    "its result is {} bytes, more than the cluster's servers carry in one \
+                     message ({limit} bytes): return a path or a key instead of the data",
+                    bytes.len()
+                )));
+            }
+        }
+        for group in protocol::groups(batch, limit, |(_, outcome)| match outcome {
+            Ok(bytes) => bytes.len(),
+            Err(_) => 1024,
+        }) {
+            if !deliver(&agent, &hosted, &subject, group).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Sends one group of results until the router acknowledges it; false when the router is gone
+/// (the pool is then given up) or the pool was closed.
+async fn deliver(
+    agent: &Arc<Agent>,
+    hosted: &Arc<HostedPool>,
+    subject: &str,
+    results: Vec<(u64, RemoteOutcome)>,
+) -> bool {
+    {
         let message = protocol::encode(&ToRouter::Results {
             host: agent.config.host.clone(),
             incarnation: hosted.incarnation,
-            results: batch,
+            results,
         });
         let first_failure = Instant::now();
         loop {
             let request = async_nats::Request::new()
                 .payload(message.clone().into())
                 .timeout(Some(Duration::from_secs(1)));
-            match agent.client.send_request(subject.clone(), request).await {
-                Ok(_) => break,
+            match agent
+                .client
+                .send_request(subject.to_string(), request)
+                .await
+            {
+                Ok(_) => return true,
                 Err(e) => {
                     if hosted.work().closed {
-                        break;
+                        return false;
                     }
                     if first_failure.elapsed() > agent.config.host_timeout {
                         tracing::warn!(target: "procvisor::cluster", pool = %hosted.name, %e, "the pool's router is gone: stopping its workers");
                         agent.pools().remove(&hosted.name);
                         hosted.kill();
-                        return;
+                        return false;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }

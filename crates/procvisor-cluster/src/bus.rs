@@ -301,6 +301,10 @@ impl HostBus for PoolBus {
         self.bus.host_timeout
     }
 
+    fn max_task_size(&self) -> usize {
+        protocol::max_payload(&self.bus.client).saturating_sub(protocol::ENVELOPE)
+    }
+
     fn slots(&self) -> usize {
         self.bus
             .live_hosts()
@@ -331,6 +335,26 @@ struct PoolSender {
 
 impl HostSender for PoolSender {
     fn send(&self, host: &str, command: HostCommand) {
+        let limit = protocol::max_payload(&self.bus.client).saturating_sub(protocol::ENVELOPE);
+        let commands = match command {
+            // One message each, under the servers' limit (each task alone fits: the router
+            // refused larger ones).
+            HostCommand::Run(tasks) => {
+                protocol::groups(tasks, limit, |t| t.args.len() + t.target.len())
+                    .into_iter()
+                    .map(HostCommand::Run)
+                    .collect()
+            }
+            other => vec![other],
+        };
+        for command in commands {
+            self.send_one(host, command);
+        }
+    }
+}
+
+impl PoolSender {
+    fn send_one(&self, host: &str, command: HostCommand) {
         let bus = self.bus.clone();
         let (host, pool) = (host.to_string(), self.pool.clone());
         self.bus.runtime.spawn(async move {

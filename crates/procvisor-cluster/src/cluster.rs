@@ -313,10 +313,31 @@ impl ClusterBuilder {
         self
     }
 
-    /// The credentials the agents this builder launches log in with, when they differ from
+    /// The `.creds` file the agents this builder launches log in with, when they differ from
     /// this process's (give agents a role that cannot start work).
     pub fn agent_creds_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.agent_credentials = Some(Credentials::CredsFile(path.into()));
+        self
+    }
+
+    /// The user and password the agents this builder launches log in with (see
+    /// [`agent_creds_file`](Self::agent_creds_file)).
+    pub fn agent_user_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.agent_credentials = Some(Credentials::UserPassword {
+            user: user.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// The nkey seed the agents this builder launches log in with (see
+    /// [`agent_creds_file`](Self::agent_creds_file)).
+    pub fn agent_nkey_seed(mut self, seed: impl Into<String>) -> Self {
+        self.agent_credentials = Some(Credentials::NkeySeed(seed.into()));
         self
     }
 

@@ -9,25 +9,58 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 
 /// How to start one agent: the program, and the environment variable that makes it an agent.
-#[derive(Debug, Clone)]
+///
+/// The variable's value is the agent's configuration, credentials included: keep it private.
+/// It may be given as it is, as `@path` (a file holding it, readable by its owner only), or as
+/// `-` (the agent reads it from its standard input), so that it appears on no command line.
+#[derive(Clone)]
 pub struct AgentCommand {
     /// The program (this program's binary, unless the launcher was told another path).
     pub program: std::path::PathBuf,
     /// The variable's name.
     pub env: &'static str,
-    /// The variable's value (the agent's configuration, credentials included: keep it private).
+    /// The configuration.
     pub value: String,
     /// The host name the agent takes.
     pub host: String,
 }
 
+impl std::fmt::Debug for AgentCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCommand")
+            .field("program", &self.program)
+            .field("env", &self.env)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AgentCommand {
-    /// As a shell command line (for a person to run, or for `ssh`).
-    pub fn shell_line(&self) -> String {
+    /// Writes the configuration to `path`, readable by its owner only, for an agent started
+    /// with `<env>=@<path>`.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be written.
+    pub fn write_config(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(self.value.as_bytes())
+    }
+
+    /// The shell command line that starts the agent with its configuration in `path` (see
+    /// [`write_config`](Self::write_config)).
+    pub fn shell_line(&self, path: &std::path::Path) -> String {
         format!(
-            "{}={} {}",
+            "{}=@{} {}",
             self.env,
-            self.value,
+            shell_quote(&path.to_string_lossy()),
             shell_quote(&self.program.to_string_lossy())
         )
     }
@@ -111,19 +144,28 @@ impl Launcher for LocalLauncher {
     }
 }
 
-/// Agents started by hand: the launcher prints the command line to run on each host (with
-/// `tracing`, at info level) and starts nothing.
+/// Agents started by hand: for each host, the launcher writes the agent's configuration to
+/// `<dir>/<host>.agent` (readable by its owner only: copy it to the host as privately) and
+/// logs (with `tracing`, at info level) the command line to run there. It starts nothing.
 #[derive(Debug, Clone)]
 pub struct ManualLauncher {
     hosts: Vec<String>,
+    dir: std::path::PathBuf,
 }
 
 impl ManualLauncher {
-    /// One agent per host name.
+    /// One agent per host name; configurations in the current directory.
     pub fn new(hosts: impl IntoIterator<Item = impl Into<String>>) -> ManualLauncher {
         ManualLauncher {
             hosts: hosts.into_iter().map(Into::into).collect(),
+            dir: std::path::PathBuf::from("."),
         }
+    }
+
+    /// Where the configurations are written.
+    pub fn config_dir(mut self, dir: impl Into<std::path::PathBuf>) -> ManualLauncher {
+        self.dir = dir.into();
+        self
     }
 }
 
@@ -141,13 +183,18 @@ impl Launcher for ManualLauncher {
     }
 
     fn launch(&self, command: &AgentCommand) -> Result<Box<dyn Launched>, ClusterError> {
-        tracing::info!(target: "procvisor::cluster", host = %command.host, "start this host's agent with: {}", command.shell_line());
+        let path = self.dir.join(format!("{}.agent", command.host));
+        command
+            .write_config(&path)
+            .map_err(|e| ClusterError::Launch(format!("cannot write {}: {e}", path.display())))?;
+        tracing::info!(target: "procvisor::cluster", host = %command.host, "start this host's agent with: {}", command.shell_line(&path));
         Ok(Box::new(NotOurs))
     }
 }
 
-/// Agents started over SSH: `ssh <host> env PROCVISOR_CLUSTER_AGENT=... <binary>`, with the
-/// binary at the same path on every host (a shared file system, or a copy).
+/// Agents started over SSH: `ssh <host> env PROCVISOR_CLUSTER_AGENT=- <binary>`, with the
+/// binary at the same path on every host (a shared file system, or a copy). The configuration
+/// goes through the connection (the agent's standard input), never on a command line.
 #[derive(Debug, Clone)]
 pub struct SshLauncher {
     hosts: Vec<String>,
@@ -169,7 +216,8 @@ impl SshLauncher {
         self
     }
 
-    /// The `ssh` command that starts `command`'s agent.
+    /// The `ssh` command that starts `command`'s agent (its configuration is to be written to
+    /// the command's standard input).
     pub fn command(&self, command: &AgentCommand) -> Command {
         let program = self.binary.clone().unwrap_or(command.program.clone());
         let mut ssh = Command::new("ssh");
@@ -177,8 +225,8 @@ impl SshLauncher {
             .arg("BatchMode=yes")
             .arg(&command.host)
             .arg("env")
-            .arg(format!("{}={}", command.env, command.value))
-            .arg(program);
+            .arg(format!("{}=-", command.env))
+            .arg(shell_quote(&program.to_string_lossy()));
         ssh
     }
 }
@@ -189,9 +237,20 @@ impl Launcher for SshLauncher {
     }
 
     fn launch(&self, command: &AgentCommand) -> Result<Box<dyn Launched>, ClusterError> {
+        use std::io::Write;
         let mut ssh = self.command(command);
-        ssh.stdin(Stdio::null());
-        let child = spawn_tied(ssh).map_err(|e| ClusterError::Launch(format!("ssh: {e}")))?;
+        ssh.stdin(Stdio::piped());
+        let mut child = spawn_tied(ssh).map_err(|e| ClusterError::Launch(format!("ssh: {e}")))?;
+        let sent = child
+            .stdin
+            .take()
+            .map(|mut stdin| writeln!(stdin, "{}", command.value));
+        if let Some(Err(e)) = sent {
+            let _ = child.kill();
+            return Err(ClusterError::Launch(format!(
+                "ssh: cannot send the configuration: {e}"
+            )));
+        }
         Ok(Box::new(LocalAgent(Mutex::new(child))))
     }
 }

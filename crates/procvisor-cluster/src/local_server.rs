@@ -77,7 +77,7 @@ authorization {{
         ap = agent.password,
         beats = subjects.beats(),
         pools = subjects.pool("*"),
-        agents = subjects.agent("*"),
+        agents = subjects.any_agent(),
     )
 }
 

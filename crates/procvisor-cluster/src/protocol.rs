@@ -28,8 +28,25 @@ impl Subjects {
         }
     }
 
+    /// A host's subject: one token, whatever its name (`n1.example.org` becomes
+    /// `n1_example_org`; a dot would make it several, and wildcards would match it).
     pub(crate) fn agent(&self, host: &str) -> String {
-        format!("{}.agent.{host}", self.prefix)
+        let token: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{}.agent.{token}", self.prefix)
+    }
+
+    /// Every host's subject (for permissions).
+    pub(crate) fn any_agent(&self) -> String {
+        format!("{}.agent.*", self.prefix)
     }
 
     pub(crate) fn beats(&self) -> String {
@@ -93,6 +110,39 @@ pub(crate) struct PoolBeat {
     pub(crate) pool: String,
     pub(crate) incarnation: u64,
     pub(crate) running: Vec<u64>,
+}
+
+/// What a message carries besides its tasks or results (the rest of its encoding), kept free
+/// under the servers' payload limit.
+pub(crate) const ENVELOPE: usize = 4096;
+
+/// The largest payload the servers `client` is connected to accept.
+pub(crate) fn max_payload(client: &async_nats::Client) -> usize {
+    match client.server_info().max_payload {
+        0 => 1024 * 1024,
+        bytes => bytes,
+    }
+}
+
+/// Cuts `items` into groups whose sizes (by `size`) add up to at most `limit` each (an item
+/// larger than `limit` goes alone).
+pub(crate) fn groups<T>(items: Vec<T>, limit: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    let mut current = Vec::new();
+    let mut used = 0;
+    for item in items {
+        let bytes = size(&item) + 16;
+        if !current.is_empty() && used + bytes > limit {
+            groups.push(std::mem::take(&mut current));
+            used = 0;
+        }
+        used += bytes;
+        current.push(item);
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

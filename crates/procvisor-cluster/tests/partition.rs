@@ -80,8 +80,14 @@ impl Drop for Server {
 
 fn alive(pid: u32) -> bool {
     // Gone, or a zombie nobody reaped yet (its worker life is over either way).
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 #[test]
@@ -165,7 +171,10 @@ fn a_host_cut_off_by_the_network_is_lost_fences_itself_and_comes_back() {
         // Cut off for the host timeout, the agent killed its workers itself.
         let deadline = cut + HOST_TIMEOUT * 4;
         while inside.iter().any(|&p| alive(p)) {
-            assert!(Instant::now() < deadline, "the cut-off host's workers still run");
+            assert!(
+                Instant::now() < deadline,
+                "the cut-off host's workers still run"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
 
@@ -180,7 +189,10 @@ fn a_host_cut_off_by_the_network_is_lost_fences_itself_and_comes_back() {
             if hosts.iter().any(|h| h == "inside") {
                 break;
             }
-            assert!(Instant::now() < deadline, "the healed host did not come back");
+            assert!(
+                Instant::now() < deadline,
+                "the healed host did not come back"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let _ = std::fs::remove_dir_all(PathBuf::from(&dir_name));

@@ -29,7 +29,14 @@ fn die(_: u64) -> u64 {
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     0
 }
-procvisor_runtime::register!(square, host_of, fail_on_seven, die);
+fn len_of(bytes: Vec<u8>) -> usize {
+    bytes.len()
+}
+
+fn bytes(n: usize) -> Vec<u8> {
+    vec![7; n]
+}
+procvisor_runtime::register!(square, host_of, fail_on_seven, die, len_of, bytes);
 
 #[test]
 fn map_imap_and_apply_async_run_on_both_hosts() {
@@ -101,5 +108,43 @@ fn a_panic_and_a_dead_worker_on_a_remote_host_are_reported_exactly() {
         }
         // The host's pool replaced its worker: the pool goes on.
         assert_eq!(pool.apply(square, (9u64,)).unwrap(), 81);
+    });
+}
+
+#[test]
+fn what_is_too_large_to_cross_fails_clearly_and_nothing_waits() {
+    if !nats_or_skip("too large") {
+        return;
+    }
+    within(LIMIT, "too large", || {
+        let cluster = local_cluster(1);
+        let pool = Pool::builder().cluster(&cluster).build().unwrap();
+        // The local server carries 8 MiB per message.
+        let big = vec![1u8; 9 * 1024 * 1024];
+        match pool.apply(len_of, (big,)).unwrap_err() {
+            PoolError::Arguments { message, .. } => {
+                assert!(
+                    message.contains("more than the cluster's servers carry"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected the arguments to be refused, got {other}"),
+        }
+        match pool.apply(bytes, (9 * 1024 * 1024usize,)).unwrap_err() {
+            PoolError::HostRefused { reason, host, .. } => {
+                assert_eq!(host, "node-1");
+                assert!(reason.contains("its result is"), "{reason}");
+            }
+            other => panic!("expected the result to be refused, got {other}"),
+        }
+        // Below the limit, both ways work, and the pool goes on.
+        assert_eq!(
+            pool.apply(len_of, (vec![1u8; 4 * 1024 * 1024],)).unwrap(),
+            4 * 1024 * 1024
+        );
+        assert_eq!(
+            pool.apply(bytes, (3 * 1024 * 1024usize,)).unwrap().len(),
+            3 * 1024 * 1024
+        );
     });
 }

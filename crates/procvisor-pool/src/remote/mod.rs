@@ -167,6 +167,11 @@ pub trait HostBus: Send + Sync + 'static {
 
     /// How many workers the hosts have now, in all (what `map` cuts its chunks for).
     fn slots(&self) -> usize;
+
+    /// The largest task (encoded arguments) the bus carries; a larger one fails when sent.
+    fn max_task_size(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Sends one pool's commands to its hosts. Never blocks: what cannot be delivered comes back

@@ -19,6 +19,7 @@ pub(crate) struct RemoteArgs {
     sender: Arc<dyn HostSender>,
     events: UnboundedReceiver<HostEvent>,
     host_timeout: Duration,
+    max_task_size: usize,
 }
 
 pub(crate) struct RemoteState {
@@ -43,6 +44,7 @@ pub(crate) fn start_remote_router(
             sender,
             events,
             host_timeout: bus.host_timeout(),
+            max_task_size: bus.max_task_size(),
         },
     )
 }
@@ -68,6 +70,7 @@ impl Actor for RemoteRouter {
             sender,
             mut events,
             host_timeout,
+            max_task_size,
         } = args;
         let forward = {
             let myself = myself.clone();
@@ -93,7 +96,7 @@ impl Actor for RemoteRouter {
             })
         };
         Ok(RemoteState {
-            table: Table::new(shared.clone(), host_timeout),
+            table: Table::new(shared.clone(), host_timeout).max_task_size(max_task_size),
             sender,
             shared,
             myself,

@@ -8,8 +8,11 @@ use procvisor_runtime::__private::pool_support;
 use procvisor_wire::Payload;
 use std::sync::{Arc, Mutex};
 
-/// Where a remote task's outcome goes: once, to `done`.
-struct Reply(Mutex<Option<Box<dyn FnOnce(RemoteOutcome) + Send>>>);
+/// What receives a remote task's outcome.
+type Done = Box<dyn FnOnce(RemoteOutcome) + Send>;
+
+/// Where a remote task's outcome goes: once, to its `Done`.
+struct Reply(Mutex<Option<Done>>);
 
 impl Sink for Reply {
     fn deliver(self: Arc<Self>, _part: u64, outcome: Result<Payload, PoolError>) {
@@ -47,7 +50,7 @@ fn remote_failure(error: PoolError) -> RemoteFailure {
 pub(crate) fn run(
     core: &Core,
     task: RemoteTask,
-    done: Box<dyn FnOnce(RemoteOutcome) + Send>,
+    done: Done,
 ) -> Result<(), PoolError> {
     let Some(registration) = pool_support::registration(&task.target) else {
         done(Err(RemoteFailure::Refused(format!(

@@ -33,6 +33,8 @@ struct Host {
     running: HashSet<u64>,
     /// `Run` commands sent to it and not yet acknowledged.
     runs_unanswered: usize,
+    /// It refused tasks: none go to it until it is heard from again.
+    refusing: bool,
 }
 
 /// A host the pool no longer believes: nothing from this life of it counts.
@@ -59,6 +61,7 @@ pub(crate) struct Table {
     /// Since when work has waited with no host to take it.
     hostless_since: Option<Instant>,
     phase: Phase,
+    max_task_size: usize,
 }
 
 /// What the router must send after a step.
@@ -75,7 +78,14 @@ impl Table {
             disconnected_since: None,
             hostless_since: None,
             phase: Phase::Running,
+            max_task_size: usize::MAX,
         }
+    }
+
+    /// Tasks larger than `bytes` fail when sent, rather than bounce between hosts.
+    pub(crate) fn max_task_size(mut self, bytes: usize) -> Table {
+        self.max_task_size = bytes;
+        self
     }
 
     pub(crate) fn finished(&self) -> bool {
@@ -129,6 +139,7 @@ impl Table {
                         in_flight: BTreeMap::new(),
                         running: HashSet::new(),
                         runs_unanswered: 0,
+                        refusing: false,
                     },
                 );
             }
@@ -140,6 +151,7 @@ impl Table {
                 if let Some(h) = self.live_host(&host, incarnation) {
                     h.last_seen = now;
                     h.running = running.into_iter().collect();
+                    h.refusing = false;
                 } else if self.is_fenced(&host, incarnation) {
                     // It missed (or could not yet act on) its fence: say it again.
                     commands.push((host, HostCommand::Fence));
@@ -149,6 +161,7 @@ impl Table {
                 if let Some(h) = self.hosts.get_mut(&host) {
                     h.last_seen = now;
                     h.runs_unanswered = h.runs_unanswered.saturating_sub(1);
+                    h.refusing = false;
                     for id in ids {
                         if let Some((_, acked)) = h.in_flight.get_mut(&id) {
                             *acked = true;
@@ -160,6 +173,8 @@ impl Table {
                 tracing::debug!(target: "procvisor::cluster", %host, %reason, count = ids.len(), "tasks refused; sending them elsewhere");
                 if let Some(h) = self.hosts.get_mut(&host) {
                     h.runs_unanswered = h.runs_unanswered.saturating_sub(1);
+                    // Not again until it is heard from: tasks must not bounce off it.
+                    h.refusing = true;
                     let mut back: Vec<Job> = ids
                         .iter()
                         .filter_map(|id| h.in_flight.remove(id).map(|(job, _)| job))
@@ -350,12 +365,14 @@ impl Table {
         if self.disconnected_since.is_some() {
             return Vec::new();
         }
+        let max_task_size = self.max_task_size;
         while !self.queue.is_empty() {
             let Some((host, h)) = self
                 .hosts
                 .iter_mut()
                 .filter(|(host, h)| {
-                    h.in_flight.len() < h.slots * WINDOW_PER_SLOT
+                    !h.refusing
+                        && h.in_flight.len() < h.slots * WINDOW_PER_SLOT
                         && (h.runs_unanswered < RUNS_UNANSWERED || batches.contains_key(*host))
                 })
                 .min_by_key(|(_, h)| h.in_flight.len() * 1000 / h.slots)
@@ -363,15 +380,10 @@ impl Table {
                 break;
             };
             let job = self.queue.pop_front().expect("not empty");
-            if job.args.fd_count() > 0 {
+            if let Some(message) = cannot_travel(&job, max_task_size) {
                 let target = job.info.target.to_string();
                 self.shared.counters.failed.fetch_add(1, Relaxed);
-                job.deliver(Err(PoolError::Arguments {
-                    target,
-                    message: "its arguments hold a descriptor (a pipe, a file, shared memory), \
-                              which cannot go to another host"
-                        .into(),
-                }));
+                job.deliver(Err(PoolError::Arguments { target, message }));
                 continue;
             }
             batches.entry(host.clone()).or_default().push(RemoteTask {
@@ -529,6 +541,25 @@ impl Table {
             .map(|host| (host.clone(), HostCommand::Close))
             .collect()
     }
+}
+
+/// Why `job` cannot go to another host, if it cannot.
+fn cannot_travel(job: &Job, max_task_size: usize) -> Option<String> {
+    if job.args.fd_count() > 0 {
+        return Some(
+            "its arguments hold a descriptor (a pipe, a file, shared memory), which cannot go to \
+             another host"
+                .into(),
+        );
+    }
+    let size = job.args.bytes().len();
+    (size > max_task_size).then(|| {
+        format!(
+            "its arguments are {size} bytes, more than the cluster's servers carry in one message \
+             ({max_task_size} bytes): raise the servers' max_payload, or send a path or a key \
+             instead of the data"
+        )
+    })
 }
 
 fn unreachable(reason: &str) -> PoolError {

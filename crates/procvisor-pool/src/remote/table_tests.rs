@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What each task was answered, by task id.
+/// A task's id and what it was answered.
+type Answer = (u64, Result<Vec<u8>, PoolError>);
+
+/// What each task was answered.
 #[derive(Default)]
-struct Answers(Mutex<Vec<(u64, Result<Vec<u8>, PoolError>)>>);
+struct Answers(Mutex<Vec<Answer>>);
 
 impl Sink for Answers {
     fn deliver(self: Arc<Self>, part: u64, outcome: Result<Payload, PoolError>) {
@@ -25,7 +28,7 @@ impl Sink for Answers {
 }
 
 impl Answers {
-    fn taken(&self) -> Vec<(u64, Result<Vec<u8>, PoolError>)> {
+    fn taken(&self) -> Vec<Answer> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
