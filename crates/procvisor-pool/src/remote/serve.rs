@@ -47,11 +47,7 @@ fn remote_failure(error: PoolError) -> RemoteFailure {
 }
 
 /// Runs `task` on `core`'s workers; `done` gets its outcome.
-pub(crate) fn run(
-    core: &Core,
-    task: RemoteTask,
-    done: Done,
-) -> Result<(), PoolError> {
+pub(crate) fn run(core: &Core, task: RemoteTask, done: Done) -> Result<(), PoolError> {
     let Some(registration) = pool_support::registration(&task.target) else {
         done(Err(RemoteFailure::Refused(format!(
             "the function `{}` is not registered in this host's binary (is it the same build?)",
