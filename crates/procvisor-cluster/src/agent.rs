@@ -365,7 +365,11 @@ impl Agent {
                     return FromAgent::Refused(format!("this host runs no pool {pool}"));
                 };
                 match command {
-                    HostCommand::Run(tasks) => FromAgent::Accepted(hosted.take(tasks)),
+                    HostCommand::Run(tasks) => {
+                        let ids = hosted.take(tasks);
+                        let running = hosted.work().running.iter().copied().collect();
+                        FromAgent::Accepted { ids, running }
+                    }
                     HostCommand::Close => {
                         self.pools().remove(&pool);
                         hosted.close();
@@ -502,10 +506,12 @@ async fn deliver(
     results: Vec<(u64, RemoteOutcome)>,
 ) -> bool {
     {
+        let running = hosted.work().running.iter().copied().collect();
         let message = protocol::encode(&ToRouter::Results {
             host: agent.config.host.clone(),
             incarnation: hosted.incarnation,
             results,
+            running,
         });
         let first_failure = Instant::now();
         loop {

@@ -240,6 +240,7 @@ impl HostBus for PoolBus {
                         host,
                         incarnation,
                         results,
+                        running,
                     }) = protocol::decode::<ToRouter>(&message.payload)
                     {
                         let delivered = events
@@ -247,6 +248,7 @@ impl HostBus for PoolBus {
                                 host,
                                 incarnation,
                                 results,
+                                running,
                             })
                             .is_ok();
                         if let Some(reply) = message.reply {
@@ -378,7 +380,9 @@ impl PoolSender {
                 return;
             }
             let event = match answer {
-                Ok(FromAgent::Accepted(ids)) => HostEvent::Accepted { host, ids },
+                Ok(FromAgent::Accepted { ids, running }) => {
+                    HostEvent::Accepted { host, ids, running }
+                }
                 Ok(FromAgent::Refused(reason)) => HostEvent::Refused { host, ids, reason },
                 Ok(other) => HostEvent::Refused {
                     host,

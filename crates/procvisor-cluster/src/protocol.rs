@@ -76,8 +76,15 @@ pub(crate) enum ToAgent {
 /// An agent's answer to a [`ToAgent`] request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum FromAgent {
-    Joined { incarnation: u64, slots: usize },
-    Accepted(Vec<u64>),
+    Joined {
+        incarnation: u64,
+        slots: usize,
+    },
+    /// The tasks taken, and those running now.
+    Accepted {
+        ids: Vec<u64>,
+        running: Vec<u64>,
+    },
     Done,
     Refused(String),
 }
@@ -90,6 +97,8 @@ pub(crate) enum ToRouter {
         host: String,
         incarnation: u64,
         results: Vec<(u64, RemoteOutcome)>,
+        /// The tasks running now.
+        running: Vec<u64>,
     },
 }
 

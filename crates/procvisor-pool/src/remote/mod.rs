@@ -124,6 +124,8 @@ pub enum HostEvent {
         host: HostId,
         /// The tasks.
         ids: Vec<u64>,
+        /// The tasks it runs now (those it just took included, if it had free workers).
+        running: Vec<u64>,
     },
     /// These tasks did not reach the host, or it would not take them: send them elsewhere.
     Refused {
@@ -142,6 +144,8 @@ pub enum HostEvent {
         incarnation: u64,
         /// Each task's outcome.
         results: Vec<(u64, RemoteOutcome)>,
+        /// The tasks it runs now (it started others as these ended).
+        running: Vec<u64>,
     },
     /// The router lost its connection to the bus.
     Disconnected(String),

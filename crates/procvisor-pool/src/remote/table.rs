@@ -157,8 +157,10 @@ impl Table {
                     commands.push((host, HostCommand::Fence));
                 }
             }
-            HostEvent::Accepted { host, ids } => {
+            HostEvent::Accepted { host, ids, running } => {
                 if let Some(h) = self.hosts.get_mut(&host) {
+                    // Which tasks run is known at once, not at the next heartbeat.
+                    h.running = running.into_iter().collect();
                     h.last_seen = now;
                     h.runs_unanswered = h.runs_unanswered.saturating_sub(1);
                     h.refusing = false;
@@ -189,6 +191,7 @@ impl Table {
                 host,
                 incarnation,
                 results,
+                running,
             } => {
                 let Some(h) = self.live_host(&host, incarnation) else {
                     // Fenced: a lost host's late word is not believed.
@@ -199,10 +202,10 @@ impl Table {
                     return commands;
                 };
                 h.last_seen = now;
+                h.running = running.into_iter().collect();
                 let answered: Vec<(Job, RemoteOutcome)> = results
                     .into_iter()
                     .filter_map(|(id, outcome)| {
-                        h.running.remove(&id);
                         h.in_flight.remove(&id).map(|(job, _)| (job, outcome))
                     })
                     .collect();

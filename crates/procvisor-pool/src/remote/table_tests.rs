@@ -129,6 +129,7 @@ fn results(host: &str, incarnation: u64, ids: &[u64]) -> HostEvent {
             .iter()
             .map(|&id| (id, Ok(vec![id as u8 * 10])))
             .collect(),
+        running: Vec::new(),
     }
 }
 
@@ -316,6 +317,7 @@ fn a_worker_lost_on_a_host_names_the_host() {
                     cause: None,
                 }),
             )],
+            running: Vec::new(),
         },
         10,
     );
@@ -340,4 +342,27 @@ fn a_closing_pool_finishes_when_its_work_is_done() {
     let closing = f.table.tick(f.at(20));
     assert_eq!(closing, vec![("a".to_string(), HostCommand::Close)]);
     assert!(f.table.finished());
+}
+
+#[test]
+fn what_a_host_runs_is_known_from_its_acknowledgement_not_only_its_heartbeat() {
+    let mut f = Fixture::new();
+    f.join("a", 1, 1, 0);
+    let jobs = f.jobs(1..3, 0);
+    f.table.submit(jobs, f.at(0));
+    f.event(
+        HostEvent::Accepted {
+            host: "a".into(),
+            ids: vec![1, 2],
+            running: vec![1],
+        },
+        10,
+    );
+    // No heartbeat ever came: task 1 is still known to run, task 2 to wait.
+    f.table.tick(f.at(2100));
+    let answers = f.answers.taken();
+    assert!(
+        matches!(&answers[..], [(1, Err(PoolError::HostLost { .. }))]),
+        "{answers:?}"
+    );
 }
