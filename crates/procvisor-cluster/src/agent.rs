@@ -1,8 +1,8 @@
 //! A host's agent: this program's binary, started with [`AGENT_ENV`] set, serving the pools
 //! of every router of its cluster. For each pool it keeps an ordinary local [`Pool`] of
 //! worker processes (children of the agent, so a worker's death is reported exactly), and
-//! hands them the tasks the router sends, no more at once than it has workers, so that the
-//! tasks it reports as running are the ones that run.
+//! hands them the tasks the router sends; the tasks it reports as running are those its
+//! workers run (each worker's first), not those queued behind them.
 //!
 //! It fences itself: cut off from the servers for the host timeout, it kills its workers (its
 //! routers have declared it lost by then, and will not believe it any more).
@@ -15,7 +15,7 @@ use procvisor_pool::remote::{HostCommand, RemoteFailure, RemoteOutcome, RemoteTa
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{StartMethod, get_context};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -139,8 +139,8 @@ struct HostedPool {
 
 #[derive(Default)]
 struct Work {
-    queue: VecDeque<RemoteTask>,
-    running: HashSet<u64>,
+    /// The tasks taken and not answered: their numbers in the local pool, by remote id.
+    local: HashMap<u64, u64>,
     /// Every task id taken (a repeated dispatch is not run twice).
     seen: HashSet<u64>,
     closed: bool,
@@ -151,54 +151,64 @@ impl HostedPool {
         self.work.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes `tasks` (those not seen before); the ids taken.
+    /// Takes `tasks` (those not seen before) into the local pool, which queues them at its
+    /// workers as a local pool does; the ids taken.
     fn take(&self, tasks: Vec<RemoteTask>) -> Vec<u64> {
         let mut ids = Vec::with_capacity(tasks.len());
-        {
-            let mut work = self.work();
-            for task in tasks {
-                ids.push(task.id);
-                if work.seen.insert(task.id) {
-                    work.queue.push_back(task);
+        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        for task in tasks {
+            let id = task.id;
+            ids.push(id);
+            {
+                let mut work = self.work();
+                if work.closed || !work.seen.insert(id) {
+                    continue;
+                }
+            }
+            let done = self.done.clone();
+            let submitted = match pool.as_ref() {
+                Some(pool) => pool.run_remote(
+                    task,
+                    Box::new(move |outcome| {
+                        let _ = done.send((id, outcome));
+                    }),
+                ),
+                None => continue,
+            };
+            match submitted {
+                Ok(Some(local)) => {
+                    self.work().local.insert(id, local);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = self
+                        .done
+                        .send((id, Err(RemoteFailure::Refused(e.to_string()))));
                 }
             }
         }
-        self.pump();
         ids
     }
 
-    /// Starts queued tasks while a worker is free.
-    fn pump(&self) {
-        loop {
-            let task = {
-                let mut work = self.work();
-                if work.closed || work.running.len() >= self.slots {
-                    return;
-                }
-                let Some(task) = work.queue.pop_front() else {
-                    return;
-                };
-                work.running.insert(task.id);
-                task
-            };
-            let id = task.id;
-            let done = self.done.clone();
-            let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(pool) = pool.as_ref() else { return };
-            let submitted = pool.run_remote(
-                task,
-                Box::new(move |outcome| {
-                    let _ = done.send((id, outcome));
-                }),
-            );
-            if let Err(e) = submitted {
-                let _ = self.done.send((
-                    id,
-                    Err(procvisor_pool::remote::RemoteFailure::Refused(
-                        e.to_string(),
-                    )),
-                ));
-            }
+    /// The remote ids of the tasks a worker runs now (not those queued behind them).
+    fn running(&self) -> Vec<u64> {
+        let local = match self.pool.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(pool) => pool.running_tasks(),
+            None => return Vec::new(),
+        };
+        let work = self.work();
+        let by_local: HashMap<u64, u64> = work.local.iter().map(|(&r, &l)| (l, r)).collect();
+        local
+            .iter()
+            .filter_map(|l| by_local.get(l).copied())
+            .collect()
+    }
+
+    /// Forgets answered tasks.
+    fn answered(&self, ids: &[u64]) {
+        let mut work = self.work();
+        for id in ids {
+            work.local.remove(id);
         }
     }
 
@@ -226,7 +236,7 @@ impl HostedPool {
         PoolBeat {
             pool: self.name.clone(),
             incarnation: self.incarnation,
-            running: self.work().running.iter().copied().collect(),
+            running: self.running(),
         }
     }
 }
@@ -367,8 +377,10 @@ impl Agent {
                 match command {
                     HostCommand::Run(tasks) => {
                         let ids = hosted.take(tasks);
-                        let running = hosted.work().running.iter().copied().collect();
-                        FromAgent::Accepted { ids, running }
+                        FromAgent::Accepted {
+                            ids,
+                            running: hosted.running(),
+                        }
                     }
                     HostCommand::Close => {
                         self.pools().remove(&pool);
@@ -465,13 +477,7 @@ async fn send_results(
                 Err(_) => break,
             }
         }
-        {
-            let mut work = hosted.work();
-            for (id, _) in &batch {
-                work.running.remove(id);
-            }
-        }
-        hosted.pump();
+        hosted.answered(&batch.iter().map(|(id, _)| *id).collect::<Vec<_>>());
         if hosted.work().closed {
             continue;
         }
@@ -506,7 +512,7 @@ async fn deliver(
     results: Vec<(u64, RemoteOutcome)>,
 ) -> bool {
     {
-        let running = hosted.work().running.iter().copied().collect();
+        let running = hosted.running();
         let message = protocol::encode(&ToRouter::Results {
             host: agent.config.host.clone(),
             incarnation: hosted.incarnation,

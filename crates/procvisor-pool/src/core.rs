@@ -222,6 +222,16 @@ impl Core {
         rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
     }
 
+    /// The tasks the workers run now (each worker's first); empty when the router does not
+    /// answer within a second.
+    pub(crate) fn running_tasks(&self) -> Vec<u64> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.router.cast(RouterMessage::Running(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
+    }
+
     pub(crate) fn worker_pids(&self) -> Vec<u32> {
         self.shared
             .worker_pids

@@ -93,7 +93,8 @@ impl Pool {
     }
 
     /// Runs a task that came from a pool on another host (a cluster's agent does this);
-    /// `done` gets its outcome, once.
+    /// `done` gets its outcome, once. Returns its number in this pool (`None` when it was
+    /// answered at once, its function unknown here).
     ///
     /// # Errors
     ///
@@ -103,8 +104,14 @@ impl Pool {
         &self,
         task: crate::remote::RemoteTask,
         done: Box<dyn FnOnce(crate::remote::RemoteOutcome) + Send>,
-    ) -> Result<(), PoolError> {
+    ) -> Result<Option<u64>, PoolError> {
         crate::remote::serve_remote(&self.owner, task, done)
+    }
+
+    /// The numbers of the tasks the workers run now (for a cluster's agent).
+    #[doc(hidden)]
+    pub fn running_tasks(&self) -> Vec<u64> {
+        self.owner.running_tasks()
     }
 
     /// The number of worker processes the pool keeps.

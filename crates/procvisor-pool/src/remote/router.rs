@@ -122,6 +122,10 @@ impl Actor for RemoteRouter {
                 let _ = reply.send(state.table.describe());
                 Commands::new()
             }
+            RouterMessage::Running(reply) => {
+                let _ = reply.send(Vec::new());
+                Commands::new()
+            }
             // What only a local router hears.
             _ => Commands::new(),
         };

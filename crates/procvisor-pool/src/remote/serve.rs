@@ -46,14 +46,15 @@ fn remote_failure(error: PoolError) -> RemoteFailure {
     }
 }
 
-/// Runs `task` on `core`'s workers; `done` gets its outcome.
-pub(crate) fn run(core: &Core, task: RemoteTask, done: Done) -> Result<(), PoolError> {
+/// Runs `task` on `core`'s workers; `done` gets its outcome. Returns the task's number in
+/// this pool (what [`Core::running_tasks`] names it by).
+pub(crate) fn run(core: &Core, task: RemoteTask, done: Done) -> Result<Option<u64>, PoolError> {
     let Some(registration) = pool_support::registration(&task.target) else {
         done(Err(RemoteFailure::Refused(format!(
             "the function `{}` is not registered in this host's binary (is it the same build?)",
             task.target
         ))));
-        return Ok(());
+        return Ok(None);
     };
     let target = core.target((registration.name)(), |name| {
         pool_support::registration(name).is_some()
@@ -71,5 +72,6 @@ pub(crate) fn run(core: &Core, task: RemoteTask, done: Done) -> Result<(), PoolE
         None,
         &settings,
     );
-    core.submit(vec![job])
+    let id = job.info.id;
+    core.submit(vec![job]).map(|()| Some(id))
 }

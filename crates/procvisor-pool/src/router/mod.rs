@@ -96,6 +96,8 @@ pub(crate) enum RouterMessage {
     Terminate,
     /// Say what each worker is doing (for a supervisor's tree).
     Describe(std::sync::mpsc::Sender<Vec<WorkerRow>>),
+    /// Say which tasks run now: each worker's first (a host's agent reports them).
+    Running(std::sync::mpsc::Sender<Vec<u64>>),
     /// Word from the hosts of a pool across hosts.
     Remote(crate::remote::HostEvent),
     /// Time passed (a pool across hosts checks its hosts' leases).
@@ -303,6 +305,15 @@ impl Actor for Router {
             RouterMessage::Terminate => state.terminate(),
             RouterMessage::Describe(reply) => {
                 let _ = reply.send(state.describe());
+            }
+            RouterMessage::Running(reply) => {
+                let running = state
+                    .workers
+                    .values()
+                    .filter(|w| w.stage == Stage::Ready)
+                    .filter_map(|w| w.in_flight.front().map(Job::id))
+                    .collect();
+                let _ = reply.send(running);
             }
             RouterMessage::Remote(_) | RouterMessage::Tick => {}
         }
