@@ -29,6 +29,11 @@ fn die(_: u64) -> u64 {
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     0
 }
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
 fn len_of(bytes: Vec<u8>) -> usize {
     bytes.len()
 }
@@ -36,7 +41,7 @@ fn len_of(bytes: Vec<u8>) -> usize {
 fn bytes(n: usize) -> Vec<u8> {
     vec![7; n]
 }
-procvisor_runtime::register!(square, host_of, fail_on_seven, die, len_of, bytes);
+procvisor_runtime::register!(square, host_of, fail_on_seven, die, nap, len_of, bytes);
 
 #[test]
 fn map_imap_and_apply_async_run_on_both_hosts() {
@@ -146,5 +151,60 @@ fn what_is_too_large_to_cross_fails_clearly_and_nothing_waits() {
             pool.apply(bytes, (3 * 1024 * 1024usize,)).unwrap().len(),
             3 * 1024 * 1024
         );
+    });
+}
+
+#[test]
+fn time_limits_progress_and_terminate_behave_as_on_one_machine() {
+    if !nats_or_skip("time limits, progress, terminate") {
+        return;
+    }
+    within(LIMIT, "time limits, progress, terminate", || {
+        let cluster = local_cluster(2);
+        let pool = Pool::builder().cluster(&cluster).build().unwrap();
+        let limited = pool
+            .tasks()
+            .time_limit(std::time::Duration::from_millis(200))
+            .apply(nap, (5_000u64,))
+            .unwrap_err();
+        match limited {
+            PoolError::TimeLimitExceeded { worker, limit, .. } => {
+                assert!(worker.contains(" on node-"), "{worker}");
+                assert_eq!(limit, std::time::Duration::from_millis(200));
+            }
+            other => panic!("expected the time limit, got {other}"),
+        }
+
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let squares = pool
+            .tasks()
+            .chunksize(10)
+            .on_progress(move |p| record.lock().unwrap().push((p.done, p.total)))
+            .map(square, 0..100u64)
+            .unwrap();
+        assert_eq!(squares.len(), 100);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.last(), Some(&(100, Some(100))), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+        drop(seen);
+
+        // terminate: what runs fails at once with Terminated, and the pool takes no more.
+        let running: Vec<_> = (0..4)
+            .map(|_| pool.apply_async(nap, (30_000u64,)).unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        pool.terminate();
+        for task in &running {
+            assert!(matches!(
+                task.get().unwrap_err(),
+                PoolError::Terminated { .. }
+            ));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(matches!(
+            pool.apply(square, (1u64,)).unwrap_err(),
+            PoolError::NotRunning
+        ));
     });
 }
