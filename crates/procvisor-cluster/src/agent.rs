@@ -11,7 +11,9 @@ use crate::connect::{Endpoint, Link};
 use crate::protocol::{self, Beat, FromAgent, PoolBeat, Subjects, ToAgent, ToRouter};
 use futures_util::StreamExt;
 use procvisor_pool::Pool;
-use procvisor_pool::remote::{HostCommand, RemoteFailure, RemoteOutcome, RemoteTask};
+use procvisor_pool::remote::{
+    HostCommand, RemoteFailure, RemoteOutcome, RemoteTask, RemoteWorkers,
+};
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{StartMethod, get_context};
 use serde::{Deserialize, Serialize};
@@ -369,7 +371,12 @@ impl Agent {
 
     async fn handle(self: &Arc<Self>, request: ToAgent) -> FromAgent {
         match request {
-            ToAgent::Open { pool, build, mac } => self.open(pool, build, mac).await,
+            ToAgent::Open {
+                pool,
+                workers,
+                build,
+                mac,
+            } => self.open(pool, workers, build, mac).await,
             ToAgent::Command { pool, command } => {
                 let Some(hosted) = self.pools().get(&pool).cloned() else {
                     return FromAgent::Refused(format!("this host runs no pool {pool}"));
@@ -397,7 +404,13 @@ impl Agent {
         }
     }
 
-    async fn open(self: &Arc<Self>, name: String, build: u64, mac: [u8; 32]) -> FromAgent {
+    async fn open(
+        self: &Arc<Self>,
+        name: String,
+        workers: RemoteWorkers,
+        build: u64,
+        mac: [u8; 32],
+    ) -> FromAgent {
         if !procvisor_wire::verify_hmac_sha256(&self.config.authkey, name.as_bytes(), &mac) {
             tracing::warn!(target: "procvisor::cluster", pool = %name, "refused a pool not signed with the cluster's authkey");
             return FromAgent::Refused(
@@ -421,7 +434,7 @@ impl Agent {
             Pool::builder()
                 .processes(slots)
                 .context(get_context(StartMethod::Forkserver))
-                .build()
+                .build_for_remote(&workers)
         })
         .await;
         let pool = match started {

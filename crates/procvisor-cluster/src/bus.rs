@@ -5,7 +5,7 @@ use crate::connect::Link;
 use crate::protocol::{self, Beat, FromAgent, Subjects, ToAgent, ToRouter};
 use futures_util::StreamExt;
 use procvisor_pool::PoolError;
-use procvisor_pool::remote::{HostBus, HostCommand, HostEvent, HostSender};
+use procvisor_pool::remote::{HostBus, HostCommand, HostEvent, HostSender, RemoteWorkers};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ pub(crate) struct SeenHost {
 /// One open pool: where its events go, and when each host was last asked to open it.
 struct OpenPool {
     events: UnboundedSender<HostEvent>,
+    workers: RemoteWorkers,
     asked: HashMap<String, Instant>,
 }
 
@@ -127,24 +128,25 @@ impl Bus {
                             .is_none_or(|at| at.elapsed() >= REOPEN_EVERY);
                         if due && beat.build == self.build {
                             pool.asked.insert(beat.host.clone(), Instant::now());
-                            to_open.push(name.clone());
+                            to_open.push((name.clone(), pool.workers.clone()));
                         }
                         !pool.events.is_closed()
                     }
                 },
             );
         }
-        for pool in to_open {
-            self.runtime
-                .spawn(self.clone().open_on(beat.host.clone(), pool));
+        for (pool, workers) in to_open {
+            let open = self.clone().open_on(beat.host.clone(), pool, workers);
+            self.runtime.spawn(open);
         }
     }
 
     /// Asks `host` to run pool `pool`; its answer is the pool's `Joined` event.
-    async fn open_on(self: Arc<Self>, host: String, pool: String) -> bool {
+    async fn open_on(self: Arc<Self>, host: String, pool: String, workers: RemoteWorkers) -> bool {
         let request = ToAgent::Open {
             mac: protocol::sign(&self.authkey, &pool),
             pool: pool.clone(),
+            workers,
             build: self.build,
         };
         let answer = self
@@ -203,6 +205,7 @@ impl HostBus for PoolBus {
     fn open_pool(
         &self,
         pool: &str,
+        workers: &RemoteWorkers,
     ) -> Result<(Arc<dyn HostSender>, UnboundedReceiver<HostEvent>), PoolError> {
         let bus = self.bus.clone();
         let (events, receiver) = unbounded_channel();
@@ -210,6 +213,7 @@ impl HostBus for PoolBus {
             pool.to_string(),
             OpenPool {
                 events: events.clone(),
+                workers: workers.clone(),
                 asked: HashMap::new(),
             },
         );
@@ -271,11 +275,11 @@ impl HostBus for PoolBus {
         // workers all start before it is.
         let opened: Vec<bool> = {
             let bus = bus.clone();
-            let pool = pool.to_string();
+            let (pool, workers) = (pool.to_string(), workers.clone());
             run_here(&bus.runtime.clone(), async move {
                 let asks = hosts
                     .into_iter()
-                    .map(|host| bus.clone().open_on(host, pool.clone()));
+                    .map(|host| bus.clone().open_on(host, pool.clone(), workers.clone()));
                 futures_util::future::join_all(asks).await
             })
         };

@@ -11,7 +11,7 @@
 //! Agents may publish only heartbeats, results and replies (the generated server
 //! configuration enforces it): an agent cannot start work anywhere.
 
-use procvisor_pool::remote::{HostCommand, RemoteOutcome};
+use procvisor_pool::remote::{HostCommand, RemoteOutcome, RemoteWorkers};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,8 @@ pub(crate) enum ToAgent {
     /// Start workers for pool `pool`; answered by [`FromAgent::Joined`].
     Open {
         pool: String,
+        /// What its workers are.
+        workers: RemoteWorkers,
         /// The router's build (see `build_fingerprint`): an agent of another build refuses.
         build: u64,
         /// A signature of the request with the cluster's authkey.

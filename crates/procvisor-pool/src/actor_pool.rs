@@ -286,7 +286,8 @@ impl<A: Actor> ActorPool<A> {
 
     /// A reference to every worker's actor taking tasks now, to call, cast to or stop directly
     /// (not through the queue). A reference to a worker that dies fails like any reference to
-    /// an actor that is gone; ask again for the replacement's.
+    /// an actor that is gone; ask again for the replacement's. Empty for a pool across hosts:
+    /// its workers' actors are not reachable from here.
     pub fn workers(&self) -> Vec<RemoteRef<A>> {
         self.owner
             .shared
@@ -338,6 +339,9 @@ impl<A: Actor> ActorPool<A> {
         if let Err(e) = self.full_strength() {
             return self.all_failed(&e);
         }
+        if self.owner.shared.remote {
+            return self.all_failed(&remote_workers());
+        }
         let workers = self.workers();
         let count = workers.len();
         let all = call_all(workers, msg, timeout);
@@ -361,6 +365,9 @@ impl<A: Actor> ActorPool<A> {
         let shared = &self.owner.shared;
         if let Err(e) = shared.lifecycle.wait_for_async(|| full(shared)).await {
             return self.all_failed(&e);
+        }
+        if shared.remote {
+            return self.all_failed(&remote_workers());
         }
         call_all(self.workers(), msg, None).await
     }
@@ -471,4 +478,13 @@ fn full(shared: &crate::core::Shared) -> bool {
         .workers_ready
         .load(std::sync::atomic::Ordering::Acquire)
         >= shared.processes
+}
+
+/// Why a pool across hosts cannot reach its workers' actors directly.
+fn remote_workers() -> PoolError {
+    PoolError::InvalidArgument(
+        "the workers of a pool across hosts are not reachable from here: broadcast and workers \
+         are for pools on this machine"
+            .into(),
+    )
 }

@@ -149,9 +149,8 @@ impl PoolBuilder {
     /// stopped first).
     pub fn build(mut self) -> Result<Pool, PoolError> {
         if let Some(bus) = self.cluster.take() {
-            return Ok(Pool::from_owner(Arc::new(Owner(
-                self.launch_remote(&bus.0)?,
-            ))));
+            let core = self.launch_remote(&bus.0, &crate::remote::RemoteWorkers::Functions)?;
+            return Ok(Pool::from_owner(Arc::new(Owner(core))));
         }
         let initializer = self.initializer.take().transpose()?;
         let mode = WorkerMode::Functions {
@@ -186,13 +185,7 @@ impl PoolBuilder {
     /// As [`build`](Self::build), and [`PoolError::UnregisteredActor`] when `A` is not
     /// registered. An initializer set on this builder is refused: the actor's `start` is its
     /// initializer.
-    pub fn build_actors<A: Actor>(self, args: A::Args) -> Result<ActorPool<A>, PoolError> {
-        if self.cluster.is_some() {
-            return Err(PoolError::InvalidArgument(
-                "a pool of actors across hosts is not supported yet: use a pool of functions"
-                    .into(),
-            ));
-        }
+    pub fn build_actors<A: Actor>(mut self, args: A::Args) -> Result<ActorPool<A>, PoolError> {
         let name = std::any::type_name::<A>();
         if !pool_support::actor_registered(name) {
             return Err(PoolError::UnregisteredActor {
@@ -209,6 +202,21 @@ impl PoolBuilder {
             target: pool_support::short_name(name),
             message: e.to_string(),
         })?;
+        if let Some(bus) = self.cluster.take() {
+            if args.fd_count() > 0 {
+                return Err(PoolError::Arguments {
+                    target: pool_support::short_name(name),
+                    message:
+                        "the actor's arguments hold a descriptor, which cannot go to another host"
+                            .into(),
+                });
+            }
+            let workers = crate::remote::RemoteWorkers::Actors {
+                actor: name.to_string(),
+                args: args.bytes().to_vec(),
+            };
+            return ActorPool::from_owner(Arc::new(Owner(self.launch_remote(&bus.0, &workers)?)));
+        }
         let mode = WorkerMode::Actor {
             actor: name.to_string(),
             args,
@@ -266,8 +274,39 @@ impl PoolBuilder {
         }
     }
 
+    /// The pool a host runs for a pool of another host (a cluster's agent does this).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    #[doc(hidden)]
+    pub fn build_for_remote(
+        self,
+        workers: &crate::remote::RemoteWorkers,
+    ) -> Result<Pool, PoolError> {
+        match workers {
+            crate::remote::RemoteWorkers::Functions => self.build(),
+            crate::remote::RemoteWorkers::Actors { actor, args } => {
+                if !pool_support::actor_registered(actor) {
+                    return Err(PoolError::InvalidArgument(format!(
+                        "the actor type `{actor}` is not registered in this host's binary"
+                    )));
+                }
+                let mode = WorkerMode::Actor {
+                    actor: actor.clone(),
+                    args: Payload::from_bytes(args.clone()),
+                };
+                Ok(Pool::from_owner(Arc::new(Owner(self.launch(mode)?))))
+            }
+        }
+    }
+
     /// A pool whose workers run on the bus's hosts.
-    fn launch_remote(self, bus: &Arc<dyn crate::remote::HostBus>) -> Result<Core, PoolError> {
+    fn launch_remote(
+        self,
+        bus: &Arc<dyn crate::remote::HostBus>,
+        workers: &crate::remote::RemoteWorkers,
+    ) -> Result<Core, PoolError> {
         let unsupported = |what: &str| {
             Err(PoolError::InvalidArgument(format!(
                 "a pool across hosts has no {what} yet"
@@ -289,8 +328,10 @@ impl PoolBuilder {
             u32::from_le_bytes(nonce)
         );
         let processes = bus.slots().max(1);
-        let shared = Arc::new(Shared::new(processes, self.retries, self.task_time_limit));
-        let router = crate::remote::start_remote_router(shared.clone(), bus, &name)?;
+        let mut shared = Shared::new(processes, self.retries, self.task_time_limit);
+        shared.remote = true;
+        let shared = Arc::new(shared);
+        let router = crate::remote::start_remote_router(shared.clone(), bus, &name, workers)?;
         Ok(Core { shared, router })
     }
 

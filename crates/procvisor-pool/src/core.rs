@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) supervised_end: std::sync::OnceLock<(String, String)>,
     /// Where the actors of the workers taking tasks are (a pool of actors).
     pub(crate) worker_actors: Mutex<Vec<crate::protocol::ActorAt>>,
+    /// Whether the workers are on other hosts (their actors cannot be reached from here).
+    pub(crate) remote: bool,
     /// `Imap`s with input left: a closing pool keeps its workers for them.
     pub(crate) open_streams: std::sync::atomic::AtomicUsize,
     next_task: AtomicU64,
@@ -62,6 +64,7 @@ impl Shared {
             worker_pids: Mutex::new(Vec::new()),
             supervised_end: std::sync::OnceLock::new(),
             worker_actors: Mutex::new(Vec::new()),
+            remote: false,
             open_streams: std::sync::atomic::AtomicUsize::new(0),
             next_task: AtomicU64::new(1),
             targets: Mutex::new(HashMap::new()),

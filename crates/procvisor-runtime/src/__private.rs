@@ -304,6 +304,14 @@ pub mod pool_support {
         crate::actor::lookup(actor).is_some()
     }
 
+    /// The name under which function or actor type `name` is registered here, as a static
+    /// string (a name that came from another host, found in this binary's tables).
+    pub fn registered_name(name: &str) -> Option<&'static str> {
+        crate::target::lookup(name)
+            .map(|r| (r.name)())
+            .or_else(|| crate::actor::lookup(name).map(|r| (r.name)()))
+    }
+
     /// Actors a manager serves to its clients (see the runtime's `actor::served`).
     pub use crate::actor::served::{
         alive as served_actor_alive, call as call_served_actor, cast as cast_served_actor,

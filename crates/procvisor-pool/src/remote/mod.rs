@@ -153,6 +153,21 @@ pub enum HostEvent {
     Reconnected,
 }
 
+/// What a pool's workers are, for a host to start them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteWorkers {
+    /// Workers that run registered functions.
+    Functions,
+    /// Workers that each host one actor of the registered type `actor`, started from `args`
+    /// (encoded); the tasks are its messages.
+    Actors {
+        /// The actor type's full name.
+        actor: String,
+        /// Its encoded arguments.
+        args: Vec<u8>,
+    },
+}
+
 /// What a pool needs to reach its hosts.
 pub trait HostBus: Send + Sync + 'static {
     /// Opens a pool on the hosts that are there now (and on those that join later): the
@@ -164,6 +179,7 @@ pub trait HostBus: Send + Sync + 'static {
     fn open_pool(
         &self,
         pool: &str,
+        workers: &RemoteWorkers,
     ) -> Result<(Arc<dyn HostSender>, UnboundedReceiver<HostEvent>), crate::PoolError>;
 
     /// How long a host may be silent before it is lost.

@@ -30,13 +30,14 @@ pub(crate) struct RemoteState {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Opens pool `name` on the bus's hosts and starts its router.
+/// Opens pool `name` of `workers` on the bus's hosts and starts its router.
 pub(crate) fn start_remote_router(
     shared: Arc<Shared>,
     bus: &Arc<dyn HostBus>,
     name: &str,
+    workers: &super::RemoteWorkers,
 ) -> Result<ActorRef<RouterMessage>, PoolError> {
-    let (sender, events) = bus.open_pool(name)?;
+    let (sender, events) = bus.open_pool(name, workers)?;
     crate::builder::spawn_router(
         RemoteRouter,
         RemoteArgs {

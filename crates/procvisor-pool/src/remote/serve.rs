@@ -49,16 +49,14 @@ fn remote_failure(error: PoolError) -> RemoteFailure {
 /// Runs `task` on `core`'s workers; `done` gets its outcome. Returns the task's number in
 /// this pool (what [`Core::running_tasks`] names it by).
 pub(crate) fn run(core: &Core, task: RemoteTask, done: Done) -> Result<Option<u64>, PoolError> {
-    let Some(registration) = pool_support::registration(&task.target) else {
+    let Some(name) = pool_support::registered_name(&task.target) else {
         done(Err(RemoteFailure::Refused(format!(
             "the function `{}` is not registered in this host's binary (is it the same build?)",
             task.target
         ))));
         return Ok(None);
     };
-    let target = core.target((registration.name)(), |name| {
-        pool_support::registration(name).is_some()
-    })?;
+    let target = core.target(name, |_| true)?;
     let settings = CallSettings {
         retries: 0,
         time_limit: task.time_limit,
