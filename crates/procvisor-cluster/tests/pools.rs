@@ -29,6 +29,17 @@ fn die(_: u64) -> u64 {
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     0
 }
+static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn set_tag(tag: String) {
+    let _ = TAG.set(tag);
+}
+
+/// The tag its worker's initializer set, and the worker's pid.
+fn tagged(_: u64) -> (String, u32) {
+    (TAG.get().cloned().unwrap_or_default(), std::process::id())
+}
+
 fn nap(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     ms
@@ -41,7 +52,17 @@ fn len_of(bytes: Vec<u8>) -> usize {
 fn bytes(n: usize) -> Vec<u8> {
     vec![7; n]
 }
-procvisor_runtime::register!(square, host_of, fail_on_seven, die, nap, len_of, bytes);
+procvisor_runtime::register!(
+    square,
+    host_of,
+    fail_on_seven,
+    die,
+    nap,
+    len_of,
+    bytes,
+    set_tag,
+    tagged
+);
 
 #[test]
 fn map_imap_and_apply_async_run_on_both_hosts() {
@@ -206,5 +227,26 @@ fn time_limits_progress_and_terminate_behave_as_on_one_machine() {
             pool.apply(square, (1u64,)).unwrap_err(),
             PoolError::NotRunning
         ));
+    });
+}
+
+#[test]
+fn initializers_and_maxtasksperchild_reach_the_hosts_workers() {
+    if !nats_or_skip("initializer") {
+        return;
+    }
+    within(LIMIT, "initializer and maxtasksperchild", || {
+        let cluster = local_cluster(2);
+        let pool = Pool::builder()
+            .cluster(&cluster)
+            .initializer(set_tag, ("ready".to_string(),))
+            .maxtasksperchild(1)
+            .build()
+            .unwrap();
+        let answers = pool.tasks().chunksize(1).map(tagged, 0..12u64).unwrap();
+        assert!(answers.iter().all(|(tag, _)| tag == "ready"), "{answers:?}");
+        // Each worker ran one task, then was replaced.
+        let pids: std::collections::BTreeSet<u32> = answers.iter().map(|(_, pid)| *pid).collect();
+        assert_eq!(pids.len(), 12, "{answers:?}");
     });
 }

@@ -149,7 +149,23 @@ impl PoolBuilder {
     /// stopped first).
     pub fn build(mut self) -> Result<Pool, PoolError> {
         if let Some(bus) = self.cluster.take() {
-            let core = self.launch_remote(&bus.0, &crate::remote::RemoteWorkers::Functions)?;
+            let initializer = match self.initializer.take().transpose()? {
+                Some((name, args)) if args.fd_count() > 0 => {
+                    return Err(PoolError::Arguments {
+                        target: pool_support::short_name(name),
+                        message: "the initializer's arguments hold a descriptor, which cannot go \
+                                  to another host"
+                            .into(),
+                    });
+                }
+                Some((name, args)) => Some((name.to_string(), args.bytes().to_vec())),
+                None => None,
+            };
+            let workers = crate::remote::RemoteWorkers::Functions {
+                initializer,
+                maxtasksperchild: self.maxtasksperchild,
+            };
+            let core = self.launch_remote(&bus.0, &workers)?;
             return Ok(Pool::from_owner(Arc::new(Owner(core))));
         }
         let initializer = self.initializer.take().transpose()?;
@@ -214,6 +230,7 @@ impl PoolBuilder {
             let workers = crate::remote::RemoteWorkers::Actors {
                 actor: name.to_string(),
                 args: args.bytes().to_vec(),
+                maxtasksperchild: self.maxtasksperchild,
             };
             return ActorPool::from_owner(Arc::new(Owner(self.launch_remote(&bus.0, &workers)?)));
         }
@@ -281,12 +298,31 @@ impl PoolBuilder {
     /// As [`build`](Self::build).
     #[doc(hidden)]
     pub fn build_for_remote(
-        self,
+        mut self,
         workers: &crate::remote::RemoteWorkers,
     ) -> Result<Pool, PoolError> {
         match workers {
-            crate::remote::RemoteWorkers::Functions => self.build(),
-            crate::remote::RemoteWorkers::Actors { actor, args } => {
+            crate::remote::RemoteWorkers::Functions {
+                initializer,
+                maxtasksperchild,
+            } => {
+                self.maxtasksperchild = *maxtasksperchild;
+                if let Some((name, args)) = initializer {
+                    let Some(name) = pool_support::registered_name(name) else {
+                        return Err(PoolError::InvalidArgument(format!(
+                            "the initializer `{name}` is not registered in this host's binary"
+                        )));
+                    };
+                    self.initializer = Some(Ok((name, Payload::from_bytes(args.clone()))));
+                }
+                self.build()
+            }
+            crate::remote::RemoteWorkers::Actors {
+                actor,
+                args,
+                maxtasksperchild,
+            } => {
+                self.maxtasksperchild = *maxtasksperchild;
                 if !pool_support::actor_registered(actor) {
                     return Err(PoolError::InvalidArgument(format!(
                         "the actor type `{actor}` is not registered in this host's binary"
@@ -307,16 +343,10 @@ impl PoolBuilder {
         bus: &Arc<dyn crate::remote::HostBus>,
         workers: &crate::remote::RemoteWorkers,
     ) -> Result<Core, PoolError> {
-        let unsupported = |what: &str| {
-            Err(PoolError::InvalidArgument(format!(
-                "a pool across hosts has no {what} yet"
-            )))
-        };
-        if self.initializer.is_some() {
-            return unsupported("initializer");
-        }
-        if self.maxtasksperchild.is_some() {
-            return unsupported("maxtasksperchild");
+        if self.maxtasksperchild == Some(0) {
+            return Err(PoolError::InvalidArgument(
+                "maxtasksperchild must be a positive int or None".into(),
+            ));
         }
         static POOLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut nonce = [0u8; 4];

@@ -157,7 +157,12 @@ pub enum HostEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RemoteWorkers {
     /// Workers that run registered functions.
-    Functions,
+    Functions {
+        /// A registered function each worker runs first, and its encoded arguments.
+        initializer: Option<(String, Vec<u8>)>,
+        /// How many tasks a worker runs before it is replaced.
+        maxtasksperchild: Option<u64>,
+    },
     /// Workers that each host one actor of the registered type `actor`, started from `args`
     /// (encoded); the tasks are its messages.
     Actors {
@@ -165,6 +170,8 @@ pub enum RemoteWorkers {
         actor: String,
         /// Its encoded arguments.
         args: Vec<u8>,
+        /// How many tasks a worker runs before it is replaced.
+        maxtasksperchild: Option<u64>,
     },
 }
 
