@@ -496,17 +496,17 @@ async fn send_results(
         }
         for (_, outcome) in &mut batch {
             if let Ok(bytes) = outcome
-                && bytes.len() > limit
+                && bytes.bytes().len() > limit
             {
                 *outcome = Err(RemoteFailure::Refused(format!(
                     "its result is {} bytes, more than the cluster's servers carry in one \
                      message ({limit} bytes): return a path or a key instead of the data",
-                    bytes.len()
+                    bytes.bytes().len()
                 )));
             }
         }
         for group in protocol::groups(batch, limit, |(_, outcome)| match outcome {
-            Ok(bytes) => bytes.len(),
+            Ok(bytes) => bytes.bytes().len(),
             Err(_) => 1024,
         }) {
             if !deliver(&agent, &hosted, &subject, group).await {

@@ -346,7 +346,7 @@ impl HostSender for PoolSender {
             // One message each, under the servers' limit (each task alone fits: the router
             // refused larger ones).
             HostCommand::Run(tasks) => {
-                protocol::groups(tasks, limit, |t| t.args.len() + t.target.len())
+                protocol::groups(tasks, limit, |t| t.args.bytes().len() + t.target.len())
                     .into_iter()
                     .map(HostCommand::Run)
                     .collect()

@@ -84,6 +84,9 @@ impl Call<'_> {
         };
         let processes = self.core.shared.processes;
         let mut chunker = Chunker::new(self.options.chunksize, len, processes)?;
+        if self.core.shared.remote {
+            chunker = chunker.for_remote();
+        }
         let settings = self.settings();
         let mut items = items.peekable();
         let mut chunk: Vec<T> = Vec::new();

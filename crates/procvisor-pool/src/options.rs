@@ -46,6 +46,9 @@ pub(crate) fn default_chunksize(items: usize, processes: usize) -> usize {
 
 /// About how many encoded bytes a default chunk holds.
 const CHUNK_BYTES: usize = 128 * 1024;
+/// The same for a pool across hosts: each chunk is a message through the cluster's servers,
+/// which cost more per message than a local pipe, so chunks are larger.
+const REMOTE_CHUNK_BYTES: usize = 1024 * 1024;
 /// The first chunk of a default `map`, whose encoded size sets the others'.
 const PROBE_ITEMS: usize = 1024;
 
@@ -62,6 +65,8 @@ pub(crate) struct Chunker {
     next: usize,
     /// The largest default size (Python's); `None` for a size given by the caller.
     adapt_up_to: Option<usize>,
+    /// The encoded size a default chunk aims at.
+    budget: usize,
 }
 
 impl Chunker {
@@ -74,15 +79,23 @@ impl Chunker {
             Some(size) => Chunker {
                 next: checked_chunksize(size)?,
                 adapt_up_to: None,
+                budget: CHUNK_BYTES,
             },
             None => {
                 let python = default_chunksize(items, processes);
                 Chunker {
                     next: python.min(PROBE_ITEMS),
                     adapt_up_to: Some(python),
+                    budget: CHUNK_BYTES,
                 }
             }
         })
+    }
+
+    /// Aims default chunks at the size that suits a pool across hosts.
+    pub(crate) fn for_remote(mut self) -> Chunker {
+        self.budget = REMOTE_CHUNK_BYTES;
+        self
     }
 
     /// The size of the next chunk.
@@ -94,7 +107,7 @@ impl Chunker {
     pub(crate) fn encoded(&mut self, items: usize, bytes: usize) {
         if let Some(python) = self.adapt_up_to.take() {
             let per_item = (bytes / items.max(1)).max(1);
-            self.next = (CHUNK_BYTES / per_item).clamp(1, python);
+            self.next = (self.budget / per_item).clamp(1, python);
         }
     }
 }

@@ -29,6 +29,7 @@ pub(crate) use router::start_remote_router;
 pub(crate) use serve::run as serve_remote;
 
 use procvisor_runtime::{ExitReason, Failure};
+use procvisor_wire::Payload;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,14 +40,14 @@ pub type HostId = String;
 
 /// One task as it travels to a host: its number in the pool, the registered function, and
 /// the encoded chunk of arguments (as a local worker receives them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RemoteTask {
     /// The task's number in its pool (what the host deduplicates by).
     pub id: u64,
     /// The registered function's full name.
     pub target: String,
-    /// The encoded chunk of argument tuples.
-    pub args: Vec<u8>,
+    /// The encoded chunk of argument tuples (it holds no descriptor: none can cross).
+    pub args: Payload,
     /// The time limit of one run of the task.
     pub time_limit: Option<Duration>,
 }
@@ -81,10 +82,10 @@ pub enum RemoteFailure {
 }
 
 /// What a host answered for one task: the encoded chunk of results, or how it failed.
-pub type RemoteOutcome = Result<Vec<u8>, RemoteFailure>;
+pub type RemoteOutcome = Result<Payload, RemoteFailure>;
 
 /// What the router asks of a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum HostCommand {
     /// Run these tasks (acknowledge them; run each id once, however often it is sent).
     Run(Vec<RemoteTask>),
@@ -97,7 +98,7 @@ pub enum HostCommand {
 }
 
 /// What the router hears from the hosts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum HostEvent {
     /// A host is ready to take this pool's work, with this many workers. A host that comes
     /// back after it was lost joins again under a new incarnation.

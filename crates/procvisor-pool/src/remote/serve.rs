@@ -18,7 +18,7 @@ impl Sink for Reply {
     fn deliver(self: Arc<Self>, _part: u64, outcome: Result<Payload, PoolError>) {
         let done = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(done) = done {
-            done(outcome.map(|p| p.bytes().to_vec()).map_err(remote_failure));
+            done(outcome.map_err(remote_failure));
         }
     }
 }
@@ -62,14 +62,7 @@ pub(crate) fn run(core: &Core, task: RemoteTask, done: Done) -> Result<Option<u6
         time_limit: task.time_limit,
     };
     let reply = Arc::new(Reply(Mutex::new(Some(done))));
-    let job = core.job(
-        &target,
-        Payload::from_bytes(task.args),
-        reply,
-        0,
-        None,
-        &settings,
-    );
+    let job = core.job(&target, task.args, reply, 0, None, &settings);
     let id = job.info.id;
     core.submit(vec![job]).map(|()| Some(id))
 }

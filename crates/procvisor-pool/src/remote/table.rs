@@ -6,7 +6,6 @@ use super::{HostCommand, HostEvent, HostId, RemoteFailure, RemoteOutcome, Remote
 use crate::core::Shared;
 use crate::error::{PoolError, WorkerExit};
 use crate::router::Job;
-use procvisor_wire::Payload;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -392,7 +391,7 @@ impl Table {
             batches.entry(host.clone()).or_default().push(RemoteTask {
                 id: job.info.id,
                 target: job.target.name.to_string(),
-                args: job.args.bytes().to_vec(),
+                args: (*job.args).clone(),
                 time_limit: job.time_limit,
             });
             h.in_flight.insert(job.info.id, (job, false));
@@ -467,9 +466,9 @@ impl Table {
     fn answer(&mut self, job: Job, outcome: RemoteOutcome, host: &str) {
         let task = job.info.clone();
         match outcome {
-            Ok(bytes) => {
+            Ok(payload) => {
                 self.shared.counters.completed.fetch_add(1, Relaxed);
-                job.deliver(Ok(Payload::from_bytes(bytes)));
+                job.deliver(Ok(payload));
             }
             Err(RemoteFailure::Failed(failure)) => {
                 self.fail(job, PoolError::Failed { task, failure })

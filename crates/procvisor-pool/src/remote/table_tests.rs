@@ -108,7 +108,7 @@ fn runs(commands: &Commands) -> Vec<(String, Vec<u64>)> {
 fn fences(commands: &Commands) -> Vec<String> {
     commands
         .iter()
-        .filter(|(_, c)| *c == HostCommand::Fence)
+        .filter(|(_, c)| matches!(c, HostCommand::Fence))
         .map(|(h, _)| h.clone())
         .collect()
 }
@@ -127,7 +127,7 @@ fn results(host: &str, incarnation: u64, ids: &[u64]) -> HostEvent {
         incarnation,
         results: ids
             .iter()
-            .map(|&id| (id, Ok(vec![id as u8 * 10])))
+            .map(|&id| (id, Ok(Payload::from_bytes(vec![id as u8 * 10]))))
             .collect(),
         running: Vec::new(),
     }
@@ -340,7 +340,10 @@ fn a_closing_pool_finishes_when_its_work_is_done() {
     assert!(!f.table.finished());
     f.event(results("a", 1, &[1]), 10);
     let closing = f.table.tick(f.at(20));
-    assert_eq!(closing, vec![("a".to_string(), HostCommand::Close)]);
+    assert!(
+        matches!(&closing[..], [(host, HostCommand::Close)] if host == "a"),
+        "{closing:?}"
+    );
     assert!(f.table.finished());
 }
 
