@@ -132,12 +132,25 @@ fn a_host_cut_off_by_the_network_is_lost_fences_itself_and_comes_back() {
         let tasks: Vec<_> = (0..8)
             .map(|_| pool.apply_async(work, (dir_name.clone(), 6000u64)).unwrap())
             .collect();
-        // Both hosts started their tasks and said so in a heartbeat.
-        std::thread::sleep(HOST_TIMEOUT);
-        let started: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_string()))
-            .collect();
+        // Both hosts' workers have started their first tasks (each writes its pid first).
+        let listed = || -> Vec<String> {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_string()))
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while listed().len() < 4 {
+            assert!(
+                Instant::now() < deadline,
+                "the tasks did not start: {:?}",
+                listed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The hosts' acknowledgements, which say what runs, are in by now.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = listed();
         assert_eq!(started.len(), 4, "{started:?}");
         let inside: Vec<u32> = started
             .iter()
