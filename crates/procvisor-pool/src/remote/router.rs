@@ -73,6 +73,15 @@ impl Actor for RemoteRouter {
             host_timeout,
             max_task_size,
         } = args;
+        let mut table = Table::new(shared.clone(), host_timeout).max_task_size(max_task_size);
+        // The hosts that joined while the pool was opened are in the table before any task
+        // comes: the first tasks are spread over all of them.
+        let now = Instant::now();
+        while let Ok(event) = events.try_recv() {
+            for (host, command) in table.on_event(event, now) {
+                sender.send(&host, command);
+            }
+        }
         let forward = {
             let myself = myself.clone();
             tokio::spawn(async move {
@@ -97,7 +106,7 @@ impl Actor for RemoteRouter {
             })
         };
         Ok(RemoteState {
-            table: Table::new(shared.clone(), host_timeout).max_task_size(max_task_size),
+            table,
             sender,
             shared,
             myself,

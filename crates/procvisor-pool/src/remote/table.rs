@@ -11,11 +11,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-/// How many tasks a host holds per worker: one running and the rest ready to start, so that
-/// the round trips to the host (a few hundred microseconds through the server) hide behind
-/// the running ones even when tasks are tiny. The host runs no more than its workers at once;
-/// the others are not running, so a lost host's share of them goes to other hosts.
-const WINDOW_PER_SLOT: usize = 16;
+/// How many tasks a host holds per worker when tasks are short: one running and the rest ready
+/// to start, so that the round trips to the host (a few hundred microseconds through the
+/// server) hide behind the running ones. The host runs no more than its workers at once; the
+/// others are not running, so a lost host's share of them goes to other hosts.
+const WINDOW_SHORT_TASKS: usize = 16;
+
+/// ... and when tasks are long (or not yet measured): one running, one ready. A host that
+/// joins later, or finishes early, then finds work left to take, rather than all of it queued
+/// at the first host.
+const WINDOW_LONG_TASKS: usize = 2;
+
+/// Tasks that take less than this (from when they were sent, or from the host's previous
+/// answer if they waited behind it) are short.
+const SHORT_TASK: Duration = Duration::from_millis(100);
 
 /// How many `Run` commands a host may have unanswered: new tasks wait for an answer and then
 /// go together, so that a burst of small tasks travels in a few messages, not one each.
@@ -34,6 +43,8 @@ struct Host {
     runs_unanswered: usize,
     /// It refused tasks: none go to it until it is heard from again.
     refusing: bool,
+    /// When it last answered tasks.
+    last_answer: Option<Instant>,
 }
 
 /// A host the pool no longer believes: nothing from this life of it counts.
@@ -61,6 +72,10 @@ pub(crate) struct Table {
     hostless_since: Option<Instant>,
     phase: Phase,
     max_task_size: usize,
+    /// When each task in flight was sent.
+    sent_at: std::collections::HashMap<u64, Instant>,
+    /// How long tasks take from sending to answer (a moving average): it sets the window.
+    task_time: Option<Duration>,
 }
 
 /// What the router must send after a step.
@@ -78,6 +93,8 @@ impl Table {
             hostless_since: None,
             phase: Phase::Running,
             max_task_size: usize::MAX,
+            sent_at: std::collections::HashMap::new(),
+            task_time: None,
         }
     }
 
@@ -139,6 +156,7 @@ impl Table {
                         running: HashSet::new(),
                         runs_unanswered: 0,
                         refusing: false,
+                        last_answer: None,
                     },
                 );
             }
@@ -202,6 +220,19 @@ impl Table {
                 };
                 h.last_seen = now;
                 h.running = running.into_iter().collect();
+                let previous = h.last_answer.replace(now);
+                for (id, _) in &results {
+                    if let Some(sent) = self.sent_at.remove(id) {
+                        // Time spent waiting behind the host's other tasks is not the task's.
+                        let began = previous.map_or(sent, |p| p.max(sent));
+                        let took = now.saturating_duration_since(began);
+                        self.task_time = Some(match self.task_time {
+                            Some(average) => (average * 7 + took) / 8,
+                            None => took,
+                        });
+                    }
+                }
+                let h = self.hosts.get_mut(&host).expect("live");
                 let answered: Vec<(Job, RemoteOutcome)> = results
                     .into_iter()
                     .filter_map(|(id, outcome)| {
@@ -288,6 +319,7 @@ impl Table {
     /// `terminate()`: fails what is left and stops every host's workers now.
     pub(crate) fn terminate(&mut self) -> Commands {
         let mut commands = Vec::new();
+        self.sent_at.clear();
         let hosts = std::mem::take(&mut self.hosts);
         for (host, h) in hosts {
             for (job, _) in h.in_flight.into_values() {
@@ -362,19 +394,23 @@ impl Table {
 
     /// Hands queued tasks to the hosts with room: each task to the least loaded host (tasks in
     /// flight per worker), one `Run` per host.
-    fn dispatch(&mut self, _now: Instant) -> Commands {
+    fn dispatch(&mut self, now: Instant) -> Commands {
         let mut batches: BTreeMap<HostId, Vec<RemoteTask>> = BTreeMap::new();
         if self.disconnected_since.is_some() {
             return Vec::new();
         }
         let max_task_size = self.max_task_size;
+        let window = match self.task_time {
+            Some(took) if took < SHORT_TASK => WINDOW_SHORT_TASKS,
+            _ => WINDOW_LONG_TASKS,
+        };
         while !self.queue.is_empty() {
             let Some((host, h)) = self
                 .hosts
                 .iter_mut()
                 .filter(|(host, h)| {
                     !h.refusing
-                        && h.in_flight.len() < h.slots * WINDOW_PER_SLOT
+                        && h.in_flight.len() < h.slots * window
                         && (h.runs_unanswered < RUNS_UNANSWERED || batches.contains_key(*host))
                 })
                 .min_by_key(|(_, h)| h.in_flight.len() * 1000 / h.slots)
@@ -394,6 +430,7 @@ impl Table {
                 args: (*job.args).clone(),
                 time_limit: job.time_limit,
             });
+            self.sent_at.insert(job.info.id, now);
             h.in_flight.insert(job.info.id, (job, false));
         }
         for host in batches.keys() {
@@ -416,6 +453,9 @@ impl Table {
         let last_seen = now.duration_since(h.last_seen);
         tracing::warn!(target: "procvisor::cluster", %host, ?last_seen, why, running = h.running.len(), "host lost");
         let mut back = Vec::new();
+        for id in h.in_flight.keys() {
+            self.sent_at.remove(id);
+        }
         for (id, (job, _)) in h.in_flight {
             if h.running.contains(&id) {
                 let task = job.info.clone();

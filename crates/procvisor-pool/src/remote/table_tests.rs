@@ -134,23 +134,40 @@ fn results(host: &str, incarnation: u64, ids: &[u64]) -> HostEvent {
 }
 
 #[test]
-fn work_is_spread_evenly_up_to_sixteen_tasks_per_worker() {
+fn hosts_hold_two_tasks_per_worker_until_tasks_prove_short_then_sixteen() {
     let mut f = Fixture::new();
     f.join("a", 1, 1, 0);
     f.join("b", 1, 2, 0);
     let jobs = f.jobs(1..61, 0);
     let sent = runs(&f.table.submit(jobs, f.at(0)));
-    // b has two workers: twice a's share, and no more than 16 per worker each.
-    assert_eq!(sent.len(), 2);
-    assert_eq!((sent[0].0.as_str(), sent[0].1.len()), ("a", 16));
-    assert_eq!((sent[1].0.as_str(), sent[1].1.len()), ("b", 32));
-    // Tasks go out in order, each to the least loaded host.
-    assert_eq!(&sent[0].1[..3], &[1, 4, 7]);
-    assert_eq!(&sent[1].1[..4], &[2, 3, 5, 6]);
-    // An answer makes room: the next queued task goes there.
-    let more = f.event(results("a", 1, &[1]), 10);
-    assert_eq!(runs(&more), vec![("a".into(), vec![49])]);
+    // Nothing is known of the tasks yet: two per worker, spread in order, b with twice a's.
+    assert_eq!(
+        sent,
+        vec![("a".into(), vec![1, 4]), ("b".into(), vec![2, 3, 5, 6])]
+    );
+    // Task 1 came back in 5 ms: tasks are short, and hosts take sixteen per worker.
+    let more = runs(&f.event(results("a", 1, &[1]), 5));
     assert!(matches!(&f.answers.taken()[..], [(1, Ok(v))] if v == &[10]));
+    let to_a = more
+        .iter()
+        .find(|(h, _)| h == "a")
+        .map_or(0, |(_, ids)| ids.len());
+    let to_b = more
+        .iter()
+        .find(|(h, _)| h == "b")
+        .map_or(0, |(_, ids)| ids.len());
+    assert_eq!((to_a, to_b), (15, 28), "{more:?}");
+}
+
+#[test]
+fn long_tasks_keep_the_window_small() {
+    let mut f = Fixture::new();
+    f.join("a", 1, 1, 0);
+    let jobs = f.jobs(1..11, 0);
+    f.table.submit(jobs, f.at(0));
+    // Task 1 took two seconds: still two per worker.
+    let more = runs(&f.event(results("a", 1, &[1]), 2000));
+    assert_eq!(more, vec![("a".into(), vec![3])]);
 }
 
 #[test]
