@@ -361,7 +361,9 @@ impl PoolBuilder {
         let mut shared = Shared::new(processes, self.retries, self.task_time_limit);
         shared.remote = true;
         let shared = Arc::new(shared);
-        let router = crate::remote::start_remote_router(shared.clone(), bus, &name, workers)?;
+        let intensity = self.intensity.unwrap_or_default();
+        let router =
+            crate::remote::start_remote_router(shared.clone(), bus, &name, workers, intensity)?;
         Ok(Core { shared, router })
     }
 

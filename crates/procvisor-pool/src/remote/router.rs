@@ -20,6 +20,7 @@ pub(crate) struct RemoteArgs {
     events: UnboundedReceiver<HostEvent>,
     host_timeout: Duration,
     max_task_size: usize,
+    intensity: procvisor_runtime::RestartIntensity,
 }
 
 pub(crate) struct RemoteState {
@@ -36,6 +37,7 @@ pub(crate) fn start_remote_router(
     bus: &Arc<dyn HostBus>,
     name: &str,
     workers: &super::RemoteWorkers,
+    intensity: procvisor_runtime::RestartIntensity,
 ) -> Result<ActorRef<RouterMessage>, PoolError> {
     let (sender, events) = bus.open_pool(name, workers)?;
     crate::builder::spawn_router(
@@ -46,6 +48,7 @@ pub(crate) fn start_remote_router(
             events,
             host_timeout: bus.host_timeout(),
             max_task_size: bus.max_task_size(),
+            intensity,
         },
     )
 }
@@ -72,8 +75,11 @@ impl Actor for RemoteRouter {
             mut events,
             host_timeout,
             max_task_size,
+            intensity,
         } = args;
-        let mut table = Table::new(shared.clone(), host_timeout).max_task_size(max_task_size);
+        let mut table = Table::new(shared.clone(), host_timeout)
+            .max_task_size(max_task_size)
+            .intensity(intensity);
         // The hosts that joined while the pool was opened are in the table before any task
         // comes: the first tasks are spread over all of them.
         let now = Instant::now();

@@ -6,6 +6,7 @@ use super::{HostCommand, HostEvent, HostId, RemoteFailure, RemoteOutcome, Remote
 use crate::core::Shared;
 use crate::error::{PoolError, WorkerExit};
 use crate::router::Job;
+use procvisor_runtime::RestartIntensity;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -76,6 +77,12 @@ pub(crate) struct Table {
     sent_at: std::collections::HashMap<u64, Instant>,
     /// How long tasks take from sending to answer (a moving average): it sets the window.
     task_time: Option<Duration>,
+    /// How often a host may be lost before the pool gives it up.
+    intensity: RestartIntensity,
+    /// When each host was lost, within the intensity's period.
+    losses: BTreeMap<HostId, VecDeque<Instant>>,
+    /// Hosts lost more often than the intensity allows: not used again by this pool.
+    given_up: HashSet<HostId>,
 }
 
 /// What the router must send after a step.
@@ -95,7 +102,16 @@ impl Table {
             max_task_size: usize::MAX,
             sent_at: std::collections::HashMap::new(),
             task_time: None,
+            intensity: RestartIntensity::default(),
+            losses: BTreeMap::new(),
+            given_up: HashSet::new(),
         }
+    }
+
+    /// How often a host may be lost (and come back) before the pool gives it up.
+    pub(crate) fn intensity(mut self, intensity: RestartIntensity) -> Table {
+        self.intensity = intensity;
+        self
     }
 
     /// Tasks larger than `bytes` fail when sent, rather than bounce between hosts.
@@ -130,11 +146,12 @@ impl Table {
                 incarnation,
                 slots,
             } => {
-                if self
-                    .fenced
-                    .get(&host)
-                    .is_some_and(|f| f.incarnation == incarnation)
-                {
+                if self.is_fenced(&host, incarnation) {
+                    return commands;
+                }
+                if self.given_up.contains(&host) {
+                    // Lost too often: its workers are not used again (and are stopped).
+                    commands.push((host, HostCommand::Fence));
                     return commands;
                 }
                 if let Some(old) = self.hosts.get(&host) {
@@ -480,6 +497,18 @@ impl Table {
                 incarnation: h.incarnation,
             },
         );
+        let losses = self.losses.entry(host.to_string()).or_default();
+        losses.push_back(now);
+        while losses
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > self.intensity.period)
+        {
+            losses.pop_front();
+        }
+        if losses.len() > self.intensity.max_restarts as usize {
+            tracing::error!(target: "procvisor::cluster", %host, losses = losses.len(), period = ?self.intensity.period, "host lost too often: the pool gives it up");
+            self.given_up.insert(host.to_string());
+        }
         vec![(host.to_string(), HostCommand::Fence)]
     }
 

@@ -386,3 +386,25 @@ fn what_a_host_runs_is_known_from_its_acknowledgement_not_only_its_heartbeat() {
         "{answers:?}"
     );
 }
+
+#[test]
+fn a_host_lost_more_often_than_the_intensity_allows_is_given_up() {
+    let mut f = Fixture::new();
+    f.table = Table::new(Arc::new(Shared::new(2, 0, None)), TIMEOUT).intensity(
+        procvisor_runtime::RestartIntensity::new(2, Duration::from_secs(60)),
+    );
+    f.join("b", 1, 1, 0);
+    // a is lost three times within the period: twice is allowed, the third gives it up.
+    let mut t = 0;
+    for incarnation in 1..=3 {
+        assert!(fences(&f.join("a", incarnation, 1, t)).is_empty());
+        f.event(beat("b", 1, &[]), t + 2100);
+        assert_eq!(fences(&f.table.tick(f.at(t + 2200))), vec!["a".to_string()]);
+        t += 3000;
+    }
+    // It comes back: it is told to stop, and gets no work.
+    assert_eq!(fences(&f.join("a", 4, 1, t)), vec!["a".to_string()]);
+    let jobs = f.jobs(1..5, 0);
+    let sent = runs(&f.table.submit(jobs, f.at(t)));
+    assert!(sent.iter().all(|(host, _)| host == "b"), "{sent:?}");
+}
