@@ -307,6 +307,10 @@ impl HostBus for PoolBus {
         self.bus.host_timeout
     }
 
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.bus) as usize
+    }
+
     fn max_task_size(&self) -> usize {
         protocol::max_payload(&self.bus.client).saturating_sub(protocol::ENVELOPE)
     }

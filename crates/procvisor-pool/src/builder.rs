@@ -275,7 +275,12 @@ impl PoolBuilder {
 
     /// This builder's settings, in a form a child spec can carry.
     fn plan(self, actor: Option<Result<(String, Payload), String>>) -> PoolPlan {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .map(|bus| crate::remote::remember_bus(bus.0.clone()));
         PoolPlan {
+            cluster,
             processes: self.processes,
             initializer: self.initializer.map(|checked| {
                 checked
@@ -477,6 +482,8 @@ pub(crate) struct PoolPlan {
     retries: u32,
     task_time_limit: Option<Duration>,
     actor: Option<Result<(String, Payload), String>>,
+    /// The cluster a pool across hosts runs on (see [`remote::remember_bus`]).
+    cluster: Option<u64>,
 }
 
 impl PoolPlan {
@@ -500,6 +507,38 @@ impl PoolPlan {
             task_time_limit: self.task_time_limit,
             cluster: None,
         };
+        if let Some(key) = self.cluster {
+            let bus = crate::remote::remembered_bus(key).ok_or(
+                "the cluster of this pool across hosts is not known in this process: such a pool \
+                 is supervised in the process that joined the cluster",
+            )?;
+            let payload_bytes = |args: Payload| -> Result<Vec<u8>, String> {
+                if args.fd_count() > 0 {
+                    return Err("arguments that hold a descriptor cannot go to another host".into());
+                }
+                Ok(args.bytes().to_vec())
+            };
+            let workers = match self.actor {
+                Some(actor) => {
+                    let (actor, args) = actor?;
+                    crate::remote::RemoteWorkers::Actors {
+                        actor,
+                        args: payload_bytes(args)?,
+                        maxtasksperchild: self.maxtasksperchild,
+                    }
+                }
+                None => crate::remote::RemoteWorkers::Functions {
+                    initializer: match self.initializer.transpose()? {
+                        Some((name, args)) => Some((name, payload_bytes(args)?)),
+                        None => None,
+                    },
+                    maxtasksperchild: self.maxtasksperchild,
+                },
+            };
+            return builder
+                .launch_remote(&bus, &workers)
+                .map_err(|e| e.to_string());
+        }
         let mode = match self.actor {
             Some(actor) => {
                 let (actor, args) = actor?;

@@ -200,6 +200,10 @@ pub trait HostBus: Send + Sync + 'static {
     fn max_task_size(&self) -> usize {
         usize::MAX
     }
+
+    /// What tells two buses to the same hosts apart from others (so that a supervised pool's
+    /// bus is kept once, however many handles on it there are).
+    fn identity(&self) -> usize;
 }
 
 /// Sends one pool's commands to its hosts. Never blocks: what cannot be delivered comes back
@@ -208,6 +212,29 @@ pub trait HostBus: Send + Sync + 'static {
 pub trait HostSender: Send + Sync {
     /// Sends `command` to `host`.
     fn send(&self, host: &str, command: HostCommand);
+}
+
+/// Buses of supervised pools across hosts, by number: a child spec carries the number (a bus
+/// cannot travel), and the supervisor that starts the pool finds the bus here.
+static BUSES: std::sync::Mutex<Vec<Arc<dyn HostBus>>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `bus` for the supervised pools that will run on it; its number.
+pub(crate) fn remember_bus(bus: Arc<dyn HostBus>) -> u64 {
+    let mut buses = BUSES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = buses
+        .iter()
+        .position(|known| known.identity() == bus.identity())
+    {
+        return i as u64;
+    }
+    buses.push(bus);
+    (buses.len() - 1) as u64
+}
+
+/// The bus numbered `key` by [`remember_bus`] in this process.
+pub(crate) fn remembered_bus(key: u64) -> Option<Arc<dyn HostBus>> {
+    let buses = BUSES.lock().unwrap_or_else(|p| p.into_inner());
+    buses.get(key as usize).cloned()
 }
 
 /// A pool builder's bus to its hosts.
