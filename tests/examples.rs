@@ -353,7 +353,7 @@ fn first_actor_counts_a_cast_and_a_call() {
 
 #[test]
 fn cluster_pool_spreads_the_map_over_both_hosts() {
-    if !procvisor_suite::nats_or_skip("cluster_pool") {
+    if !procvisor_testing::nats_or_skip("cluster_pool") {
         return;
     }
     let out = output("cluster_pool");
@@ -372,7 +372,7 @@ fn cluster_pool_spreads_the_map_over_both_hosts() {
 
 #[test]
 fn cluster_host_loss_reports_the_lost_tasks_and_goes_on() {
-    if !procvisor_suite::nats_or_skip("cluster_host_loss") {
+    if !procvisor_testing::nats_or_skip("cluster_host_loss") {
         return;
     }
     let out = output("cluster_host_loss");

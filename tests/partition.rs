@@ -7,22 +7,13 @@
 //! and passes without running.
 
 use procvisor::{Manager, ManagerError};
+use procvisor_testing::KillOnDrop;
 use procvisor_testing::netns::{Netns, unsupported};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// The manager's process, killed when the test ends however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn a_partition_fails_waiting_and_new_calls_within_the_liveness_bound() {
@@ -31,7 +22,7 @@ fn a_partition_fails_waiting_and_new_calls_within_the_liveness_bound() {
         return;
     }
     let netns = Netns::new("part", 7).expect("a network namespace and a veth pair");
-    let mut server = Server(
+    let mut server = KillOnDrop(
         netns
             .command(env!("CARGO_BIN_EXE_scenarios").as_ref())
             .args([

@@ -12,6 +12,7 @@ mod common;
 use common::{LIMIT, nats_or_skip, within};
 use procvisor_cluster::{AgentCommand, Cluster, ClusterError, Launched, Launcher, current_host};
 use procvisor_pool::{Pool, PoolError};
+use procvisor_testing::KillOnDrop;
 use procvisor_testing::netns::{Netns, unsupported};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -68,16 +69,6 @@ impl Launcher for SplitLauncher {
     }
 }
 
-/// A nats-server on this side of the pair.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn alive(pid: u32) -> bool {
     // Gone, or a zombie nobody reaped yet (its worker life is over either way).
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -102,7 +93,7 @@ fn a_host_cut_off_by_the_network_is_lost_fences_itself_and_comes_back() {
     within(LIMIT * 2, "a partitioned host", || {
         let netns = Arc::new(Netns::new("clu", 9).expect("a namespace and a veth pair"));
         let port = 42_000 + (std::process::id() % 1000) as u16;
-        let _server = Server(
+        let _server = KillOnDrop(
             Command::new("nats-server")
                 .args(["-a", &netns.outside, "-p", &port.to_string()])
                 .stdout(Stdio::null())

@@ -10,8 +10,9 @@ mod common;
 use common::{LIMIT, nats_or_skip, within};
 use procvisor_cluster::{Cluster, ClusterError, LocalLauncher};
 use procvisor_pool::Pool;
+use procvisor_testing::KillOnDrop;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn square(x: u64) -> u64 {
@@ -88,15 +89,6 @@ fn certificates(dir: &Path) {
     );
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn with_tls_and_a_login_per_role_the_pool_works_and_without_the_authority_nothing_connects() {
     if !nats_or_skip("tls") {
@@ -132,7 +124,7 @@ authorization {{
             ),
         )
         .unwrap();
-        let _server = Server(
+        let _server = KillOnDrop(
             Command::new("nats-server")
                 .args(["-c", "nats.conf"])
                 .current_dir(&dir)

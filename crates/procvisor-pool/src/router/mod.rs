@@ -50,6 +50,19 @@ impl Job {
         self.info.id
     }
 
+    /// Takes one of the task's retries for another attempt after `error` (counted, and said
+    /// why); false when it has none left.
+    pub(crate) fn retry(&mut self, shared: &Shared, error: &PoolError) -> bool {
+        if self.retries_left == 0 {
+            return false;
+        }
+        self.retries_left -= 1;
+        self.info.attempts += 1;
+        shared.counters.retries.fetch_add(1, Relaxed);
+        tracing::info!(target: "procvisor::pool", task = %self.info, %error, "retrying");
+        true
+    }
+
     /// Answers the task.
     pub(crate) fn deliver(mut self, outcome: Result<Payload, PoolError>) {
         if let Some(sink) = self.sink.take() {
@@ -398,11 +411,7 @@ impl RouterState {
     /// Fails a task whose worker was lost or killed, or sends it round again if it has retries
     /// left.
     fn fail_or_retry(&mut self, mut job: Job, error: PoolError) {
-        if job.retries_left > 0 {
-            job.retries_left -= 1;
-            job.info.attempts += 1;
-            self.shared.counters.retries.fetch_add(1, Relaxed);
-            tracing::info!(target: "procvisor::pool", task = %job.info, %error, "retrying");
+        if job.retry(&self.shared, &error) {
             self.queue.push_front(job);
         } else {
             self.fail(job, error);
