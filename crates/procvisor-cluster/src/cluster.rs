@@ -95,8 +95,13 @@ impl Cluster {
     /// # Errors
     ///
     /// [`ClusterError::ServerNotFound`] (saying how to install `nats-server`), or why the
-    /// server or an agent did not start.
+    /// server or an agent did not start; [`ClusterError::InvalidArgument`] for no host.
     pub fn local(hosts: usize) -> Result<Cluster, ClusterError> {
+        if hosts == 0 {
+            return Err(ClusterError::InvalidArgument(
+                "a local cluster needs at least one host".into(),
+            ));
+        }
         Cluster::builder()
             .launcher(LocalLauncher::new(hosts))
             .min_hosts(hosts)
@@ -425,6 +430,27 @@ impl ClusterBuilder {
             return Err(ClusterError::InvalidArgument(
                 "a host needs at least one worker".into(),
             ));
+        }
+        if let Some(every) = self.heartbeat
+            && (every.is_zero() || every >= self.host_timeout)
+        {
+            return Err(ClusterError::InvalidArgument(format!(
+                "the heartbeat ({every:?}) must be more than zero and less than the host timeout \
+                 ({:?})",
+                self.host_timeout
+            )));
+        }
+        let name_ok = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(ClusterError::InvalidArgument(format!(
+                "a cluster's name is letters, digits, '-' and '_' (it is part of NATS subjects), \
+                 not {:?}",
+                self.name
+            )));
         }
         let subjects = Subjects::new(&self.name);
         let heartbeat = self.heartbeat.unwrap_or(self.host_timeout / 5);

@@ -51,6 +51,13 @@ impl Endpoint {
                 "a cluster needs at least one server address".into(),
             ));
         }
+        for server in &self.servers {
+            if server.parse::<async_nats::ServerAddr>().is_err() {
+                return Err(ClusterError::InvalidArgument(format!(
+                    "{server:?} is not a server address (nats://host:port or tls://host:port)"
+                )));
+            }
+        }
         if self.insecure || self.tls_ca.is_some() {
             return Ok(());
         }

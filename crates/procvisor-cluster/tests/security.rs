@@ -98,3 +98,23 @@ fn plaintext_to_another_machine_is_refused_unless_allowed() {
     );
     assert!(refused.to_string().contains("tls://"), "{refused}");
 }
+
+#[test]
+fn bad_settings_are_clear_errors_before_anything_starts() {
+    let invalid = |result: Result<Cluster, ClusterError>| match result {
+        Err(ClusterError::InvalidArgument(message)) => message,
+        other => panic!("expected an invalid argument, got {other:?}"),
+    };
+    assert!(invalid(Cluster::local(0)).contains("at least one host"));
+    let zero_beat = Cluster::builder().heartbeat(Duration::ZERO).join();
+    assert!(invalid(zero_beat).contains("heartbeat"));
+    let slow_beat = Cluster::builder()
+        .host_timeout(Duration::from_secs(1))
+        .heartbeat(Duration::from_secs(2))
+        .join();
+    assert!(invalid(slow_beat).contains("less than the host timeout"));
+    assert!(invalid(Cluster::builder().name("a.b").join()).contains("letters, digits"));
+    assert!(invalid(Cluster::builder().workers_per_host(0).join()).contains("one worker"));
+    let garbage = Cluster::builder().servers(["not an address"]).join();
+    assert!(invalid(garbage).contains("not a server address"));
+}

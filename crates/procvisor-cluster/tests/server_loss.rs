@@ -93,3 +93,37 @@ fn a_router_cut_off_from_the_server_fails_its_work_after_the_host_timeout() {
         works_again(&pool);
     });
 }
+
+#[test]
+fn dropping_the_cluster_under_a_working_pool_fails_its_tasks_and_hangs_nothing() {
+    if !nats_or_skip("cluster dropped") {
+        return;
+    }
+    within(LIMIT, "the cluster dropped under a pool", || {
+        let cluster = local_cluster(2);
+        let pool = Pool::builder().cluster(&cluster).build().unwrap();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| pool.apply_async(slow, (10_000u64,)).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let dropped = Instant::now();
+        drop(cluster);
+        for task in &tasks {
+            match task.get_timeout(Duration::from_secs(20)) {
+                Err(PoolError::HostLost { .. } | PoolError::ClusterUnreachable { .. }) => {}
+                other => panic!("expected the task to be lost, got {other:?}"),
+            }
+        }
+        assert!(
+            dropped.elapsed() <= HOST_TIMEOUT * 2 + Duration::from_secs(2),
+            "{:?}",
+            dropped.elapsed()
+        );
+        // New work fails too, after the host timeout, rather than waiting.
+        let late = pool.apply(slow, (1u64,)).unwrap_err();
+        assert!(
+            matches!(late, PoolError::ClusterUnreachable { .. }),
+            "{late}"
+        );
+    });
+}
