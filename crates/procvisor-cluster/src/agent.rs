@@ -192,8 +192,15 @@ impl HostedPool {
         ids
     }
 
-    /// The remote ids of the tasks a worker runs now (not those queued behind them).
+    /// The remote ids of the tasks a worker runs now (not those queued behind them). It asks
+    /// the local pool's router and waits for the answer (microseconds, at most a second):
+    /// from async code, through [`block_in_place`](tokio::task::block_in_place), so that the
+    /// agent's other tasks (its heartbeats first) move to another thread meanwhile.
     fn running(&self) -> Vec<u64> {
+        tokio::task::block_in_place(|| self.running_here())
+    }
+
+    fn running_here(&self) -> Vec<u64> {
         let local = match self.pool.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             Some(pool) => pool.running_tasks(),
             None => return Vec::new(),
