@@ -38,6 +38,7 @@
 //! with a clear error.
 
 mod agent;
+mod builder;
 mod bus;
 mod cluster;
 mod connect;
@@ -47,6 +48,7 @@ mod local_server;
 mod protocol;
 
 pub use agent::{AGENT_ENV, current_host};
-pub use cluster::{Cluster, ClusterBuilder, HostInfo, LocalCredentials};
+pub use builder::ClusterBuilder;
+pub use cluster::{Cluster, HostInfo, LocalCredentials};
 pub use error::ClusterError;
 pub use launch::{AgentCommand, Launched, Launcher, LocalLauncher, ManualLauncher, SshLauncher};

@@ -7,20 +7,23 @@
 //! It fences itself: cut off from the servers for the host timeout, it kills its workers (its
 //! routers have declared it lost by then, and will not believe it any more).
 
+mod hosted;
+mod results;
+
 use crate::connect::{Endpoint, Link};
-use crate::protocol::{self, Beat, FromAgent, PoolBeat, Subjects, ToAgent, ToRouter};
+use crate::protocol::{self, Beat, FromAgent, Subjects, ToAgent};
 use futures_util::StreamExt;
+use hosted::HostedPool;
 use procvisor_pool::Pool;
-use procvisor_pool::remote::{
-    HostCommand, RemoteFailure, RemoteOutcome, RemoteTask, RemoteWorkers,
-};
+use procvisor_pool::remote::{HostCommand, RemoteWorkers};
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{StartMethod, get_context};
+use results::send_results;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::unbounded_channel;
 
 /// The environment variable that makes this program's binary a host agent.
 pub const AGENT_ENV: &str = "PROCVISOR_CLUSTER_AGENT";
@@ -127,127 +130,6 @@ fn run_agent(value: String) -> ! {
     };
     let code = runtime.block_on(serve(config));
     std::process::exit(code)
-}
-
-/// One pool this host runs for a router.
-struct HostedPool {
-    name: String,
-    incarnation: u64,
-    slots: usize,
-    pool: Mutex<Option<Pool>>,
-    work: Mutex<Work>,
-    done: UnboundedSender<(u64, RemoteOutcome)>,
-}
-
-#[derive(Default)]
-struct Work {
-    /// The tasks taken and not answered: their numbers in the local pool, by remote id.
-    local: HashMap<u64, u64>,
-    /// Every task id taken (a repeated dispatch is not run twice).
-    seen: HashSet<u64>,
-    closed: bool,
-}
-
-impl HostedPool {
-    fn work(&self) -> std::sync::MutexGuard<'_, Work> {
-        self.work.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes `tasks` (those not seen before) into the local pool, which queues them at its
-    /// workers as a local pool does; the ids taken.
-    fn take(&self, tasks: Vec<RemoteTask>) -> Vec<u64> {
-        let mut ids = Vec::with_capacity(tasks.len());
-        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        for task in tasks {
-            let id = task.id;
-            ids.push(id);
-            {
-                let mut work = self.work();
-                if work.closed || !work.seen.insert(id) {
-                    continue;
-                }
-            }
-            let done = self.done.clone();
-            let submitted = match pool.as_ref() {
-                Some(pool) => pool.run_remote(
-                    task,
-                    Box::new(move |outcome| {
-                        let _ = done.send((id, outcome));
-                    }),
-                ),
-                None => continue,
-            };
-            match submitted {
-                Ok(Some(local)) => {
-                    self.work().local.insert(id, local);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    let _ = self
-                        .done
-                        .send((id, Err(RemoteFailure::Refused(e.to_string()))));
-                }
-            }
-        }
-        ids
-    }
-
-    /// The remote ids of the tasks a worker runs now (not those queued behind them). It asks
-    /// the local pool's router and waits for the answer (microseconds, at most a second):
-    /// from async code, through [`block_in_place`](tokio::task::block_in_place), so that the
-    /// agent's other tasks (its heartbeats first) move to another thread meanwhile.
-    fn running(&self) -> Vec<u64> {
-        tokio::task::block_in_place(|| self.running_here())
-    }
-
-    fn running_here(&self) -> Vec<u64> {
-        let local = match self.pool.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            Some(pool) => pool.running_tasks(),
-            None => return Vec::new(),
-        };
-        let work = self.work();
-        let by_local: HashMap<u64, u64> = work.local.iter().map(|(&r, &l)| (l, r)).collect();
-        local
-            .iter()
-            .filter_map(|l| by_local.get(l).copied())
-            .collect()
-    }
-
-    /// Forgets answered tasks.
-    fn answered(&self, ids: &[u64]) {
-        let mut work = self.work();
-        for id in ids {
-            work.local.remove(id);
-        }
-    }
-
-    /// Stops the workers now (what they run is lost) and sends nothing more.
-    fn kill(&self) {
-        self.work().closed = true;
-        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(pool) = pool {
-            std::thread::spawn(move || drop(pool));
-        }
-    }
-
-    /// Lets the workers finish what they run, then stops them.
-    fn close(&self) {
-        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(pool) = pool {
-            std::thread::spawn(move || {
-                pool.close();
-                let _ = pool.join();
-            });
-        }
-    }
-
-    fn beat(&self) -> PoolBeat {
-        PoolBeat {
-            pool: self.name.clone(),
-            incarnation: self.incarnation,
-            running: self.running(),
-        }
-    }
 }
 
 struct Agent {
@@ -476,93 +358,6 @@ impl Agent {
         FromAgent::Joined {
             incarnation: hosted.incarnation,
             slots,
-        }
-    }
-}
-
-/// Sends a pool's results to its router, in order, until acknowledged; gives the pool up when
-/// its router has been gone for the host timeout.
-async fn send_results(
-    agent: Arc<Agent>,
-    hosted: Arc<HostedPool>,
-    mut results: UnboundedReceiver<(u64, RemoteOutcome)>,
-) {
-    let subject = agent.subjects.pool(&hosted.name);
-    let limit = protocol::max_payload(&agent.client).saturating_sub(protocol::ENVELOPE);
-    while let Some(first) = results.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < 4096 {
-            match results.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
-            }
-        }
-        hosted.answered(&batch.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-        if hosted.work().closed {
-            continue;
-        }
-        for (_, outcome) in &mut batch {
-            if let Ok(bytes) = outcome
-                && bytes.bytes().len() > limit
-            {
-                *outcome = Err(RemoteFailure::Refused(format!(
-                    "its result is {} bytes, more than the cluster's servers carry in one \
-                     message ({limit} bytes): return a path or a key instead of the data",
-                    bytes.bytes().len()
-                )));
-            }
-        }
-        for group in protocol::groups(batch, limit, |(_, outcome)| match outcome {
-            Ok(bytes) => bytes.bytes().len(),
-            Err(_) => 1024,
-        }) {
-            if !deliver(&agent, &hosted, &subject, group).await {
-                return;
-            }
-        }
-    }
-}
-
-/// Sends one group of results until the router acknowledges it; false when the router is gone
-/// (the pool is then given up) or the pool was closed.
-async fn deliver(
-    agent: &Arc<Agent>,
-    hosted: &Arc<HostedPool>,
-    subject: &str,
-    results: Vec<(u64, RemoteOutcome)>,
-) -> bool {
-    {
-        let running = hosted.running();
-        let message = protocol::encode(&ToRouter::Results {
-            host: agent.config.host.clone(),
-            incarnation: hosted.incarnation,
-            results,
-            running,
-        });
-        let first_failure = Instant::now();
-        loop {
-            let request = async_nats::Request::new()
-                .payload(message.clone().into())
-                .timeout(Some(Duration::from_secs(1)));
-            match agent
-                .client
-                .send_request(subject.to_string(), request)
-                .await
-            {
-                Ok(_) => return true,
-                Err(e) => {
-                    if hosted.work().closed {
-                        return false;
-                    }
-                    if first_failure.elapsed() > agent.config.host_timeout {
-                        tracing::warn!(target: "procvisor::cluster", pool = %hosted.name, %e, "the pool's router is gone: stopping its workers");
-                        agent.pools().remove(&hosted.name);
-                        hosted.kill();
-                        return false;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
         }
     }
 }
