@@ -94,6 +94,15 @@ fn map_imap_and_apply_async_run_on_both_hosts() {
             "{per_host:?}"
         );
 
+        let mut unordered: Vec<u64> = pool
+            .imap_unordered(square, 0..300u64)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        unordered.sort_unstable();
+        assert_eq!(unordered, (0..300u64).map(|x| x * x).collect::<Vec<_>>());
+        let later = pool.map_async(square, 0..50u64).unwrap();
+        assert_eq!(later.get().unwrap()[49], 49 * 49);
         let ordered: Vec<u64> = pool
             .imap(square, 0..500u64)
             .unwrap()
