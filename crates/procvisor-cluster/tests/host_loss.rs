@@ -9,12 +9,24 @@ use procvisor_cluster::current_host;
 use procvisor_pool::{AsyncResult, Pool, PoolError};
 use std::time::{Duration, Instant};
 
-/// Sleeps, then says where it ran.
-fn slow(ms: u64) -> String {
+/// Notes in `dir` that it started (`<host>-<pid>`), sleeps, then says where it ran.
+fn slow(dir: String, ms: u64) -> String {
+    let host = current_host().unwrap_or_default();
+    if !dir.is_empty() {
+        let _ = std::fs::write(format!("{dir}/{host}-{}", std::process::id()), b"");
+    }
     std::thread::sleep(Duration::from_millis(ms));
-    current_host().unwrap_or_default()
+    host
 }
 procvisor_runtime::register!(slow);
+
+/// A fresh directory for the started tasks' notes.
+fn notes_dir(test: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("pv-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}
 
 /// Waits for every result; returns the hosts that answered and the lost tasks' hosts.
 fn outcomes(results: &[AsyncResult<String>]) -> (Vec<String>, Vec<String>) {
@@ -34,22 +46,25 @@ fn outcomes(results: &[AsyncResult<String>]) -> (Vec<String>, Vec<String>) {
     (done, lost)
 }
 
-/// Submits `n` tasks of `ms` each, and waits until both hosts have taken theirs and said, in a
-/// heartbeat, which they run (a host's running tasks are those its last heartbeat named).
-fn busy_pool(pool: &Pool, n: usize, ms: u64) -> Vec<AsyncResult<String>> {
+/// Submits `n` tasks of `ms` each, and waits until every worker of both hosts (two each) has
+/// started one. A host said which tasks it runs when it acknowledged them, before they started.
+fn busy_pool(pool: &Pool, n: usize, ms: u64, test: &str) -> Vec<AsyncResult<String>> {
+    let dir = notes_dir(test);
     let results: Vec<_> = (0..n)
-        .map(|_| pool.apply_async(slow, (ms,)).unwrap())
+        .map(|_| pool.apply_async(slow, (dir.clone(), ms)).unwrap())
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pool.stats().running < 8 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+        if started >= 4 {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "the tasks did not reach both hosts"
+            "the tasks did not start on both hosts ({started} started)"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Three heartbeats (a fifth of the host timeout each): the router knows what runs where.
-    std::thread::sleep(HOST_TIMEOUT * 3 / 5);
     results
 }
 
@@ -70,7 +85,7 @@ fn a_killed_host_fails_exactly_its_running_tasks_and_the_rest_finish_elsewhere()
     within(LIMIT, "a killed host", || {
         let cluster = local_cluster(2);
         let pool = Pool::builder().cluster(&cluster).build().unwrap();
-        let results = busy_pool(&pool, 8, 1500);
+        let results = busy_pool(&pool, 8, 1500, "killed");
         let killed = Instant::now();
         signal(agent_pid(&cluster, "node-1"), libc::SIGKILL);
         let seen = first_failure_after(&pool, killed);
@@ -86,7 +101,8 @@ fn a_killed_host_fails_exactly_its_running_tasks_and_the_rest_finish_elsewhere()
         assert_eq!(done.len() + lost.len(), 8);
         // The pool goes on, at node-2's strength.
         assert_eq!(
-            pool.map(slow, [0u64; 8]).unwrap(),
+            pool.starmap(slow, (0..8).map(|_| (String::new(), 0u64)))
+                .unwrap(),
             vec!["node-2".to_string(); 8]
         );
         assert_eq!(pool.stats().workers_ready, 2);
@@ -101,7 +117,7 @@ fn a_hung_host_is_lost_then_fenced_and_joins_again_when_it_wakes() {
     within(LIMIT, "a hung host", || {
         let cluster = local_cluster(2);
         let pool = Pool::builder().cluster(&cluster).build().unwrap();
-        let results = busy_pool(&pool, 8, 1500);
+        let results = busy_pool(&pool, 8, 1500, "hung");
         let agent = agent_pid(&cluster, "node-1");
         let stopped = Instant::now();
         signal(agent, libc::SIGSTOP);
@@ -123,7 +139,11 @@ fn a_hung_host_is_lost_then_fenced_and_joins_again_when_it_wakes() {
             assert!(Instant::now() < deadline, "node-1 did not join again");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let hosts = pool.tasks().chunksize(1).map(slow, [50u64; 16]).unwrap();
+        let hosts = pool
+            .tasks()
+            .chunksize(1)
+            .starmap(slow, (0..16).map(|_| (String::new(), 50u64)))
+            .unwrap();
         assert!(hosts.contains(&"node-1".to_string()), "{hosts:?}");
         // No task was reported twice: the lost ones stay lost.
         assert_eq!(pool.stats().failed as usize, lost.len());
@@ -142,7 +162,7 @@ fn with_retries_a_lost_task_runs_again_on_another_host() {
             .retries(1)
             .build()
             .unwrap();
-        let results = busy_pool(&pool, 8, 1500);
+        let results = busy_pool(&pool, 8, 1500, "retries");
         signal(agent_pid(&cluster, "node-1"), libc::SIGKILL);
         let (done, lost) = outcomes(&results);
         assert!(lost.is_empty(), "{lost:?}");
