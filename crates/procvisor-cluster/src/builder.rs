@@ -13,6 +13,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How to join a cluster: [`Cluster::builder`].
+///
+/// For servers of your own: their addresses, the logins of the program and of its agents, TLS,
+/// and how to start the agents. Settings are checked before anything starts:
+///
+/// ```
+/// use procvisor_cluster::{Cluster, ClusterError, SshLauncher};
+/// use std::time::Duration;
+///
+/// let joining = Cluster::builder()
+///     .servers(["nats://10.0.0.5:4222"]) // plaintext, to another machine: refused
+///     .user_password("router", "secret")
+///     .agent_user_password("agent", "another secret")
+///     .name("sim")
+///     .host_timeout(Duration::from_secs(10))
+///     .launcher(SshLauncher::new(["n1", "n2"]).binary("/opt/sim/bin/sim"))
+///     .min_hosts(2)
+///     .join();
+/// assert_eq!(
+///     joining.unwrap_err(),
+///     ClusterError::Plaintext("nats://10.0.0.5:4222".into())
+/// );
+/// ```
+///
+/// With `tls://10.0.0.5:4222` and [`tls_ca`](Self::tls_ca), the same builder connects over TLS.
 pub struct ClusterBuilder {
     servers: Vec<String>,
     credentials: Credentials,

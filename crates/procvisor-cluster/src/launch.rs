@@ -91,7 +91,14 @@ pub trait Launched: Send + Sync {
     fn pid(&self) -> Option<u32>;
 }
 
-/// `n` agents on this machine, children of this process (they end with it).
+/// `n` agents on this machine, children of this process (they end with it): what
+/// [`Cluster::local`](crate::Cluster::local) uses.
+///
+/// ```
+/// use procvisor_cluster::{Launcher, LocalLauncher};
+///
+/// assert_eq!(LocalLauncher::new(2).hosts(), ["node-1", "node-2"]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct LocalLauncher {
     hosts: usize,
@@ -147,6 +154,25 @@ impl Launcher for LocalLauncher {
 /// Agents started by hand: for each host, the launcher writes the agent's configuration to
 /// `<dir>/<host>.agent` (readable by its owner only: copy it to the host as privately) and
 /// logs (with `tracing`, at info level) the command line to run there. It starts nothing.
+///
+/// ```
+/// use procvisor_cluster::{AgentCommand, Launcher, ManualLauncher};
+///
+/// let dir = std::env::temp_dir();
+/// let manual = ManualLauncher::new(["n1"]).config_dir(&dir);
+/// let agent = AgentCommand {
+///     program: "/opt/sim/bin/sim".into(),
+///     env: procvisor_cluster::AGENT_ENV,
+///     value: "(the configuration)".into(),
+///     host: "n1".into(),
+/// };
+/// manual.launch(&agent)?;
+/// let written = dir.join("n1.agent");
+/// assert_eq!(std::fs::read_to_string(&written)?, "(the configuration)");
+/// assert!(agent.shell_line(&written).starts_with("PROCVISOR_CLUSTER_AGENT=@"));
+/// # std::fs::remove_file(written)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ManualLauncher {
     hosts: Vec<String>,
@@ -195,6 +221,25 @@ impl Launcher for ManualLauncher {
 /// Agents started over SSH: `ssh <host> env PROCVISOR_CLUSTER_AGENT=- <binary>`, with the
 /// binary at the same path on every host (a shared file system, or a copy). The configuration
 /// goes through the connection (the agent's standard input), never on a command line.
+///
+/// ```
+/// use procvisor_cluster::{AgentCommand, Launcher, SshLauncher};
+///
+/// let ssh = SshLauncher::new(["n1", "deploy@n2"]).binary("/opt/sim/bin/sim");
+/// assert_eq!(ssh.hosts(), ["n1", "deploy@n2"]);
+/// let agent = AgentCommand {
+///     program: "/home/me/sim".into(),
+///     env: procvisor_cluster::AGENT_ENV,
+///     value: "(the configuration)".into(),
+///     host: "n1".into(),
+/// };
+/// let command = ssh.command(&agent);
+/// let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
+/// assert_eq!(
+///     args,
+///     ["-o", "BatchMode=yes", "n1", "env", "PROCVISOR_CLUSTER_AGENT=-", "'/opt/sim/bin/sim'"]
+/// );
+/// ```
 #[derive(Debug, Clone)]
 pub struct SshLauncher {
     hosts: Vec<String>,
