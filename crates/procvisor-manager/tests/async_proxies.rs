@@ -229,3 +229,36 @@ fn an_rlock_belongs_to_a_task_not_to_its_thread() {
             .unwrap();
     });
 }
+
+#[test]
+fn many_tasks_waiting_on_one_queue_each_get_one_item() {
+    within(LIMIT, "many waiters", || {
+        let manager = Manager::start().unwrap();
+        let q = manager.queue::<u32>(0).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = runtime.block_on(async {
+            let waiters: Vec<_> = (0..100)
+                .map(|_| {
+                    let q = q.clone();
+                    tokio::spawn(async move { q.get_async().await })
+                })
+                .collect();
+            for i in 0..100 {
+                q.put_async(i).await?;
+            }
+            let mut got = Vec::new();
+            for waiter in waiters {
+                got.push(waiter.await.unwrap()?);
+            }
+            Ok::<_, ManagerError>(got)
+        });
+        let mut got = got.unwrap();
+        got.sort_unstable();
+        assert_eq!(got, (0..100).collect::<Vec<u32>>());
+        assert_eq!(q.qsize().unwrap(), 0);
+    });
+}
