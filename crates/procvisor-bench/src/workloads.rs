@@ -29,6 +29,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::ActorPoolSubmit),
         Box::new(pool::CrashRecovery),
         Box::new(actors::ActorCall),
+        Box::new(actors::ActorCallLoaded),
         Box::new(actors::RestartAfterKill),
         Box::new(supervision::DynamicStart::new(procvisor::Placement::Local)),
         Box::new(supervision::DynamicStart::new(

@@ -78,6 +78,63 @@ impl Workload for ActorCall {
     }
 }
 
+/// `actor_call_loaded`: `actor_call` with a busy-looping process on every CPU but one, started
+/// for each side's measurement, so that the call and its baseline meet the same load (a busy
+/// machine is where thread hand-offs cost most).
+pub(crate) struct ActorCallLoaded;
+
+/// Busy-looping processes, stopped when dropped.
+struct Load(Vec<std::process::Child>);
+
+impl Load {
+    /// One busy process per CPU but one.
+    fn start() -> Result<Load, String> {
+        let busy = procvisor::cpu_count().saturating_sub(1).max(1);
+        let children = (0..busy)
+            .map(|_| {
+                std::process::Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .map_err(|e| format!("cannot start a busy loop: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Load(children))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Workload for ActorCallLoaded {
+    fn name(&self) -> &'static str {
+        "actor_call_loaded"
+    }
+
+    fn unit(&self) -> &'static str {
+        "round trip"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // The performance issue's target: at most 2x a Connection round trip under the same load.
+        &[Target::VsBaseline(2.0)]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        let _load = Load::start()?;
+        ActorCall.measure(side, smoke)
+    }
+}
+
 pub(crate) struct RestartAfterKill;
 
 /// Kills the supervised echo's process; the time until a new one answers.
