@@ -259,3 +259,26 @@ fn initializers_and_maxtasksperchild_reach_the_hosts_workers() {
         assert_eq!(pids.len(), 12, "{answers:?}");
     });
 }
+
+#[test]
+fn two_pools_share_one_cluster_without_meeting() {
+    if !nats_or_skip("two pools") {
+        return;
+    }
+    within(LIMIT, "two pools on one cluster", || {
+        let cluster = local_cluster(2);
+        let first = Pool::builder().cluster(&cluster).build().unwrap();
+        let second = Pool::builder().cluster(&cluster).build().unwrap();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| first.map(square, 0..5_000u64).unwrap());
+            let b = s.spawn(|| second.map(square, 5_000..10_000u64).unwrap());
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!(a[4_999], 4_999 * 4_999);
+        assert_eq!(b[0], 5_000 * 5_000);
+        // Closing one leaves the other working.
+        first.close();
+        first.join().unwrap();
+        assert_eq!(second.apply(square, (3u64,)).unwrap(), 9);
+    });
+}
