@@ -27,6 +27,16 @@ struct OpenPool {
     events: UnboundedSender<HostEvent>,
     workers: RemoteWorkers,
     asked: HashMap<String, Instant>,
+    /// The task that hears the pool's results (stopped with the pool).
+    listener: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for OpenPool {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
 }
 
 pub(crate) struct Bus {
@@ -111,6 +121,8 @@ impl Bus {
         let mut to_open = Vec::new();
         {
             let mut pools = lock(&self.pools);
+            // A pool whose router is gone is forgotten (and never opened again anywhere).
+            pools.retain(|_, pool| !pool.events.is_closed());
             pools.retain(
                 |name, pool| match beat.pools.iter().find(|p| &p.pool == name) {
                     Some(p) => pool
@@ -215,6 +227,7 @@ impl HostBus for PoolBus {
                 events: events.clone(),
                 workers: workers.clone(),
                 asked: HashMap::new(),
+                listener: None,
             },
         );
         let hosts: Vec<String> = bus
@@ -225,7 +238,7 @@ impl HostBus for PoolBus {
             .collect();
         let name = pool.to_string();
         let (ready, started) = std::sync::mpsc::channel();
-        bus.runtime.spawn({
+        let listener = bus.runtime.spawn({
             let bus = bus.clone();
             async move {
                 // Results come as requests to the pool's subject; each is acknowledged.
@@ -240,32 +253,36 @@ impl HostBus for PoolBus {
                 let _ = bus.client.flush().await;
                 let _ = ready.send(Ok(()));
                 while let Some(message) = results.next().await {
-                    if let Some(ToRouter::Results {
-                        host,
-                        incarnation,
-                        results,
-                        running,
-                    }) = protocol::decode::<ToRouter>(&message.payload)
-                    {
-                        let delivered = events
+                    let delivered = match protocol::decode::<ToRouter>(&message.payload) {
+                        Some(ToRouter::Results {
+                            host,
+                            incarnation,
+                            results,
+                            running,
+                        }) => events
                             .send(HostEvent::Results {
                                 host,
                                 incarnation,
                                 results,
                                 running,
                             })
-                            .is_ok();
-                        if let Some(reply) = message.reply {
-                            let _ = bus.client.publish(reply, Vec::new().into()).await;
-                        }
-                        if !delivered {
-                            break;
-                        }
+                            .is_ok(),
+                        Some(ToRouter::Ping) | None => !events.is_closed(),
+                    };
+                    // Acknowledged: the results are ours now (or the agent knows we are here).
+                    if let Some(reply) = message.reply {
+                        let _ = bus.client.publish(reply, Vec::new().into()).await;
+                    }
+                    if !delivered {
+                        break;
                     }
                 }
                 lock(&bus.pools).remove(&name);
             }
         });
+        if let Some(open) = lock(&bus.pools).get_mut(pool) {
+            open.listener = Some(listener.abort_handle());
+        }
         let unreachable = |reason: String| PoolError::ClusterUnreachable { reason };
         started
             .recv_timeout(self.bus.host_timeout.max(Duration::from_secs(5)))

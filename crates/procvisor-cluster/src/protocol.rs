@@ -94,6 +94,9 @@ pub(crate) enum FromAgent {
 /// An agent's message to a pool's router (a request: the router acknowledges it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ToRouter {
+    /// Is the pool's router still there? (Acknowledged, nothing more; no answer at all means
+    /// it is gone.)
+    Ping,
     /// Tasks ended.
     Results {
         host: String,

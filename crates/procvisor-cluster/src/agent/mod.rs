@@ -11,7 +11,7 @@ mod hosted;
 mod results;
 
 use crate::connect::{Endpoint, Link};
-use crate::protocol::{self, Beat, FromAgent, Subjects, ToAgent};
+use crate::protocol::{self, Beat, FromAgent, Subjects, ToAgent, ToRouter};
 use futures_util::StreamExt;
 use hosted::HostedPool;
 use procvisor_pool::Pool;
@@ -141,6 +141,8 @@ struct Agent {
     slots: usize,
     pools: Mutex<HashMap<String, Arc<HostedPool>>>,
     cut_off_since: Arc<Mutex<Option<Instant>>>,
+    /// Pools whose router did not answer, since when.
+    orphans: Mutex<HashMap<String, Instant>>,
 }
 
 fn random_u64() -> u64 {
@@ -186,6 +188,7 @@ async fn serve(config: AgentConfig) -> i32 {
         client,
         config,
         pools: Mutex::default(),
+        orphans: Mutex::default(),
         cut_off_since,
     });
     let mut requests = match agent
@@ -224,8 +227,13 @@ async fn serve(config: AgentConfig) -> i32 {
 async fn heartbeats(agent: Arc<Agent>) {
     let mut every = tokio::time::interval(agent.config.heartbeat);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut routers_checked = Instant::now();
     loop {
         every.tick().await;
+        if routers_checked.elapsed() >= agent.config.host_timeout {
+            routers_checked = Instant::now();
+            tokio::spawn(drop_orphans(agent.clone()));
+        }
         let cut_off = *agent
             .cut_off_since
             .lock()
@@ -250,6 +258,40 @@ async fn heartbeats(agent: Arc<Agent>) {
             .client
             .publish(agent.subjects.beats(), protocol::encode(&beat).into())
             .await;
+    }
+}
+
+/// Stops the pools whose router is gone without a word (its process died): nobody answers on
+/// their subject, twice, a host timeout apart (a router that is only reconnecting is back by
+/// then). A pool's workers must not outlive the program that asked for them.
+async fn drop_orphans(agent: Arc<Agent>) {
+    let pools: Vec<Arc<HostedPool>> = agent.pools().values().cloned().collect();
+    for hosted in pools {
+        let ping = async_nats::Request::new()
+            .payload(protocol::encode(&ToRouter::Ping).into())
+            .timeout(Some(agent.config.host_timeout));
+        let asked = agent
+            .client
+            .send_request(agent.subjects.pool(&hosted.name), ping)
+            .await;
+        let unheard = asked
+            .as_ref()
+            .is_err_and(|e| e.kind() == async_nats::RequestErrorKind::NoResponders);
+        let mut orphans = agent.orphans.lock().unwrap_or_else(|p| p.into_inner());
+        if !unheard {
+            orphans.remove(&hosted.name);
+            continue;
+        }
+        let since = *orphans
+            .entry(hosted.name.clone())
+            .or_insert_with(Instant::now);
+        if since.elapsed() >= agent.config.host_timeout {
+            orphans.remove(&hosted.name);
+            drop(orphans);
+            tracing::warn!(target: "procvisor::cluster", pool = %hosted.name, "the pool's router is gone: stopping its workers");
+            agent.pools().remove(&hosted.name);
+            hosted.kill();
+        }
     }
 }
 
