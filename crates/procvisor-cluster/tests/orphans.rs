@@ -7,6 +7,7 @@ use common::{LIMIT, nats_or_skip, within};
 use procvisor_cluster::{Cluster, LocalLauncher, current_host};
 use procvisor_pool::Pool;
 use procvisor_runtime::Process;
+use procvisor_testing::alive;
 use std::time::{Duration, Instant};
 
 const HOST_TIMEOUT: Duration = Duration::from_secs(1);
@@ -37,17 +38,6 @@ fn router(url: String, user: String, password: String, dir: String) {
     std::thread::sleep(Duration::from_secs(120));
 }
 procvisor_runtime::register!(long, router);
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
 
 #[test]
 fn the_workers_of_a_router_that_died_are_stopped() {

@@ -12,8 +12,8 @@ mod common;
 use common::{LIMIT, nats_or_skip, within};
 use procvisor_cluster::{AgentCommand, Cluster, ClusterError, Launched, Launcher, current_host};
 use procvisor_pool::{Pool, PoolError};
-use procvisor_testing::KillOnDrop;
 use procvisor_testing::netns::{Netns, unsupported};
+use procvisor_testing::{KillOnDrop, alive};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -67,18 +67,6 @@ impl Launcher for SplitLauncher {
             .map_err(|e| ClusterError::Launch(e.to_string()))?;
         Ok(Box::new(Agent(Mutex::new(child))))
     }
-}
-
-fn alive(pid: u32) -> bool {
-    // Gone, or a zombie nobody reaped yet (its worker life is over either way).
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 #[test]

@@ -70,3 +70,17 @@ pub fn nats_or_skip(test: &str) -> bool {
     }
     found
 }
+
+/// Whether process `pid` still lives: not gone, and not a zombie nobody reaped yet (its life is
+/// over either way).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which may hold spaces and parentheses.
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}

@@ -125,18 +125,10 @@ impl Workload for ClusterApplyAsync {
         let n: u64 = if smoke { 500 } else { 20_000 };
         let run = |pool: &Pool| -> Result<Duration, String> {
             warm(pool)?;
-            let start = Instant::now();
-            let results = (0..n)
-                .map(|i| pool.apply_async(square, (i,)))
-                .collect::<Result<Vec<_>, PoolError>>()
-                .map_err(|e| e.to_string())?;
-            let mut last = 0;
-            for result in &results {
-                last = result.get().map_err(|e| e.to_string())?;
-            }
-            let elapsed = start.elapsed();
+            let (per_task, last) =
+                super::pool::time_submits(n as u32, |i| pool.apply_async(square, (u64::from(i),)))?;
             check(last, n)?;
-            Ok(elapsed / n as u32)
+            Ok(per_task)
         };
         match side {
             Side::Procvisor => run(&Pool::builder()

@@ -3,7 +3,9 @@
 
 use crate::harness::{Side, Target, Workload};
 use crate::python;
-use procvisor::{Actor, ActorContext, InitError, Pool, PoolError, Value, register, register_actor};
+use procvisor::{
+    Actor, ActorContext, AsyncResult, InitError, Pool, PoolError, Value, register, register_actor,
+};
 use std::time::{Duration, Instant};
 
 fn square(x: i64) -> i64 {
@@ -24,6 +26,26 @@ fn pool(processes: usize) -> Result<Pool, String> {
     // Every worker set up and warm, as in the Python scripts.
     pool.map(square, 0..100).map_err(|e| e.to_string())?;
     Ok(pool)
+}
+
+/// Submits `n` tasks at once with `submit` (given each task's index), then waits for every
+/// result: the time per task, and the last task's result.
+pub(crate) fn time_submits<R: serde::de::DeserializeOwned>(
+    n: u32,
+    mut submit: impl FnMut(u32) -> Result<AsyncResult<R>, PoolError>,
+) -> Result<(Duration, R), String> {
+    let start = Instant::now();
+    let results = (0..n)
+        .map(&mut submit)
+        .collect::<Result<Vec<_>, PoolError>>()
+        .map_err(|e| e.to_string())?;
+    let mut last = None;
+    for result in &results {
+        last = Some(result.get().map_err(|e| e.to_string())?);
+    }
+    let elapsed = start.elapsed();
+    let last = last.ok_or("no task was submitted")?;
+    Ok((elapsed / n, last))
 }
 
 fn check(last: i64, n: i64) -> Result<(), String> {
@@ -128,18 +150,10 @@ impl Workload for PoolApplyAsync {
         match side {
             Side::Procvisor => {
                 let pool = pool(2)?;
-                let start = Instant::now();
-                let results = (0..n)
-                    .map(|i| pool.apply_async(square, (i,)))
-                    .collect::<Result<Vec<_>, PoolError>>()
-                    .map_err(|e| e.to_string())?;
-                let mut last = 0;
-                for result in &results {
-                    last = result.get().map_err(|e| e.to_string())?;
-                }
-                let elapsed = start.elapsed();
+                let (per_task, last) =
+                    time_submits(n as u32, |i| pool.apply_async(square, (i64::from(i),)))?;
                 check(last, n)?;
-                Ok(elapsed / n as u32)
+                Ok(per_task)
             }
             Side::Python => python::run("pool_apply_async", &[n.to_string()]),
             Side::Baseline => Err("no baseline".into()),
@@ -292,18 +306,9 @@ impl Workload for ActorPoolSubmit {
                     .build_actors::<Squarer>(())
                     .map_err(|e| e.to_string())?;
                 pool.map(0..100).map_err(|e| e.to_string())?;
-                let start = Instant::now();
-                let results = (0..n)
-                    .map(|i| pool.submit(i))
-                    .collect::<Result<Vec<_>, PoolError>>()
-                    .map_err(|e| e.to_string())?;
-                let mut last = 0;
-                for result in &results {
-                    last = result.get().map_err(|e| e.to_string())?;
-                }
-                let elapsed = start.elapsed();
+                let (per_task, last) = time_submits(n as u32, |i| pool.submit(i64::from(i)))?;
                 check(last, n)?;
-                Ok(elapsed / n as u32)
+                Ok(per_task)
             }
             Side::Python => python::run("pool_apply_async", &[n.to_string()]),
             Side::Baseline => PoolApplyAsync.measure(Side::Procvisor, smoke),
