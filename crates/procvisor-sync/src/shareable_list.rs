@@ -253,6 +253,50 @@ impl ShareableList {
         (0..self.len).map(|i| self.get(i)).collect()
     }
 
+    /// Python's `ShareableList.format`: the `struct` format string of the items as stored
+    /// now, one code per item, in order.
+    ///
+    /// An `int` is `q`, a `float` `d`, a `bool` `xxxxxxx?`, `None` `xxxxxx?x` (Python's codes,
+    /// 8 bytes each), and a `str` or `bytes` item `Ns` where `N` is its slot's capacity, not the
+    /// value's length. The capacity is fixed at creation (the first value's length rounded up to
+    /// 8, at least 8), so it can differ from Python's for the same list: Python rounds
+    /// `len // 8 + 1` up, giving an 8-byte string 16 bytes where procvisor gives it 8. Assigning
+    /// a string to a slot that held a number makes it `8s`, as in Python.
+    ///
+    /// ```
+    /// use procvisor_sync::ShareableList;
+    /// use procvisor_wire::object;
+    ///
+    /// let list = ShareableList::new(&[object!("howdy"), object!(-273.154), object!(100), object!(None), object!(True)])?;
+    /// assert_eq!(list.format()?, "8sdqxxxxxx?xxxxxxxx?");
+    /// list.set(3, object!("some"))?;
+    /// assert_eq!(list.format()?, "8sdq8sxxxxxxx?");
+    /// list.shm().unlink()?;
+    /// # Ok::<(), procvisor_sync::ShareableListError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A shared-memory error (a closed handle).
+    pub fn format(&self) -> Result<String, ShareableListError> {
+        let mut format = String::new();
+        for &(offset, capacity) in &self.slots {
+            let mut kind = [0_u8];
+            self.shm.read(offset, &mut kind)?;
+            match kind[0] {
+                BOOL => format.push_str("xxxxxxx?"),
+                INT => format.push('q'),
+                FLOAT => format.push('d'),
+                STR | BYTES => {
+                    format.push_str(&capacity.to_string());
+                    format.push('s');
+                }
+                _ => format.push_str("xxxxxx?x"),
+            }
+        }
+        Ok(format)
+    }
+
     /// How many items equal `value`.
     ///
     /// # Errors

@@ -5,7 +5,8 @@
 //! Tweaks: Python's exceptions are `SharedMemoryError` / `ShareableListError` variants;
 //! `buf` is replaced by `read`/`write` (shared bytes are only touched atomically); the crash
 //! clean-up by the resource tracker is tested with real processes in `tests/sync_processes.rs`
-//! at the workspace root.
+//! at the workspace root. `format` follows test_shared_memory_ShareableList_basics, except that a
+//! `str`/`bytes` slot's capacity is procvisor's (length rounded up to 8), not Python's.
 
 use procvisor_sync::{ShareableList, ShareableListError, SharedMemory, SharedMemoryError};
 use procvisor_wire::{Object, object};
@@ -113,9 +114,9 @@ fn a_received_handle_maps_the_same_memory() {
     );
 }
 
-#[test]
-fn shareable_list_items_and_types() {
-    let list = ShareableList::new(&[
+/// The list test_shared_memory_ShareableList_basics starts from.
+fn python_list() -> ShareableList {
+    ShareableList::new(&[
         object!("howdy"),
         Object::Bytes(b"HoWdY".to_vec()),
         object!(-273.154),
@@ -124,7 +125,12 @@ fn shareable_list_items_and_types() {
         object!(True),
         object!(42),
     ])
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn shareable_list_items_and_types() {
+    let list = python_list();
     assert_eq!(list.len(), 7);
     assert_eq!(list.get(0).unwrap(), object!("howdy"));
     assert_eq!(list.get(1).unwrap(), Object::Bytes(b"HoWdY".to_vec()));
@@ -176,4 +182,60 @@ fn attaching_to_something_else_is_an_error() {
         Err(ShareableListError::NotAList(_))
     ));
     shm.unlink().unwrap();
+}
+
+#[test]
+fn shareable_list_format_follows_the_stored_items() {
+    // test_shared_memory_ShareableList_basics: the same list, the same format string.
+    let list = python_list();
+    assert_eq!(list.format().unwrap(), "8s8sdqxxxxxx?xxxxxxxx?q");
+    list.set(4, object!("some")).unwrap();
+    assert_eq!(
+        list.format().unwrap(),
+        "8s8sdq8sxxxxxxx?q",
+        "a string in a number's slot takes the slot's 8 bytes"
+    );
+    list.set(0, object!("encodés")).unwrap();
+    assert!(matches!(
+        list.set(0, object!("encodées")),
+        Err(ShareableListError::TooLong {
+            index: 0,
+            len: 9,
+            capacity: 8
+        })
+    ));
+    assert!(matches!(
+        list.set(1, Object::Bytes(b"123456789".to_vec())),
+        Err(ShareableListError::TooLong { index: 1, .. })
+    ));
+    assert_eq!(
+        list.format().unwrap(),
+        "8s8sdq8sxxxxxxx?q",
+        "a refused value changes nothing"
+    );
+    assert_eq!(list.get(0).unwrap(), object!("encodés"));
+    assert_eq!(list.get(1).unwrap(), Object::Bytes(b"HoWdY".to_vec()));
+    list.set(0, object!(7)).unwrap();
+    assert!(
+        list.format().unwrap().starts_with("q8s"),
+        "a number in a string's slot is a number again"
+    );
+    let other = ShareableList::attach(list.shm().name()).unwrap();
+    assert_eq!(other.format().unwrap(), list.format().unwrap());
+    list.shm().unlink().unwrap();
+
+    let empty = ShareableList::new(&[]).unwrap();
+    assert_eq!(empty.format().unwrap(), "");
+    empty.shm().unlink().unwrap();
+}
+
+#[test]
+fn shareable_list_format_gives_a_string_its_slot_capacity() {
+    // Python gives an 8-byte string 16 bytes (`len // 8 + 1` words); procvisor gives it 8.
+    let list =
+        ShareableList::new(&[object!("12345678"), object!("123456789"), object!("")]).unwrap();
+    assert_eq!(list.format().unwrap(), "8s16s8s");
+    list.set(1, object!("x")).unwrap();
+    assert_eq!(list.format().unwrap(), "8s16s8s", "capacity, not length");
+    list.shm().unlink().unwrap();
 }
