@@ -1,5 +1,9 @@
 //! [`Array`] and [`RawArray`]: a fixed-length array in shared memory.
 
+mod chars;
+
+pub use chars::TooLongError;
+
 use crate::error::AcquireError;
 use crate::futex::{AtomicU64, Ordering};
 use crate::lock::{RLock, RLockState};
@@ -120,6 +124,10 @@ impl<T: SharedType> Array<T> {
         STATE_OFFSET
             + shared_type::data_offset::<T>(std::mem::size_of::<ArrayState>())
             + index * std::mem::size_of::<T>()
+    }
+
+    fn segment(&self) -> &crate::segment::Segment {
+        self.shared.segment()
     }
 
     /// The number of elements.
@@ -321,10 +329,32 @@ impl<T: SharedType> RawArray<T> {
         })
     }
 
+    /// An array of `len` zero-valued elements (Python's `RawArray('i', 10)`).
+    ///
+    /// ```
+    /// let a = procvisor_sync::RawArray::<i32>::zeroed(3)?;
+    /// assert_eq!(a.to_vec(), [0, 0, 0]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn zeroed(len: usize) -> std::io::Result<RawArray<T>>
+    where
+        T: Default,
+    {
+        RawArray::new(&vec![T::default(); len])
+    }
+
     fn offset(&self, index: usize) -> usize {
         STATE_OFFSET
             + shared_type::data_offset::<T>(std::mem::size_of::<RawArrayState>())
             + index * std::mem::size_of::<T>()
+    }
+
+    fn segment(&self) -> &crate::segment::Segment {
+        self.shared.segment()
     }
 
     /// The number of elements.

@@ -57,7 +57,7 @@ mod shared_type;
 pub mod tracker;
 mod value;
 
-pub use array::{Array, ArrayGuard, IndexError, RawArray};
+pub use array::{Array, ArrayGuard, IndexError, RawArray, TooLongError};
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, BrokenBarrierError, ReleaseError};
