@@ -35,6 +35,22 @@ pub enum ManagerError {
     /// The manager process could not start.
     #[error("the manager could not start: {0}")]
     Start(String),
+    /// The manager's initializer (see
+    /// [`ManagerBuilder::initializer`](crate::ManagerBuilder::initializer)) is not registered,
+    /// returned an error, panicked or ended the process: the manager did not start.
+    #[error("the manager's initializer {name} failed: {reason}")]
+    Initializer {
+        /// The initializer's name, as `register!` has it.
+        name: String,
+        /// Its error or panic message, or what became of the process.
+        reason: String,
+    },
+    /// The call needs a manager process this handle started and has not shut down: a
+    /// handle from [`Manager::connect`](crate::Manager::connect) has none to join, and a
+    /// [`SharedMemoryManager`](crate::SharedMemoryManager) must be started before it makes
+    /// anything (Python's `ValueError`).
+    #[error("{0}")]
+    NotStarted(String),
     /// No supervisor runs a manager under this child id now: none was started, it is being
     /// restarted, or its supervisor gave it up.
     #[error("no supervised manager \"{id}\" runs now (not started, restarting, or ended)")]

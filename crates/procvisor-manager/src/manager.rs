@@ -10,9 +10,9 @@ use crate::proxy::{
 };
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{Actor, ChildSpec, Context, ExitReason, Process, Target};
-use procvisor_wire::{Address, Connection};
-use serde::Serialize;
+use procvisor_wire::{Address, Connection, Payload};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// How long a new manager process may take to start listening.
@@ -55,7 +55,15 @@ pub struct ManagerBuilder {
     context: Option<Context>,
     liveness: Duration,
     setup: Option<String>,
+    /// The registered initializer's name and encoded arguments, or why they are unusable.
+    initializer: Option<CheckedInitializer>,
 }
+
+/// An initializer, or its short name and why it cannot run.
+pub(crate) type CheckedInitializer = Result<Initializer, (String, String)>;
+
+/// A registered function and its encoded arguments, run in the manager process at its start.
+pub(crate) type Initializer = (String, Payload);
 
 impl Default for ManagerBuilder {
     fn default() -> ManagerBuilder {
@@ -65,6 +73,7 @@ impl Default for ManagerBuilder {
             context: None,
             liveness: crate::client::DEFAULT_LIVENESS,
             setup: None,
+            initializer: None,
         }
     }
 }
@@ -99,6 +108,60 @@ impl ManagerBuilder {
     /// one).
     pub fn context(mut self, context: Context) -> Self {
         self.context = Some(context);
+        self
+    }
+
+    /// A registered function the manager process runs once, with `args`, before it serves
+    /// anyone: Python's `manager.start(initializer, initargs)`. Set up what the process needs
+    /// (a logger, a signal disposition, an environment variable, a global of its own).
+    ///
+    /// If it fails (returns `Err`, panics, or ends the process), [`start`](Self::start) fails
+    /// with [`ManagerError::Initializer`], naming it and saying why, and no manager runs. One
+    /// that never returns makes `start` give up after 30 s. A supervised manager runs it at
+    /// each restart.
+    ///
+    /// ```
+    /// use procvisor_manager::{Manager, ManagerError};
+    /// use procvisor_runtime::register;
+    ///
+    /// fn refuse(reason: String) -> Result<(), String> {
+    ///     Err(reason)
+    /// }
+    /// fn announce(name: String) {
+    ///     eprintln!("manager {name} starting in process {}", std::process::id());
+    /// }
+    /// register!(refuse, announce);
+    ///
+    /// # fn main() -> Result<(), ManagerError> {
+    /// let manager = Manager::builder().initializer(announce, ("main".to_string(),)).start()?;
+    /// manager.shutdown()?;
+    ///
+    /// let failed = Manager::builder().initializer(refuse, ("no disk".to_string(),)).start();
+    /// assert!(matches!(
+    ///     failed,
+    ///     Err(ManagerError::Initializer { reason, .. }) if reason.contains("no disk")
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn initializer<F, A>(mut self, initializer: F, args: A) -> Self
+    where
+        F: Target<A>,
+        A: Serialize,
+    {
+        drop(initializer);
+        let name = pool_support::target_name::<F>();
+        let short = pool_support::short_name(name);
+        let checked = if pool_support::registration(name).is_none() {
+            let reason =
+                format!("it is not registered: add procvisor::register!({short}) next to it");
+            Err((short, reason))
+        } else {
+            Payload::encode(&args)
+                .map(|args| (name.to_string(), args))
+                .map_err(|e| (short, format!("cannot encode its arguments: {e}")))
+        };
+        self.initializer = Some(checked);
         self
     }
 
@@ -157,8 +220,15 @@ impl ManagerBuilder {
                 start_method: self.context.map(|c| c.start_method()),
                 liveness: self.liveness,
                 setup: self.setup,
+                initializer: self.initializer,
             },
         )
+    }
+
+    /// The initializer a supervised manager's plan carries.
+    pub(crate) fn checked_initializer(mut self, initializer: Option<CheckedInitializer>) -> Self {
+        self.initializer = initializer;
+        self
     }
 
     /// Starts the manager process and waits until it listens.
@@ -173,6 +243,14 @@ impl ManagerBuilder {
                 "a setup function runs only for a supervised manager (child_spec)".into(),
             ));
         }
+        self.start_serving()
+    }
+
+    pub(crate) fn start_serving(self) -> Result<Manager, ManagerError> {
+        let initializer = self
+            .initializer
+            .transpose()
+            .map_err(|(name, reason)| ManagerError::Initializer { name, reason })?;
         let authkey = self
             .authkey
             .unwrap_or_else(|| procvisor_runtime::current_process().authkey().to_vec());
@@ -184,38 +262,73 @@ impl ManagerBuilder {
             Some(address) => address,
             None => Address::arbitrary().map_err(|e| ManagerError::Start(e.to_string()))?,
         };
-        let mut process = Process::new(serve, (Some(address), authkey.clone(), child_end))
+        let initializer_name = initializer.as_ref().map(|(name, _)| name.clone());
+        let plan = ServePlan {
+            address: Some(address),
+            authkey: authkey.clone(),
+            initializer,
+        };
+        // Terminated when this process exits, as a daemon is, yet free to start children of
+        // its own (a served pool's workers).
+        let process = Process::new(serve, (plan, child_end))
             .map_err(|e| ManagerError::Start(e.to_string()))?
-            .with_name("Manager")
-            .with_daemon(true);
+            .with_name("Manager");
+        let mut process = pool_support::terminate_at_exit(process);
         if let Some(context) = self.context {
             process = process.with_context(context);
         }
         process
             .start()
             .map_err(|e| ManagerError::Start(e.to_string()))?;
+        let mut ended_silently = false;
         let ready = match parent_end.poll_timeout(START_LIMIT) {
             Ok(true) => parent_end
-                .recv::<Result<Address, String>>()
-                .map_err(|e| e.to_string()),
-            Ok(false) => Err(format!("it did not listen within {START_LIMIT:?}")),
-            Err(e) => Err(e.to_string()),
+                .recv::<Result<Address, StartFailure>>()
+                .map_err(|e| {
+                    ended_silently = true;
+                    StartFailure::Start(format!("it ended before listening ({e})"))
+                }),
+            Ok(false) => Err(StartFailure::Start(format!(
+                "it did not listen within {START_LIMIT:?}"
+            ))),
+            Err(e) => Err(StartFailure::Start(e.to_string())),
         };
-        match ready {
-            Ok(Ok(address)) => Ok(Manager {
-                endpoint: Endpoint {
-                    address,
-                    authkey,
-                    liveness: self.liveness,
-                },
-                process: Some(process),
-            }),
-            Ok(Err(reason)) | Err(reason) => {
-                let _ = process.kill();
-                let _ = process.join_timeout(Duration::from_secs(5));
-                Err(ManagerError::Start(reason))
+        let failure = match ready {
+            Ok(Ok(address)) => {
+                return Ok(Manager {
+                    endpoint: Endpoint {
+                        address,
+                        authkey,
+                        liveness: self.liveness,
+                    },
+                    process: Some(process),
+                });
             }
+            Ok(Err(failure)) | Err(failure) => failure,
+        };
+        // One that ended by itself is waited for first, so that its own exit status is read.
+        if !ended_silently || process.join_timeout(Duration::from_secs(5)).is_err() {
+            let _ = process.kill();
+            let _ = process.join_timeout(Duration::from_secs(5));
         }
+        Err(match failure {
+            // Nothing but the initializer runs before the process reports: it ended the
+            // process (`exit`, an abort, a signal).
+            StartFailure::Start(_) if ended_silently && initializer_name.is_some() => {
+                let how = process
+                    .exit_reason()
+                    .map_or_else(|| "ended".to_string(), |r| format!("ended ({r})"));
+                ManagerError::Initializer {
+                    name: pool_support::short_name(&initializer_name.unwrap_or_default()),
+                    reason: format!("the manager process {how} while it ran"),
+                }
+            }
+            StartFailure::Start(reason) => ManagerError::Start(reason),
+            StartFailure::Initializer { name, reason } => ManagerError::Initializer {
+                name: pool_support::short_name(&name),
+                reason,
+            },
+        })
     }
 
     /// Connects to a manager that runs elsewhere, at the builder's address with its authkey
@@ -239,8 +352,23 @@ impl ManagerBuilder {
     }
 }
 
-fn serve(address: Option<Address>, authkey: Vec<u8>, ready: Connection) -> Result<(), String> {
-    crate::server::manager_process(address, authkey, ready)
+/// What a manager process is to do: where to listen, for whom, what to run first.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ServePlan {
+    pub(crate) address: Option<Address>,
+    pub(crate) authkey: Vec<u8>,
+    pub(crate) initializer: Option<Initializer>,
+}
+
+/// Why a manager process did not start listening, as it tells its starter.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum StartFailure {
+    Start(String),
+    Initializer { name: String, reason: String },
+}
+
+fn serve(plan: ServePlan, ready: Connection) -> Result<(), String> {
+    crate::server::manager_process(plan, ready)
 }
 procvisor_runtime::register!(serve);
 
@@ -387,6 +515,86 @@ impl Manager {
     /// Whether the manager process is running (`None` for a connected manager).
     pub fn is_alive(&self) -> Option<bool> {
         self.process.as_ref().map(Process::is_alive)
+    }
+
+    /// Waits until the manager process ends: Python's `manager.join()`. It ends when some
+    /// client asks it to ([`shutdown`](Self::shutdown) on a handle from
+    /// [`connect`](Self::connect), say) or when it is killed.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::NotStarted`] for a handle that did not start the manager (from
+    /// [`connect`](Self::connect)): it has no process to wait for.
+    pub fn join(&mut self) -> Result<(), ManagerError> {
+        self.join_within(None)
+    }
+
+    /// [`join`](Self::join), for at most `timeout`: Python's `manager.join(timeout)`, which
+    /// does not say whether the manager ended; this does.
+    ///
+    /// ```
+    /// use procvisor_manager::{Manager, ManagerError};
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), ManagerError> {
+    /// let mut manager = Manager::start()?;
+    /// // Nobody asked it to stop: it still serves.
+    /// assert_eq!(
+    ///     manager.join_timeout(Duration::from_millis(50)),
+    ///     Err(ManagerError::Timeout)
+    /// );
+    /// // A client stops it; its owner sees it end.
+    /// Manager::connect(manager.address().clone(), manager.authkey())?.shutdown()?;
+    /// manager.join_timeout(Duration::from_secs(30))?;
+    /// assert_eq!(manager.is_alive(), Some(false));
+    /// assert_eq!(manager.exitcode(), Some(0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Timeout`] when it still runs after `timeout`; as [`join`](Self::join).
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<(), ManagerError> {
+        self.join_within(Some(timeout))
+    }
+
+    fn join_within(&mut self, timeout: Option<Duration>) -> Result<(), ManagerError> {
+        let process = self.owned_process()?;
+        let joined = match timeout {
+            Some(timeout) => process.join_timeout(timeout),
+            None => process.join(),
+        };
+        joined.map_err(joined_error)
+    }
+
+    /// [`join`](Self::join), as a future. Cancel safe: bound it with `tokio::time::timeout`
+    /// for [`join_timeout`](Self::join_timeout)'s meaning.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub async fn join_async(&mut self) -> Result<(), ManagerError> {
+        self.owned_process()?
+            .join_async()
+            .await
+            .map_err(joined_error)
+    }
+
+    fn owned_process(&mut self) -> Result<&mut Process, ManagerError> {
+        self.process.as_mut().ok_or_else(|| {
+            ManagerError::NotStarted(
+                "this handle did not start the manager (it connected to it): it has no process to join"
+                    .into(),
+            )
+        })
+    }
+
+    /// The manager process's exit code once it has ended (`None` while it runs, and for a
+    /// connected manager): 0 after a shutdown, minus the signal's number when a signal killed
+    /// it, as Python's `exitcode`.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.process.as_ref().and_then(Process::exitcode)
     }
 
     /// Stops the manager process; its objects go with it, and their proxies fail with
@@ -649,6 +857,13 @@ impl Manager {
             Response::MaybeBytes(None) => Ok(None),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+fn joined_error(e: procvisor_runtime::ProcessError) -> ManagerError {
+    match e {
+        procvisor_runtime::ProcessError::Timeout { .. } => ManagerError::Timeout,
+        other => ManagerError::NotStarted(other.to_string()),
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) struct ManagerPlan {
     pub(crate) start_method: Option<StartMethod>,
     pub(crate) liveness: Duration,
     pub(crate) setup: Option<String>,
+    pub(crate) initializer: Option<crate::manager::CheckedInitializer>,
 }
 
 /// The child spec of a manager described by `plan`, under `id`.
@@ -258,7 +259,8 @@ fn launch(id: &str, plan: ManagerPlan, address: Address) -> Result<Manager, Stri
     }
     let mut builder = ManagerBuilder::default()
         .address(address)
-        .liveness_timeout(plan.liveness);
+        .liveness_timeout(plan.liveness)
+        .checked_initializer(plan.initializer);
     if let Some(key) = &plan.authkey {
         builder = builder.authkey(key);
     }

@@ -9,6 +9,7 @@ mod queue_object;
 mod sync_objects;
 mod waiting;
 
+use crate::manager::{ServePlan, StartFailure};
 use crate::protocol::{Create, ObjectId, Op, Request, Response, Session};
 use collections::VersionedList;
 use handshakes::{HANDSHAKE_TIMEOUT, Handshakes};
@@ -403,23 +404,41 @@ fn serve_connection(objects: &Objects, conn: Connection, listener: &Listener) {
     }
 }
 
-/// The manager process: serves, after telling its parent where.
-pub(crate) fn manager_process(
-    address: Option<Address>,
-    authkey: Vec<u8>,
-    mut ready: Connection,
-) -> Result<(), String> {
+/// The manager process: runs its initializer, then serves, after telling its parent where.
+pub(crate) fn manager_process(plan: ServePlan, mut ready: Connection) -> Result<(), String> {
+    let ServePlan {
+        address,
+        authkey,
+        initializer,
+    } = plan;
+    if let Some((name, args)) = initializer {
+        if let Err(reason) = run_initializer(&name, &args) {
+            let failure = StartFailure::Initializer {
+                name,
+                reason: reason.clone(),
+            };
+            let _ = ready.send(&Err::<Address, _>(failure));
+            return Err(reason);
+        }
+    }
     let server = match ManagerServer::bind(address, &authkey) {
         Ok(server) => server,
         Err(e) => {
-            let _ = ready.send(&Err::<Address, String>(e.to_string()));
+            let _ = ready.send(&Err::<Address, _>(StartFailure::Start(e.to_string())));
             return Err(e.to_string());
         }
     };
     ready
-        .send(&Ok::<Address, String>(server.address().clone()))
+        .send(&Ok::<Address, StartFailure>(server.address().clone()))
         .map_err(|e| e.to_string())?;
     drop(ready);
     server.serve_forever();
     Ok(())
+}
+
+/// Runs the registered function `name`: its error or panic, as text.
+fn run_initializer(name: &str, args: &procvisor_wire::Payload) -> Result<(), String> {
+    let registration = pool_support::registration(name)
+        .ok_or_else(|| "it is not registered in the manager's binary".to_string())?;
+    pool_support::run_initializer(registration, args).map_err(|failure| failure.to_string())
 }
