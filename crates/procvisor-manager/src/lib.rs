@@ -15,7 +15,7 @@
 //!
 //! - [`Manager::start`] starts a manager process (any start method) and shuts it down when
 //!   dropped; [`Manager::connect`] reaches one that runs elsewhere, with its authkey.
-//! - Proxies for Python's dict, list, Namespace, Value, Array, Lock, RLock, Semaphore,
+//! - Proxies for Python's dict, list, set, Namespace, Value, Array, Lock, RLock, Semaphore,
 //!   BoundedSemaphore, Condition, Event, Barrier, Queue and JoinableQueue, typed
 //!   ([`DictProxy<K, V>`]) or heterogeneous with [`Object`].
 //! - Proxies are serde values: pass one to a child process and it reaches the same object.
@@ -77,6 +77,7 @@ pub use manager::{Manager, ManagerBuilder, ManagerStats};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, NamespaceProxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
+    LockProxy, NamespaceProxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, SetProxy,
+    ValueProxy,
 };
 pub use server::ManagerServer;

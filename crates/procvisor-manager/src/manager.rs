@@ -6,7 +6,7 @@ use crate::protocol::{Create, Request, Response};
 use crate::proxy::handle::Handle;
 use crate::proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy,
+    LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, SetProxy, ValueProxy,
 };
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{Actor, ChildSpec, Context, ExitReason, Process, Target};
@@ -664,6 +664,22 @@ impl Manager {
         let items = encode_all(items)?;
         Ok(ListProxy::from_handle(
             self.new_object(Create::List(items))?,
+        ))
+    }
+
+    /// `manager.set()` (Python 3.14): an empty [`SetProxy`].
+    pub fn set<T: Serialize + DeserializeOwned>(&self) -> Result<SetProxy<T>, ManagerError> {
+        self.set_from(std::iter::empty())
+    }
+
+    /// `manager.set(elements)` (Python 3.14); repeated elements are kept once.
+    pub fn set_from<T: Serialize + DeserializeOwned>(
+        &self,
+        elements: impl IntoIterator<Item = T>,
+    ) -> Result<SetProxy<T>, ManagerError> {
+        let elements = encode_all(elements)?;
+        Ok(SetProxy::from_handle(
+            self.new_object(Create::Set(elements))?,
         ))
     }
 

@@ -76,6 +76,7 @@ pub(crate) enum Create {
     Event,
     Barrier { parties: u64 },
     Queue { maxsize: usize },
+    Set(Vec<Bytes>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +161,19 @@ pub(crate) enum Op {
         version: u64,
         items: Vec<Bytes>,
     },
+    // set (with Len, Clear, Contains, Remove, PopItem, Extend and Keys)
+    Add(Bytes),
+    Discard(Bytes),
+    /// `self op other`, returned, or made the set's new contents (`in_place`).
+    SetAlgebra {
+        op: SetOp,
+        other: Vec<Bytes>,
+        in_place: bool,
+    },
+    SetCompare {
+        cmp: SetCmp,
+        other: Vec<Bytes>,
+    },
     // value
     Load,
     Store(Bytes),
@@ -209,6 +223,23 @@ pub(crate) enum Op {
         timeout: Option<Duration>,
     },
     QueueState,
+}
+
+/// A set operation that makes a set of two.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum SetOp {
+    Union,
+    Intersection,
+    Difference,
+    SymmetricDifference,
+}
+
+/// A comparison of a set with another.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum SetCmp {
+    Subset,
+    Superset,
+    Disjoint,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

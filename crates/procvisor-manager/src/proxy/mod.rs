@@ -6,6 +6,7 @@ pub(crate) mod handle;
 mod list;
 mod namespace;
 mod queue;
+mod set;
 mod sync;
 
 pub use actor::ActorProxy;
@@ -13,6 +14,7 @@ pub use dict::DictProxy;
 pub use list::{ArrayProxy, ListProxy};
 pub use namespace::{NamespaceProxy, ValueProxy};
 pub use queue::QueueProxy;
+pub use set::SetProxy;
 pub use sync::{
     BarrierProxy, ConditionProxy, EventProxy, LockProxy, ProxyGuard, ProxyPermit, SemaphoreProxy,
 };

@@ -6,6 +6,7 @@ mod collections;
 mod handshakes;
 mod ordered_map;
 mod queue_object;
+mod set_object;
 mod sync_objects;
 mod waiting;
 
@@ -26,6 +27,7 @@ use sync_objects::{BarrierObject, ConditionObject, EventObject, LockObject, Sema
 
 enum Object {
     Dict(Mutex<OrderedMap>),
+    Set(Mutex<OrderedMap>),
     Namespace(Mutex<OrderedMap>),
     List(Mutex<VersionedList>),
     Array(Mutex<VersionedList>),
@@ -64,12 +66,20 @@ impl Object {
             Create::Event => Object::Event(EventObject::new()),
             Create::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
             Create::Queue { maxsize } => Object::Queue(QueueObject::new(maxsize)),
+            Create::Set(elements) => {
+                let mut set = OrderedMap::default();
+                for element in elements {
+                    set.insert(element, Vec::new());
+                }
+                Object::Set(Mutex::new(set))
+            }
         })
     }
 
     fn call(&self, op: Op, client_gone: &dyn Fn() -> bool) -> Response {
         match self {
             Object::Dict(map) => collections::dict(&mut lock(map), op, false),
+            Object::Set(set) => set_object::set(&mut lock(set), op),
             Object::Namespace(map) => collections::dict(&mut lock(map), op, true),
             Object::List(list) => collections::list(&mut lock(list), op, false),
             Object::Array(list) => collections::list(&mut lock(list), op, true),
