@@ -76,8 +76,8 @@ pub use error::ManagerError;
 pub use manager::{Manager, ManagerBuilder, ManagerStats};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
-    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, NamespaceProxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, SetProxy,
-    ValueProxy,
+    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EntryIter, EventProxy,
+    ListIter, ListProxy, LockProxy, NamespaceProxy, ProxyGuard, ProxyPermit, QueueProxy,
+    SemaphoreProxy, SetProxy, ValueProxy,
 };
 pub use server::ManagerServer;

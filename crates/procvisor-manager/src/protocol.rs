@@ -142,6 +142,14 @@ pub(crate) enum Op {
     Pop(Bytes, Option<Bytes>),
     SetDefault(Bytes, Bytes),
     PopItem,
+    /// Up to `max` entries of a dict or set from slot `from` on, if its keys are those of
+    /// `shape` (`None`: whatever they are now; the answer says).
+    Entries {
+        from: u64,
+        max: u32,
+        shape: Option<u64>,
+        part: Part,
+    },
     // list
     At(i64),
     SetAt(i64, Bytes),
@@ -225,6 +233,14 @@ pub(crate) enum Op {
     QueueState,
 }
 
+/// Which half of a dict's entries an iterator wants (the other travels empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Part {
+    Keys,
+    Values,
+    Items,
+}
+
 /// A set operation that makes a set of two.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) enum SetOp {
@@ -251,6 +267,12 @@ pub(crate) enum Response {
     MaybeBytes(Option<Bytes>),
     List(Vec<Bytes>),
     Items(Vec<(Bytes, Bytes)>),
+    /// Entries of a dict or set, the slot to ask for next, and the keys' shape.
+    Chunk {
+        items: Vec<(Bytes, Bytes)>,
+        next: u64,
+        shape: u64,
+    },
     Created(ObjectId),
     Versioned {
         version: u64,

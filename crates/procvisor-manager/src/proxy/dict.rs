@@ -1,9 +1,10 @@
 //! `DictProxy`: Python's `manager.dict()`.
 
 use super::handle::{Handle, proxy_serde, reply, twins};
+use super::iter::{self, EntryIter};
 use crate::client::encode;
 use crate::error::ManagerError;
-use crate::protocol::Op;
+use crate::protocol::{Op, Part};
 use procvisor_wire::Object;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -144,6 +145,62 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
             send: Op::Clear,
             read: reply::done,
         }
+    }
+}
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
+    /// `iter(d.items())`: the pairs in insertion order, fetched 256 at a time as the
+    /// iteration reaches them, rather than copied out whole ([`items`](Self::items)).
+    ///
+    /// As Python's dict iterators, it fails if the dict changes size before it has finished:
+    /// a key added or removed, or a `clear`, after the iterator was made makes its next chunk
+    /// the manager's `RuntimeError: dictionary changed size during iteration` (and it ends).
+    /// A value changed under an existing key is seen if the iterator has not read its chunk
+    /// yet. Making the iterator takes a round trip (to learn the keys' shape), and so does each chunk.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procvisor_manager::ManagerError> {
+    /// let manager = procvisor_manager::Manager::start()?;
+    /// let d = manager.dict_from((0..1000).map(|i| (i, i * i)))?;
+    /// let mut squares = 0;
+    /// for pair in d.iter()? {
+    ///     let (_, square) = pair?;
+    ///     squares += square;
+    /// }
+    /// assert_eq!(squares, (0..1000).map(|i| i * i).sum::<i64>());
+    ///
+    /// let mut keys = d.iter_keys()?;
+    /// d.clear()?;
+    /// assert!(keys.next().unwrap().unwrap_err().is_remote("RuntimeError"));
+    /// assert!(keys.next().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Unreachable`](crate::ManagerError::Unreachable) (and the like) when
+    /// the manager cannot be asked; later errors come from the iterator.
+    pub fn iter(&self) -> Result<EntryIter<(K, V)>, ManagerError> {
+        EntryIter::start(self.handle.clone(), Part::Items, iter::pair::<K, V>)
+    }
+
+    /// `iter(d)` / `iter(d.keys())`: the keys, as [`iter`](Self::iter) yields the pairs.
+    ///
+    /// # Errors
+    ///
+    /// As [`iter`](Self::iter).
+    pub fn iter_keys(&self) -> Result<EntryIter<K>, ManagerError> {
+        EntryIter::start(self.handle.clone(), Part::Keys, iter::key::<K>)
+    }
+
+    /// `iter(d.values())`: the values, as [`iter`](Self::iter) yields the pairs.
+    ///
+    /// # Errors
+    ///
+    /// As [`iter`](Self::iter).
+    pub fn iter_values(&self) -> Result<EntryIter<V>, ManagerError> {
+        EntryIter::start(self.handle.clone(), Part::Values, iter::value::<V>)
     }
 }
 

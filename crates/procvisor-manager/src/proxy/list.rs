@@ -1,6 +1,7 @@
 //! `ListProxy` and `ArrayProxy`: Python's `manager.list()` and `manager.Array()`.
 
 use super::handle::{Handle, proxy_serde, reply, twins};
+use super::iter::{CHUNK, ListIter};
 use crate::client::{encode, encode_all, unexpected};
 use crate::error::ManagerError;
 use crate::protocol::{Op, Response};
@@ -145,6 +146,34 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             send: Op::Snapshot,
             read: reply::values,
         }
+    }
+
+    /// `iter(l)`: the items, fetched 256 at a time as the iteration reaches them, rather than
+    /// copied out whole ([`to_vec`](Self::to_vec)). As in Python, the list is read by
+    /// position: an item changed before the iterator reaches its chunk is seen changed, and
+    /// the iteration ends where the list ends when it gets there. Making the iterator costs
+    /// nothing; each chunk is one round trip.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procvisor_manager::ManagerError> {
+    /// let manager = procvisor_manager::Manager::start()?;
+    /// let l = manager.list_from(0..1000)?;
+    /// let mut it = l.iter();
+    /// l.set(0, 100)?; // before the iterator reads its first chunk
+    /// assert_eq!(it.next().transpose()?, Some(100));
+    /// let sum: i64 = it.sum::<Result<i64, _>>()?;
+    /// assert_eq!(sum, (1..1000).sum::<i64>());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn iter(&self) -> ListIter<T> {
+        ListIter::new(self.handle.clone(), CHUNK)
+    }
+
+    /// [`iter`](Self::iter), `chunk` items per round trip (at least 1). `iter_chunked(1)`
+    /// reads each item when it is reached, as Python does, at a round trip per item.
+    pub fn iter_chunked(&self, chunk: usize) -> ListIter<T> {
+        ListIter::new(self.handle.clone(), chunk)
     }
 
     /// `l.sort(key=...)`, stable, as one change: the manager cannot compare values it only

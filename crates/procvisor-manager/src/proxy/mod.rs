@@ -3,6 +3,7 @@
 mod actor;
 mod dict;
 pub(crate) mod handle;
+mod iter;
 mod list;
 mod namespace;
 mod queue;
@@ -11,6 +12,7 @@ mod sync;
 
 pub use actor::ActorProxy;
 pub use dict::DictProxy;
+pub use iter::{EntryIter, ListIter};
 pub use list::{ArrayProxy, ListProxy};
 pub use namespace::{NamespaceProxy, ValueProxy};
 pub use queue::QueueProxy;

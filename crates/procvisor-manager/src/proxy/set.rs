@@ -1,8 +1,9 @@
 //! `SetProxy`: Python 3.14's `manager.set()`.
 
 use super::handle::{Handle, proxy_serde, reply, twins};
+use super::iter::EntryIter;
 use crate::client::{encode, encode_all};
-use crate::protocol::{Op, SetCmp, SetOp};
+use crate::protocol::{Op, Part, SetCmp, SetOp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
@@ -178,6 +179,32 @@ impl<T: Serialize + DeserializeOwned> SetProxy<T> {
             send: compare(SetCmp::Disjoint, other)?,
             read: reply::boolean,
         }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> SetProxy<T> {
+    /// `iter(s)`: the elements in the order they were added, fetched 256 at a time as the
+    /// iteration reaches them. As Python's set iterators, it fails if the set changes size
+    /// before it has finished: its next chunk is then the manager's
+    /// `RuntimeError: Set changed size during iteration` (and it ends). Making the iterator
+    /// takes a round trip (to learn the keys' shape), and so does each chunk.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), procvisor_manager::ManagerError> {
+    /// let manager = procvisor_manager::Manager::start()?;
+    /// let s = manager.set_from(["x", "y"].map(String::from))?;
+    /// let all = s.iter()?.collect::<Result<Vec<String>, _>>()?;
+    /// assert_eq!(all, ["x", "y"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Unreachable`](crate::ManagerError::Unreachable) (and the like) when
+    /// the manager cannot be asked; later errors come from the iterator.
+    pub fn iter(&self) -> Result<EntryIter<T>, crate::ManagerError> {
+        EntryIter::start(self.handle.clone(), Part::Keys, super::iter::key::<T>)
     }
 }
 

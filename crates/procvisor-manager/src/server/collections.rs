@@ -2,7 +2,7 @@
 
 use super::ordered_map::OrderedMap;
 use crate::error::remote;
-use crate::protocol::{Bytes, Op, Response};
+use crate::protocol::{Bytes, Op, Part, Response};
 
 pub(crate) fn dict(map: &mut OrderedMap, op: Op, namespace: bool) -> Response {
     let missing = |key: &[u8]| {
@@ -38,6 +38,12 @@ pub(crate) fn dict(map: &mut OrderedMap, op: Op, namespace: bool) -> Response {
             None => missing(&key),
         },
         Op::Contains(key) => Response::Bool(map.get(&key).is_some()),
+        Op::Entries {
+            from,
+            max,
+            shape,
+            part,
+        } => entries(map, from, max, shape, part, "dictionary"),
         Op::Keys => Response::List(map.iter().map(|(k, _)| k.clone()).collect()),
         Op::Values => Response::List(map.iter().map(|(_, v)| v.clone()).collect()),
         Op::Items => Response::Items(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
@@ -63,6 +69,36 @@ pub(crate) fn dict(map: &mut OrderedMap, op: Op, namespace: bool) -> Response {
             None => Response::Error(remote("KeyError", "'popitem(): dictionary is empty'")),
         },
         other => unsupported(if namespace { "Namespace" } else { "dict" }, &other),
+    }
+}
+
+/// A chunk for an iterator over `map` (a dict's, a set's), or Python's `RuntimeError` when
+/// its keys changed since the iterator began.
+pub(crate) fn entries(
+    map: &OrderedMap,
+    from: u64,
+    max: u32,
+    shape: Option<u64>,
+    part: Part,
+    what: &str,
+) -> Response {
+    if shape.is_some_and(|seen| seen != map.shape()) {
+        return Response::Error(remote(
+            "RuntimeError",
+            format!("{what} changed size during iteration"),
+        ));
+    }
+    let from = usize::try_from(from).unwrap_or(usize::MAX);
+    let (pairs, next) = map.chunk(from, max as usize);
+    let half = |b: &Bytes, wanted: bool| if wanted { b.clone() } else { Bytes::new() };
+    let items = pairs
+        .into_iter()
+        .map(|(k, v)| (half(k, part != Part::Values), half(v, part != Part::Keys)))
+        .collect();
+    Response::Chunk {
+        items,
+        next: next as u64,
+        shape: map.shape(),
     }
 }
 

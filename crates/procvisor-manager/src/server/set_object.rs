@@ -4,7 +4,7 @@
 use super::collections::unsupported;
 use super::ordered_map::OrderedMap;
 use crate::error::remote;
-use crate::protocol::{Bytes, Op, Response, SetCmp, SetOp};
+use crate::protocol::{Bytes, Op, Part, Response, SetCmp, SetOp};
 use std::collections::HashSet;
 
 pub(crate) fn set(set: &mut OrderedMap, op: Op) -> Response {
@@ -38,6 +38,9 @@ pub(crate) fn set(set: &mut OrderedMap, op: Op) -> Response {
             Response::Done
         }
         Op::Keys => Response::List(elements(set).cloned().collect()),
+        Op::Entries {
+            from, max, shape, ..
+        } => super::collections::entries(set, from, max, shape, Part::Keys, "Set"),
         Op::SetAlgebra {
             op,
             other,
