@@ -7,8 +7,10 @@ pub use chars::TooLongError;
 use crate::error::AcquireError;
 use crate::futex::{AtomicU64, Ordering};
 use crate::lock::{RLock, RLockState};
-use crate::shared::{Kind, STATE_OFFSET, Shared, type_tag};
+use crate::shared::{Kind, STATE_OFFSET, Shared, Synchronized, type_tag};
+use crate::shared_lock::SharedLock;
 use crate::shared_type::{self, SharedType};
+use procvisor_wire::SharedFd;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -57,11 +59,17 @@ fn create<S, T: SharedType>(values: &[T], tag: u64) -> std::io::Result<(Shared<S
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Each method call takes the lock ([`RLock`], as in Python); hold [`lock`](Self::lock) to do
-/// several as one step.
+/// Each method call takes the lock (an [`RLock`] of its own, as in Python, or the one given to
+/// [`with_lock`](Self::with_lock)); hold [`lock`](Self::lock) to do several as one step.
 pub struct Array<T> {
-    shared: Shared<ArrayState>,
-    lock: RLock,
+    /// The segment holding the elements (and, with its own lock, the lock's state first).
+    shared: Shared<()>,
+    lock: SharedLock,
+    /// Whether the lock lives in the array's segment (`new`) or apart (`with_lock`,
+    /// `synchronized`), in which case the segment is a `RawArray`'s.
+    own_lock: bool,
+    /// Fixed at creation.
+    len: usize,
     _element: PhantomData<T>,
 }
 
@@ -70,6 +78,8 @@ impl<T> Clone for Array<T> {
         Self {
             shared: self.shared.clone(),
             lock: self.lock.clone(),
+            own_lock: self.own_lock,
+            len: self.len,
             _element: PhantomData,
         }
     }
@@ -110,20 +120,112 @@ impl<T: SharedType> Array<T> {
         Array::new(&vec![T::default(); len])
     }
 
+    /// An array holding a copy of `values`, guarded by `lock`, a [`Lock`](crate::Lock) or an
+    /// [`RLock`] that other arrays and values may share: Python's
+    /// `Array(typecode, values, lock=some_lock)`.
+    ///
+    /// ```
+    /// use procvisor_sync::{Array, RLock, Value};
+    ///
+    /// let lock = RLock::new()?;
+    /// let samples = Array::with_lock(&[0.0_f64; 4], lock.clone())?;
+    /// let count = Value::with_lock(0_u32, lock)?;
+    /// let guard = samples.lock()?; // holds `count` too
+    /// guard.set(0, 1.5)?;
+    /// count.update(|n| n + 1); // an RLock: re-entered by the holder
+    /// drop(guard);
+    /// assert_eq!((samples.get(0), count.get()), (Some(1.5), 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// With a plain `Lock`, do not call the array's own methods while this thread holds the
+    /// lock: use the guard's.
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn with_lock(values: &[T], lock: impl Into<SharedLock>) -> std::io::Result<Array<T>> {
+        Ok(Array::synchronized_with(RawArray::new(values)?, lock))
+    }
+
+    /// The same memory as `raw`, now guarded by a new [`RLock`]: Python's
+    /// `sharedctypes.synchronized(raw)`.
+    ///
+    /// ```
+    /// use procvisor_sync::{Array, RawArray};
+    ///
+    /// let raw = RawArray::new(&[1, 2, 3])?;
+    /// let array = Array::synchronized(raw.clone())?;
+    /// array.set(0, 10)?;
+    /// assert_eq!(raw.to_vec(), [10, 2, 3], "the same memory");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory for the lock cannot be created.
+    pub fn synchronized(raw: RawArray<T>) -> std::io::Result<Array<T>> {
+        Ok(Array::synchronized_with(raw, RLock::new()?))
+    }
+
+    /// The same memory as `raw`, guarded by `lock`: Python's `synchronized(raw, lock)`.
+    ///
+    /// ```
+    /// use procvisor_sync::{Array, Lock, RawArray};
+    ///
+    /// let lock = Lock::new()?;
+    /// let array = Array::synchronized_with(RawArray::new(b"abc")?, lock.clone());
+    /// assert!(array.get_lock().same_as(&lock.into()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn synchronized_with(raw: RawArray<T>, lock: impl Into<SharedLock>) -> Array<T> {
+        Array {
+            len: raw.len(),
+            shared: raw.shared.retype(),
+            lock: lock.into(),
+            own_lock: false,
+            _element: PhantomData,
+        }
+    }
+
+    /// A new array, with a lock of its own, holding what this one holds now: Python's
+    /// `sharedctypes.copy`. Unlike [`clone`](Clone::clone), which is another handle on the same
+    /// array, the copy is independent.
+    ///
+    /// ```
+    /// let a = procvisor_sync::Array::new(&[1, 2])?;
+    /// let copy = a.copy()?;
+    /// a.set(0, 9)?;
+    /// assert_eq!(copy.to_vec(), [1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn copy(&self) -> std::io::Result<Array<T>> {
+        Array::new(&self.to_vec())
+    }
+
     fn from_shared(shared: Shared<ArrayState>) -> Array<T> {
         // The array's state starts with the lock's state, so a lock handle can view it.
         let lock = RLock::from_shared(shared.retype());
         Array {
-            shared,
-            lock,
+            len: shared.state().len.load(Ordering::Relaxed) as usize,
+            shared: shared.retype(),
+            lock: SharedLock::RLock(lock),
+            own_lock: true,
             _element: PhantomData,
         }
     }
 
     fn offset(&self, index: usize) -> usize {
-        STATE_OFFSET
-            + shared_type::data_offset::<T>(std::mem::size_of::<ArrayState>())
-            + index * std::mem::size_of::<T>()
+        let state = if self.own_lock {
+            std::mem::size_of::<ArrayState>()
+        } else {
+            std::mem::size_of::<RawArrayState>()
+        };
+        STATE_OFFSET + shared_type::data_offset::<T>(state) + index * std::mem::size_of::<T>()
     }
 
     fn segment(&self) -> &crate::segment::Segment {
@@ -132,7 +234,7 @@ impl<T: SharedType> Array<T> {
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        self.shared.state().len.load(Ordering::Relaxed) as usize
+        self.len
     }
 
     /// Whether it has no elements.
@@ -153,9 +255,9 @@ impl<T: SharedType> Array<T> {
 
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
         // As for `Value`: a dead holder's half-done update is still made of valid elements.
-        crate::lock::note_recovery(self.lock.state().enter(None, true));
+        crate::lock::note_recovery(self.lock.enter());
         let result = f();
-        let _ = self.lock.state().exit();
+        self.lock.exit();
         result
     }
 
@@ -193,7 +295,7 @@ impl<T: SharedType> Array<T> {
     /// `previous_owner_died`.
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError> {
         crate::lock::outcome(
-            self.lock.state().enter(None, true),
+            self.lock.enter(),
             |died| ArrayGuard {
                 array: self,
                 owner_died: died,
@@ -203,8 +305,9 @@ impl<T: SharedType> Array<T> {
         )
     }
 
-    /// The lock (Python's `get_lock()`).
-    pub fn get_lock(&self) -> &RLock {
+    /// The lock (Python's `get_lock()`): the array's own [`RLock`], or the one given to
+    /// [`with_lock`](Self::with_lock).
+    pub fn get_lock(&self) -> &SharedLock {
         &self.lock
     }
 }
@@ -256,7 +359,7 @@ impl<T: SharedType> ArrayGuard<'_, T> {
 
 impl<T: SharedType> Drop for ArrayGuard<'_, T> {
     fn drop(&mut self) {
-        let _ = self.array.lock.state().exit();
+        self.array.lock.exit();
     }
 }
 
@@ -274,17 +377,30 @@ impl<T: SharedType + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 
 impl<T: SharedType> serde::Serialize for Array<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.shared.serialize_as(serializer)
+        Synchronized {
+            data: self.shared.segment().fd(),
+            lock: (!self.own_lock).then_some(&self.lock),
+        }
+        .serialize(serializer)
     }
 }
 
 impl<'de, T: SharedType> serde::Deserialize<'de> for Array<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Array::from_shared(Shared::deserialize_as(
-            deserializer,
-            Kind::Array,
-            type_tag::<T>(),
-        )?))
+        Synchronized::<SharedFd, SharedLock>::deserialize(deserializer)?
+            .receive(
+                Kind::Array,
+                type_tag::<T>(),
+                Array::from_shared,
+                |shared, lock| {
+                    let raw = RawArray {
+                        shared,
+                        _element: PhantomData,
+                    };
+                    Array::synchronized_with(raw, lock)
+                },
+            )
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -327,6 +443,25 @@ impl<T: SharedType> RawArray<T> {
             shared,
             _element: PhantomData,
         })
+    }
+
+    /// A new array holding what this one holds now: Python's `sharedctypes.copy`. Unlike
+    /// [`clone`](Clone::clone), which is another handle on the same array, the copy is
+    /// independent.
+    ///
+    /// ```
+    /// let a = procvisor_sync::RawArray::new(&[1.5_f32])?;
+    /// let copy = a.copy()?;
+    /// a.set(0, 0.0)?;
+    /// assert_eq!(copy.to_vec(), [1.5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn copy(&self) -> std::io::Result<RawArray<T>> {
+        RawArray::new(&self.to_vec())
     }
 
     /// An array of `len` zero-valued elements (Python's `RawArray('i', 10)`).

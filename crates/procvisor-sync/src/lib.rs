@@ -52,6 +52,7 @@ mod segment;
 mod semaphore;
 mod shareable_list;
 mod shared;
+mod shared_lock;
 mod shared_memory;
 mod shared_type;
 pub mod tracker;
@@ -68,6 +69,7 @@ pub use queue::{
 };
 pub use semaphore::{BoundedSemaphore, Permit, Semaphore};
 pub use shareable_list::{ShareableList, ShareableListError};
+pub use shared_lock::{SharedLock, SharedLockGuard};
 pub use shared_memory::{SharedMemory, SharedMemoryError};
 pub use shared_type::SharedType;
 pub use value::{RawValue, Value, ValueGuard};

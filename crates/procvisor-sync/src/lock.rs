@@ -101,7 +101,7 @@ impl Lock {
         Lock { shared }
     }
 
-    fn raw(&self) -> &RawLock {
+    pub(crate) fn raw(&self) -> &RawLock {
         &self.shared.state().raw
     }
 
@@ -504,6 +504,20 @@ impl RLock {
     /// when nobody does.
     pub fn release(&self) -> Result<(), ReleaseError> {
         self.state().exit()
+    }
+}
+
+impl RLock {
+    /// Whether `other` is the same lock (in this or another process).
+    ///
+    /// ```
+    /// let lock = procvisor_sync::RLock::new()?;
+    /// assert!(lock.same_as(&lock.clone()));
+    /// assert!(!lock.same_as(&procvisor_sync::RLock::new()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn same_as(&self, other: &RLock) -> bool {
+        self.shared.same_as(&other.shared)
     }
 }
 

@@ -131,15 +131,18 @@ impl<S> Shared<S> {
         kind: Kind,
         type_tag: u64,
     ) -> Result<Shared<S>, D::Error> {
-        use serde::de::Error;
         let fd = SharedFd::deserialize(deserializer)?;
-        let len = Segment::file_len(&fd).map_err(D::Error::custom)?;
+        Shared::from_fd(fd, kind, type_tag).map_err(serde::de::Error::custom)
+    }
+
+    /// The received descriptor's segment, checked to hold a `kind` object whose element type
+    /// matches `type_tag`.
+    pub(crate) fn from_fd(fd: SharedFd, kind: Kind, type_tag: u64) -> Result<Shared<S>, String> {
+        let len = Segment::file_len(&fd).map_err(|e| e.to_string())?;
         if len < STATE_OFFSET + std::mem::size_of::<S>() {
-            return Err(D::Error::custom(format!(
-                "the received segment is too small for a {kind:?}"
-            )));
+            return Err(format!("the received segment is too small for a {kind:?}"));
         }
-        let segment = Segment::map(fd, len).map_err(D::Error::custom)?;
+        let segment = Segment::map(fd, len).map_err(|e| e.to_string())?;
         let mut head = [0_u8; 24];
         segment.read_bytes(0, &mut head);
         let magic = u32::from_ne_bytes(head[0..4].try_into().expect("4"));
@@ -147,23 +150,45 @@ impl<S> Shared<S> {
         let size = u64::from_ne_bytes(head[8..16].try_into().expect("8")) as usize;
         let tag = u64::from_ne_bytes(head[16..24].try_into().expect("8"));
         if magic != MAGIC || got_kind != kind as u32 {
-            return Err(D::Error::custom(format!(
-                "the received object is not a {kind:?}"
-            )));
+            return Err(format!("the received object is not a {kind:?}"));
         }
         if tag != type_tag {
-            return Err(D::Error::custom(format!(
+            return Err(format!(
                 "the received {kind:?} holds a different element type"
-            )));
+            ));
         }
         if STATE_OFFSET + size > len || size < std::mem::size_of::<S>() {
-            return Err(D::Error::custom(format!(
-                "the received {kind:?} is inconsistent"
-            )));
+            return Err(format!("the received {kind:?} is inconsistent"));
         }
         Ok(Shared {
             segment: Arc::new(segment),
             _state: PhantomData,
+        })
+    }
+}
+
+/// How a `Value` or `Array` travels: its segment, and the lock it shares with other objects
+/// (none when the lock lives in the segment).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Synchronized<F, L> {
+    pub(crate) data: F,
+    pub(crate) lock: Option<L>,
+}
+
+impl Synchronized<SharedFd, crate::shared_lock::SharedLock> {
+    /// Rebuilds a received `Value` or `Array`: with `own` when its lock lives in its segment of
+    /// kind `kind` and element tag `tag`, with `apart` when it came with a lock of its own (its
+    /// segment is then a raw object's, tagged `tag ^ 1`).
+    pub(crate) fn receive<Own, Apart, R>(
+        self,
+        kind: Kind,
+        tag: u64,
+        own: impl FnOnce(Shared<Own>) -> R,
+        apart: impl FnOnce(Shared<Apart>, crate::shared_lock::SharedLock) -> R,
+    ) -> Result<R, String> {
+        Ok(match self.lock {
+            None => own(Shared::from_fd(self.data, kind, tag)?),
+            Some(lock) => apart(Shared::from_fd(self.data, kind, tag ^ 1)?, lock),
         })
     }
 }

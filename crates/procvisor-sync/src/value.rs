@@ -2,8 +2,10 @@
 
 use crate::error::AcquireError;
 use crate::lock::{RLock, RLockState};
-use crate::shared::{Kind, Shared, type_tag};
+use crate::shared::{Kind, Shared, Synchronized, type_tag};
+use crate::shared_lock::SharedLock;
 use crate::shared_type::{self, SharedType};
+use procvisor_wire::SharedFd;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -23,10 +25,16 @@ use std::marker::PhantomData;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
-/// The lock is an [`RLock`] (as in Python), returned by [`get_lock`](Self::get_lock).
+/// The lock is an [`RLock`] of its own (as in Python), or one given to
+/// [`with_lock`](Self::with_lock) and shared with other objects; [`get_lock`](Self::get_lock)
+/// returns it.
 pub struct Value<T> {
-    shared: Shared<RLockState>,
-    lock: RLock,
+    /// The segment holding the value (and, with its own lock, the lock's state first).
+    shared: Shared<()>,
+    lock: SharedLock,
+    /// Whether the lock lives in the value's segment (`new`) or apart (`with_lock`,
+    /// `synchronized`), in which case the segment is a `RawValue`'s.
+    own_lock: bool,
     _value: PhantomData<T>,
 }
 
@@ -35,6 +43,7 @@ impl<T> Clone for Value<T> {
         Self {
             shared: self.shared.clone(),
             lock: self.lock.clone(),
+            own_lock: self.own_lock,
             _value: PhantomData,
         }
     }
@@ -49,7 +58,7 @@ pub struct ValueGuard<'a, T: SharedType> {
 }
 
 impl<T: SharedType> Value<T> {
-    /// A new value in shared memory.
+    /// A new value in shared memory, with a lock of its own.
     ///
     /// # Errors
     ///
@@ -58,35 +67,131 @@ impl<T: SharedType> Value<T> {
         let extra = shared_type::data_offset::<T>(std::mem::size_of::<RLockState>())
             + std::mem::size_of::<T>();
         let shared = Shared::create(Kind::Value, extra, type_tag::<T>())?;
-        let value = Value::from_shared(shared);
+        let value = Value::with_own_lock(shared);
         shared_type::write(value.shared.segment(), value.offset(), initial);
         Ok(value)
     }
 
-    fn from_shared(shared: Shared<RLockState>) -> Value<T> {
+    /// A new value guarded by `lock`, a [`Lock`](crate::Lock) or an [`RLock`] that other
+    /// values and arrays may share: Python's `Value(typecode, v, lock=some_lock)`. While a
+    /// process holds one of the objects built on a lock, the others wait too, in every process.
+    ///
+    /// ```
+    /// use procvisor_sync::{Lock, Value};
+    ///
+    /// let lock = Lock::new()?;
+    /// let hits = Value::with_lock(0_u64, lock.clone())?;
+    /// let misses = Value::with_lock(0_u64, lock)?;
+    /// {
+    ///     // One acquisition guards both: `misses` cannot change while `guard` lives.
+    ///     let guard = hits.lock()?;
+    ///     guard.set(guard.get() + 1);
+    ///     assert!(misses.get_lock().locked());
+    /// }
+    /// assert_eq!((hits.get(), misses.get()), (1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// With a plain `Lock`, which is not re-entrant, do not call `get`, `set` or `update` on
+    /// an object while this thread holds its lock (they would wait for ever, as in Python); use
+    /// the guard's methods.
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn with_lock(initial: T, lock: impl Into<SharedLock>) -> std::io::Result<Value<T>> {
+        Ok(Value::synchronized_with(RawValue::new(initial)?, lock))
+    }
+
+    /// The same memory as `raw`, now guarded by a new [`RLock`]: Python's
+    /// `sharedctypes.synchronized(raw)`. Writes through either handle are seen by the other;
+    /// only this one takes the lock.
+    ///
+    /// ```
+    /// use procvisor_sync::{RawValue, Value};
+    ///
+    /// let raw = RawValue::new(7_i32)?;
+    /// let value = Value::synchronized(raw.clone())?;
+    /// value.update(|n| n * 2);
+    /// assert_eq!(raw.get(), 14, "the same memory");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory for the lock cannot be created.
+    pub fn synchronized(raw: RawValue<T>) -> std::io::Result<Value<T>> {
+        Ok(Value::synchronized_with(raw, RLock::new()?))
+    }
+
+    /// The same memory as `raw`, guarded by `lock`: Python's `synchronized(raw, lock)`.
+    ///
+    /// ```
+    /// use procvisor_sync::{Lock, RawValue, Value};
+    ///
+    /// let lock = Lock::new()?;
+    /// let value = Value::synchronized_with(RawValue::new(1_u8)?, lock.clone());
+    /// let _held = lock.acquire()?;
+    /// assert!(value.get_lock().locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn synchronized_with(raw: RawValue<T>, lock: impl Into<SharedLock>) -> Value<T> {
         Value {
-            lock: RLock::from_shared(shared.clone()),
-            shared,
+            shared: raw.shared,
+            lock: lock.into(),
+            own_lock: false,
+            _value: PhantomData,
+        }
+    }
+
+    /// A new value, with a lock of its own, holding what this one holds now: Python's
+    /// `sharedctypes.copy`. Unlike [`clone`](Clone::clone), which is another handle on the same
+    /// value, the copy is independent.
+    ///
+    /// ```
+    /// let v = procvisor_sync::Value::new(5_i32)?;
+    /// let copy = v.copy()?;
+    /// v.set(6);
+    /// assert_eq!(copy.get(), 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn copy(&self) -> std::io::Result<Value<T>> {
+        Value::new(self.get())
+    }
+
+    fn with_own_lock(shared: Shared<RLockState>) -> Value<T> {
+        Value {
+            lock: SharedLock::RLock(RLock::from_shared(shared.clone())),
+            shared: shared.retype(),
+            own_lock: true,
             _value: PhantomData,
         }
     }
 
     fn offset(&self) -> usize {
-        crate::shared::STATE_OFFSET
-            + shared_type::data_offset::<T>(std::mem::size_of::<RLockState>())
+        if self.own_lock {
+            crate::shared::STATE_OFFSET
+                + shared_type::data_offset::<T>(std::mem::size_of::<RLockState>())
+        } else {
+            RawValue::<T>::OFFSET
+        }
     }
 
     fn enter(&self) {
         // A dead previous holder leaves at worst a half-written value of a `SharedType`, which
         // is still a valid value: carry on, after logging it as every takeover is.
-        crate::lock::note_recovery(self.lock.state().enter(None, true));
+        crate::lock::note_recovery(self.lock.enter());
     }
 
     /// Reads the value (taking the lock).
     pub fn get(&self) -> T {
         self.enter();
         let value = shared_type::read(self.shared.segment(), self.offset());
-        let _ = self.lock.state().exit();
+        self.lock.exit();
         value
     }
 
@@ -94,7 +199,7 @@ impl<T: SharedType> Value<T> {
     pub fn set(&self, value: T) {
         self.enter();
         shared_type::write(self.shared.segment(), self.offset(), value);
-        let _ = self.lock.state().exit();
+        self.lock.exit();
     }
 
     /// Replaces the value with `f(value)` under the lock, and returns the new value.
@@ -102,7 +207,7 @@ impl<T: SharedType> Value<T> {
         self.enter();
         let new = f(shared_type::read(self.shared.segment(), self.offset()));
         shared_type::write(self.shared.segment(), self.offset(), new);
-        let _ = self.lock.state().exit();
+        self.lock.exit();
         new
     }
 
@@ -114,7 +219,7 @@ impl<T: SharedType> Value<T> {
     /// `previous_owner_died`.
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError> {
         crate::lock::outcome(
-            self.lock.state().enter(None, true),
+            self.lock.enter(),
             |died| ValueGuard {
                 value: self,
                 owner_died: died,
@@ -124,8 +229,9 @@ impl<T: SharedType> Value<T> {
         )
     }
 
-    /// The lock (Python's `get_lock()`).
-    pub fn get_lock(&self) -> &RLock {
+    /// The lock (Python's `get_lock()`): the value's own [`RLock`], or the one given to
+    /// [`with_lock`](Self::with_lock).
+    pub fn get_lock(&self) -> &SharedLock {
         &self.lock
     }
 }
@@ -150,7 +256,7 @@ impl<T: SharedType> ValueGuard<'_, T> {
 
 impl<T: SharedType> Drop for ValueGuard<'_, T> {
     fn drop(&mut self) {
-        let _ = self.value.lock.state().exit();
+        self.value.lock.exit();
     }
 }
 
@@ -169,17 +275,30 @@ impl<T: SharedType + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
 
 impl<T: SharedType> serde::Serialize for Value<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.shared.serialize_as(serializer)
+        Synchronized {
+            data: self.shared.segment().fd(),
+            lock: (!self.own_lock).then_some(&self.lock),
+        }
+        .serialize(serializer)
     }
 }
 
 impl<'de, T: SharedType> serde::Deserialize<'de> for Value<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Value::from_shared(Shared::deserialize_as(
-            deserializer,
-            Kind::Value,
-            type_tag::<T>(),
-        )?))
+        Synchronized::<SharedFd, SharedLock>::deserialize(deserializer)?
+            .receive(
+                Kind::Value,
+                type_tag::<T>(),
+                Value::with_own_lock,
+                |shared, lock| {
+                    let raw = RawValue {
+                        shared,
+                        _value: PhantomData,
+                    };
+                    Value::synchronized_with(raw, lock)
+                },
+            )
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -219,8 +338,30 @@ impl<T: SharedType> RawValue<T> {
         Ok(value)
     }
 
+    /// Where the value starts: right after the header, with no state before it.
+    const OFFSET: usize = crate::shared::STATE_OFFSET;
+
     fn offset(&self) -> usize {
-        crate::shared::STATE_OFFSET
+        Self::OFFSET
+    }
+
+    /// A new value holding what this one holds now: Python's `sharedctypes.copy`. Unlike
+    /// [`clone`](Clone::clone), which is another handle on the same value, the copy is
+    /// independent.
+    ///
+    /// ```
+    /// let v = procvisor_sync::RawValue::new([1_u8, 2, 3])?;
+    /// let copy = v.copy()?;
+    /// v.set([0; 3]);
+    /// assert_eq!(copy.get(), [1, 2, 3]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the shared memory cannot be created.
+    pub fn copy(&self) -> std::io::Result<RawValue<T>> {
+        RawValue::new(self.get())
     }
 
     /// Reads the value.
@@ -289,7 +430,13 @@ mod tests {
     fn with_dead_holder<T: SharedType>(value: &Value<T>, f: impl FnOnce()) -> Vec<String> {
         let leaked = value.lock().unwrap();
         std::mem::forget(leaked);
-        value.lock.state().raw.force_owner(DEAD_PID);
+        value
+            .get_lock()
+            .as_rlock()
+            .expect("its own RLock")
+            .state()
+            .raw
+            .force_owner(DEAD_PID);
         let warnings = Arc::new(Mutex::new(Vec::new()));
         tracing::subscriber::with_default(Warnings(warnings.clone()), f);
         warnings.lock().unwrap().clone()
