@@ -146,6 +146,37 @@ impl<A: Actor> ActorPool<A> {
         self.owner.shared.processes
     }
 
+    pub(crate) fn owner(&self) -> &Arc<Owner> {
+        &self.owner
+    }
+
+    /// [`submit`](Self::submit) of a message that `claim` can take back until a worker has it.
+    pub(crate) fn submit_claimed(
+        &self,
+        msg: &A::Msg,
+        claim: Arc<crate::claim::Claim>,
+    ) -> Result<AsyncResult<A::Reply>, PoolError> {
+        self.engine().apply_claimed(msg, Some(claim))
+    }
+
+    /// [`imap`](Self::imap) with other options than the pool's, for an executor's map.
+    pub(crate) fn imap_with<'a, I>(
+        &self,
+        msgs: I,
+        options: &TaskOptions,
+    ) -> Result<Imap<'a, A::Reply>, PoolError>
+    where
+        I: IntoIterator<Item = A::Msg>,
+        I::IntoIter: Send + 'a,
+    {
+        Call {
+            core: &self.owner,
+            target: self.target.clone(),
+            options,
+        }
+        .imap(msgs.into_iter(), true)
+    }
+
     fn engine(&self) -> Call<'_> {
         Call {
             core: &self.owner,

@@ -55,6 +55,12 @@ impl<R> fmt::Debug for AsyncResult<R> {
     }
 }
 
+impl<R> AsyncResult<R> {
+    pub(crate) fn completion(&self) -> &Arc<Completion> {
+        &self.completion
+    }
+}
+
 impl<R: DeserializeOwned> AsyncResult<R> {
     pub(crate) fn new(completion: Arc<Completion>, decode: Decoder<R>, info: TaskInfo) -> Self {
         AsyncResult {
@@ -62,6 +68,11 @@ impl<R: DeserializeOwned> AsyncResult<R> {
             decode,
             info,
         }
+    }
+
+    /// What the result is made of, for a type that builds on it (an executor's future).
+    pub(crate) fn into_parts(self) -> (Arc<Completion>, Decoder<R>, TaskInfo) {
+        (self.completion, self.decode, self.info)
     }
 
     fn resolve(&self, outcome: &Outcome) -> Result<R, PoolError> {
@@ -161,11 +172,15 @@ impl<R: DeserializeOwned> AsyncResult<R> {
     }
 }
 
-fn far_future() -> Instant {
+pub(crate) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 30)
 }
 
-fn resolve<R>(outcome: &Outcome, decode: Decoder<R>, info: &TaskInfo) -> Result<R, PoolError> {
+pub(crate) fn resolve<R>(
+    outcome: &Outcome,
+    decode: Decoder<R>,
+    info: &TaskInfo,
+) -> Result<R, PoolError> {
     match outcome {
         Ok(parts) => decode(parts).map_err(|message| PoolError::Result {
             task: info.clone(),

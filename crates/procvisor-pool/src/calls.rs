@@ -49,10 +49,19 @@ impl Call<'_> {
         &self,
         item: &T,
     ) -> Result<AsyncResult<R>, PoolError> {
+        self.apply_claimed(item, None)
+    }
+
+    /// One task with one item, which `claim` can take back until a worker has it.
+    pub(crate) fn apply_claimed<T: Serialize, R: DeserializeOwned>(
+        &self,
+        item: &T,
+        claim: Option<Arc<crate::claim::Claim>>,
+    ) -> Result<AsyncResult<R>, PoolError> {
         self.core.check()?;
         let args = encode_chunk(&self.target, std::slice::from_ref(item))?;
         let completion = Completion::new(1, self.core.shared.callbacks.clone());
-        let job = self.core.job(
+        let mut job = self.core.job(
             &self.target,
             args,
             completion.clone(),
@@ -60,6 +69,7 @@ impl Call<'_> {
             None,
             &self.settings(),
         );
+        job.claim = claim;
         let info = job.info.clone();
         self.core.submit(vec![job])?;
         Ok(AsyncResult::new(completion, decode_one::<R>, info))

@@ -160,6 +160,7 @@ impl Core {
             },
             retries_left: call.retries,
             time_limit: call.time_limit,
+            claim: None,
         }
     }
 

@@ -238,6 +238,15 @@ pub enum PoolError {
         /// The task.
         task: TaskInfo,
     },
+    /// The call was cancelled before it started (an executor's
+    /// [`Future::cancel`](crate::futures::Future::cancel), or
+    /// [`Executor::cancel_pending`](crate::futures::Executor::cancel_pending)): Python's
+    /// `CancelledError`.
+    #[error("{task} was cancelled before it started")]
+    Cancelled {
+        /// The task.
+        task: TaskInfo,
+    },
     /// Waiting timed out (Python's `multiprocessing.TimeoutError`). What was waited for goes
     /// on: a task keeps running and a later `get` can still return its result.
     #[error("timed out waiting")]
@@ -260,6 +269,7 @@ impl PoolError {
             | PoolError::WorkerLost { task, .. }
             | PoolError::TimeLimitExceeded { task, .. }
             | PoolError::Terminated { task }
+            | PoolError::Cancelled { task }
             | PoolError::HostLost { task, .. }
             | PoolError::HostRefused { task, .. }
             | PoolError::Result { task, .. } => Some(task),

@@ -53,6 +53,9 @@ pub struct Imap<'a, R> {
     progress: Option<ProgressHook>,
     /// Counted in the pool's open streams (input left to read).
     open: bool,
+    /// Whether it may go on submitting after the pool is closed (a pool's own `imap`; an
+    /// executor's `map` may not, as Python's executor takes no calls after `shutdown`).
+    after_close: bool,
 }
 
 impl<R> fmt::Debug for Imap<'_, R> {
@@ -98,6 +101,7 @@ impl<'a, R: DeserializeOwned> Imap<'a, R> {
             total,
             progress,
             open: true,
+            after_close: true,
         };
         imap.core
             .shared
@@ -143,7 +147,14 @@ impl<'a, R: DeserializeOwned> Imap<'a, R> {
                 Err(error) => self.stream.clone().deliver(part, Err(error)),
             }
         }
-        if !jobs.is_empty() && self.core.submit_continued(jobs).is_err() {
+        let submitted = if jobs.is_empty() {
+            Ok(())
+        } else if self.after_close {
+            self.core.submit_continued(jobs)
+        } else {
+            self.core.submit(jobs)
+        };
+        if submitted.is_err() {
             // Each job's chunk got the error; read no further.
             self.next_chunk = None;
         }
@@ -274,6 +285,14 @@ impl<R: DeserializeOwned> futures_core::Stream for Imap<'_, R> {
 impl<R> Unpin for Imap<'_, R> {}
 
 impl<R> Imap<'_, R> {
+    /// Makes it an executor's map: it no longer keeps a closing pool open, and submits
+    /// nothing once the pool is closed (the input's rest fails with [`PoolError::NotRunning`]).
+    pub(crate) fn stop_at_close(mut self) -> Self {
+        self.after_close = false;
+        self.close_stream();
+        self
+    }
+
     /// The input is done (or abandoned): a closing pool need not wait for this `Imap` any more.
     fn close_stream(&mut self) {
         if std::mem::replace(&mut self.open, false) {

@@ -78,6 +78,10 @@ impl Pool {
         Pool { owner }
     }
 
+    pub(crate) fn owner(&self) -> &Arc<Owner> {
+        &self.owner
+    }
+
     /// A pool of `processes` workers started with the default start method.
     ///
     /// # Errors

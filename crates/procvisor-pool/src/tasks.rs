@@ -158,6 +158,23 @@ impl<'p> Tasks<'p> {
         self.call::<F>()?.apply_async(&args)
     }
 
+    /// [`apply_async`](Self::apply_async) of a call that `claim` can take back until a
+    /// worker has it (an executor's `submit`).
+    pub(crate) fn apply_claimed<F, A>(
+        &self,
+        f: F,
+        args: A,
+        claim: Arc<crate::claim::Claim>,
+    ) -> Result<AsyncResult<F::Output>, PoolError>
+    where
+        F: Target<A>,
+        A: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        drop(f);
+        self.call::<F>()?.apply_claimed(&args, Some(claim))
+    }
+
     /// [`Pool::map`](crate::Pool::map) with these options.
     ///
     /// # Errors

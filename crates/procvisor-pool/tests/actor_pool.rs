@@ -322,3 +322,32 @@ fn a_reference_to_a_dead_worker_fails_and_never_hangs() {
         assert_eq!(pool.workers()[0].call(count("new")).unwrap().times, 1);
     });
 }
+
+#[test]
+fn an_executor_over_a_pool_of_actors_submits_maps_and_cancels() {
+    within(LIMIT, "executor over actors", || {
+        use procvisor_pool::futures::{Executor, ReturnWhen, wait};
+        let starts = Value::new(0_u32).unwrap();
+        let pool: ActorPool<WordCounter> =
+            Pool::builder().processes(1).build_actors(starts).unwrap();
+        let executor = Executor::<ActorPool<WordCounter>>::from_pool(pool);
+        let slow = executor.submit(Command::Sleep(300)).unwrap();
+        let queued = executor.submit(count("later")).unwrap();
+        common::wait_until(LIMIT, "the sleep to reach the worker", || slow.running());
+        assert!(queued.cancel(), "a message no worker has is taken back");
+        let replies: Vec<String> = executor
+            .map([count("a"), count("b"), count("a")])
+            .unwrap()
+            .map(|reply| reply.unwrap().word)
+            .collect();
+        assert_eq!(replies, ["a", "b", "a"]);
+        let done = wait([&slow], ReturnWhen::AllCompleted);
+        assert_eq!(done.done.len(), 1);
+        let later = executor.submit(count("later")).unwrap().result().unwrap();
+        assert_eq!(
+            later.times, 1,
+            "the cancelled message never reached the actor"
+        );
+        executor.shutdown().unwrap();
+    });
+}

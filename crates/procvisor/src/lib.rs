@@ -33,6 +33,8 @@
 //! - **Shared memory**: [`Value`], [`Array`], [`SharedMemory`], [`ShareableList`].
 //! - **Pools**: [`Pool`] of registered functions, [`ActorPool`] of actors; [`AsyncResult`],
 //!   [`Imap`].
+//! - **`concurrent.futures`**: [`ProcessPoolExecutor`] and the rest in [`futures`]: `Future`,
+//!   `as_completed`, `wait`.
 //! - **Managers**: [`Manager`] and its proxies ([`DictProxy`], [`ListProxy`], ...),
 //!   [`ManagerServer`].
 //! - **Actors and supervision**: [`Actor`], [`RemoteRef`], [`spawn_in`], [`ActorHost`];
@@ -49,6 +51,7 @@ pub use procvisor_manager::{
     LockProxy, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy,
     ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
 };
+pub use procvisor_pool::futures::ProcessPoolExecutor;
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
     Tasks, WorkerExit,
@@ -97,6 +100,13 @@ pub mod sync {
 /// The manager layer, for what the facade does not re-export.
 pub mod manager {
     pub use procvisor_manager::*;
+}
+
+/// Python's `concurrent.futures`: [`ProcessPoolExecutor`](futures::ProcessPoolExecutor) (an
+/// [`Executor`](futures::Executor) over any pool), [`Future`](futures::Future),
+/// [`as_completed`](futures::as_completed) and [`wait`](futures::wait).
+pub mod futures {
+    pub use procvisor_pool::futures::*;
 }
 
 /// The pool layer, for what the facade does not re-export.

@@ -434,7 +434,10 @@ impl Table {
             else {
                 break;
             };
-            let job = self.queue.pop_front().expect("not empty");
+            let mut job = self.queue.pop_front().expect("not empty");
+            if !job.take_for_worker() {
+                continue;
+            }
             if let Some(message) = cannot_travel(&job, max_task_size) {
                 let target = job.info.target.to_string();
                 self.shared.counters.failed.fetch_add(1, Relaxed);

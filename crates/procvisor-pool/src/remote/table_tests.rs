@@ -72,6 +72,7 @@ impl Fixture {
             },
             retries_left: retries,
             time_limit: None,
+            claim: None,
         })
         .collect()
     }

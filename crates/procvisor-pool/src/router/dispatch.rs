@@ -90,7 +90,10 @@ impl RouterState {
             let Some(id) = self.pick(now) else {
                 break;
             };
-            let job = self.queue.pop_front().expect("not empty");
+            let mut job = self.queue.pop_front().expect("not empty");
+            if !job.take_for_worker() {
+                continue;
+            }
             let worker = self.workers.get_mut(&id).expect("picked");
             let target = if worker.known.insert(job.target.number) {
                 TargetRef::Named(job.target.number, job.target.name.to_string())

@@ -37,6 +37,8 @@ pub(crate) struct Job {
     pub(crate) info: TaskInfo,
     pub(crate) retries_left: u32,
     pub(crate) time_limit: Option<Duration>,
+    /// Set for a task that may be cancelled before it starts (an executor's future).
+    pub(crate) claim: Option<Arc<crate::claim::Claim>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -61,6 +63,16 @@ impl Job {
         shared.counters.retries.fetch_add(1, Relaxed);
         tracing::info!(target: "procvisor::pool", task = %self.info, %error, "retrying");
         true
+    }
+
+    /// Takes the task for a worker: false (and the task is dropped unanswered: its caller
+    /// answered it) when it was cancelled first.
+    pub(crate) fn take_for_worker(&mut self) -> bool {
+        if self.claim.as_ref().is_none_or(|claim| claim.start()) {
+            return true;
+        }
+        self.sink = None;
+        false
     }
 
     /// Answers the task.
