@@ -46,7 +46,9 @@ pub enum ManagerError {
         reason: String,
     },
     /// The call needs a manager process this handle started and has not shut down: a
-    /// handle from [`Manager::connect`](crate::Manager::connect) has none to join.
+    /// handle from [`Manager::connect`](crate::Manager::connect) has none to join, and a
+    /// [`SharedMemoryManager`](crate::SharedMemoryManager) must be started before it makes
+    /// anything (Python's `ValueError`).
     #[error("{0}")]
     NotStarted(String),
     /// No supervisor runs a manager under this child id now: none was started, it is being

@@ -22,6 +22,8 @@
 //!   A proxy may sit inside another object (a dict of list proxies).
 //! - Your own types: any [`Actor`](procvisor_runtime::Actor) runs in the manager with
 //!   [`Manager::spawn`], reached through an [`ActorProxy`].
+//! - [`SharedMemoryManager`] makes shared-memory segments and unlinks them all when it stops,
+//!   even when the program that owns it is killed.
 //! - Errors raised in the manager come back as [`ManagerError::Remote`] with Python's message
 //!   (`KeyError: ...`), and the manager serves on. A manager that has gone is
 //!   [`ManagerError::Unreachable`] at once, never a hang.
@@ -70,6 +72,7 @@ mod per_process;
 mod protocol;
 mod proxy;
 mod server;
+mod shared_memory_manager;
 mod supervised;
 
 pub use error::ManagerError;
@@ -81,3 +84,4 @@ pub use proxy::{
     SemaphoreProxy, SetProxy, ValueProxy,
 };
 pub use server::ManagerServer;
+pub use shared_memory_manager::SharedMemoryManager;

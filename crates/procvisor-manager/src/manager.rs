@@ -243,10 +243,15 @@ impl ManagerBuilder {
                 "a setup function runs only for a supervised manager (child_spec)".into(),
             ));
         }
-        self.start_serving()
+        self.start_serving(None)
     }
 
-    pub(crate) fn start_serving(self) -> Result<Manager, ManagerError> {
+    /// Starts the manager process; with `segments`, one that tracks and unlinks the
+    /// shared-memory segments it makes (a [`SharedMemoryManager`](crate::SharedMemoryManager)).
+    pub(crate) fn start_serving(
+        self,
+        segments: Option<crate::server::SegmentPlan>,
+    ) -> Result<Manager, ManagerError> {
         let initializer = self
             .initializer
             .transpose()
@@ -267,6 +272,7 @@ impl ManagerBuilder {
             address: Some(address),
             authkey: authkey.clone(),
             initializer,
+            segments,
         };
         // Terminated when this process exits, as a daemon is, yet free to start children of
         // its own (a served pool's workers).
@@ -358,6 +364,8 @@ pub(crate) struct ServePlan {
     pub(crate) address: Option<Address>,
     pub(crate) authkey: Vec<u8>,
     pub(crate) initializer: Option<Initializer>,
+    /// A shared-memory manager's: it unlinks the segments it makes when it stops.
+    pub(crate) segments: Option<crate::server::SegmentPlan>,
 }
 
 /// Why a manager process did not start listening, as it tells its starter.

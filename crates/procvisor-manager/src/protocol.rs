@@ -121,6 +121,14 @@ pub(crate) enum Request {
     ActorStop {
         id: u64,
     },
+    /// A shared-memory segment of `size` bytes, made and tracked by the manager.
+    CreateSegment {
+        size: usize,
+    },
+    /// A shareable list holding these items, in a segment made and tracked by the manager.
+    CreateShareableList(Vec<procvisor_wire::Object>),
+    /// The segments the manager made and has not unlinked.
+    Segments,
     Shutdown,
 }
 
@@ -299,6 +307,8 @@ pub(crate) enum Response {
     },
     /// An actor's reply.
     Reply(Payload),
+    /// Shared-memory segments, by name.
+    Segments(Vec<String>),
     Error(String),
     Timeout,
     /// Sent every [`HEARTBEAT`] while a call waits in the manager (for a lock, an item, a

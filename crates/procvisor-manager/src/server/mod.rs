@@ -6,6 +6,7 @@ mod collections;
 mod handshakes;
 mod ordered_map;
 mod queue_object;
+mod segments;
 mod set_object;
 mod sync_objects;
 mod waiting;
@@ -19,6 +20,7 @@ use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::ActorError;
 use procvisor_wire::{Address, Connection, Listener, ListenerError};
 use queue_object::QueueObject;
+pub(crate) use segments::SegmentPlan;
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,6 +210,15 @@ impl Objects {
                 objects: lock(&self.objects).len() as u64,
                 connections: self.connections.load(Ordering::Relaxed),
             },
+            Request::CreateSegment { size } => match segments::create(size) {
+                Ok(name) => Response::Segments(vec![name]),
+                Err(e) => Response::Error(e),
+            },
+            Request::CreateShareableList(items) => match segments::create_list(&items) {
+                Ok(name) => Response::Segments(vec![name]),
+                Err(e) => Response::Error(e),
+            },
+            Request::Segments => Response::Segments(segments::names()),
             Request::Shutdown => Response::Done,
         }
     }
@@ -404,6 +415,8 @@ fn serve_connection(objects: &Objects, conn: Connection, listener: &Listener) {
         }
         if shutdown {
             tracing::debug!(target: "procvisor::manager", "shutdown requested");
+            // Before the listener closes: that ends the process from its main thread.
+            segments::unlink_all();
             listener.close();
             // The objects go with the process; clients that still call get a closed socket.
             std::process::exit(0);
@@ -420,7 +433,15 @@ pub(crate) fn manager_process(plan: ServePlan, mut ready: Connection) -> Result<
         address,
         authkey,
         initializer,
+        segments,
     } = plan;
+    if segments.is_some() {
+        if let Err(e) = segments::unlink_when_stopped() {
+            let reason = format!("cannot watch for its end: {e}");
+            let _ = ready.send(&Err::<Address, _>(StartFailure::Start(reason.clone())));
+            return Err(reason);
+        }
+    }
     if let Some((name, args)) = initializer {
         if let Err(reason) = run_initializer(&name, &args) {
             let failure = StartFailure::Initializer {
