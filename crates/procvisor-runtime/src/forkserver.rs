@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,10 +126,7 @@ fn start_server() -> io::Result<Arc<ForkserverClient>> {
         key_server.as_raw_fd(),
     ];
     let parent_pid = std::process::id() as i32;
-    let mut command = Command::new("/proc/self/exe");
-    if let Some(arg0) = std::env::args_os().next() {
-        command.arg0(arg0);
-    }
+    let (mut command, path) = crate::executable::command();
     command
         .env(FORKSERVER_ENV, format!("{},{},{}", fds[0], fds[1], fds[2]))
         .stdin(Stdio::null());
@@ -152,7 +149,9 @@ fn start_server() -> io::Result<Arc<ForkserverClient>> {
             Ok(())
         });
     }
-    let server = command.spawn()?;
+    let server = command
+        .spawn()
+        .map_err(|e| crate::executable::explain(e, &path))?;
     let server_pid = server.id();
     drop(server);
     drop((control_server, status_server, key_server));
@@ -161,8 +160,14 @@ fn start_server() -> io::Result<Arc<ForkserverClient>> {
 
     key_writer.send_bytes(&key).map_err(io::Error::other)?;
     drop(key_writer);
-    procvisor_wire::authenticate_as_client(&mut control, &key, Some(HANDSHAKE_TIMEOUT))
-        .map_err(io::Error::other)?;
+    procvisor_wire::authenticate_as_client(&mut control, &key, Some(HANDSHAKE_TIMEOUT)).map_err(
+        |e| {
+            io::Error::other(format!(
+                "the fork server ({}) did not answer: {e}; a binary set with set_executable must be a build of this program",
+                path.display()
+            ))
+        },
+    )?;
 
     let node = node();
     let mut status = ParentOnly::new(status);

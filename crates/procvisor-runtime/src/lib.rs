@@ -34,12 +34,15 @@
 mod actor;
 mod bootstrap;
 mod child_record;
+mod children;
 mod context;
 mod error;
+mod executable;
 mod exit;
 mod forkserver;
 mod identity;
 mod link;
+mod logger;
 mod logging;
 mod node;
 mod outcome;
@@ -63,13 +66,16 @@ pub use actor::{
     Actor, ActorContext, ActorError, ActorHost, ActorId, CallFailure, InitError, Place, RemoteRef,
     spawn_in, spawn_local, spawn_local_named, spawn_named_in,
 };
+pub use children::{active_children, active_processes};
 pub use context::{
     Context, DEFAULT_START_METHOD, StartMethod, default_context, get_all_start_methods,
     get_context, get_start_method, get_start_method_if_set, set_start_method,
     set_start_method_forced,
 };
 pub use error::{ContextError, ProcessError};
+pub use executable::{get_executable, set_executable};
 pub use identity::{CurrentProcess, ParentProcess, current_process, parent_process};
+pub use logger::{LOG_TARGETS, Logger, get_logger};
 pub use logging::log_to_stderr;
 pub use outcome::{ExitCode, ExitReason, Failure, FailureKind};
 pub use process::{Process, ProcessReturn, Sentinel};
@@ -84,15 +90,3 @@ pub use supervisor::{
 pub use supervisor::{SupervisorActor, SupervisorMsg, SupervisorReply};
 pub use sys::cpu_count;
 pub use target::{Target, registered_targets};
-
-/// Python's `active_children()`: the children of this process that are still running, as
-/// `(name, pid)` pairs.
-pub fn active_children() -> Vec<(String, u32)> {
-    let node = node::node();
-    node.children
-        .all()
-        .into_iter()
-        .filter(|record| record.try_reap().is_none())
-        .map(|record| (record.name.clone(), record.pid))
-        .collect()
-}

@@ -204,6 +204,19 @@ impl Process {
         }
     }
 
+    /// A handle on a started child of this process (for `active_processes`).
+    pub(crate) fn adopt(record: Arc<ChildRecord>) -> Process {
+        Process {
+            number: record.number,
+            name: None,
+            daemon: None,
+            context: None,
+            launch: None,
+            state: State::Started(record),
+            terminate_at_exit: false,
+        }
+    }
+
     /// Names the process (default: Python's `Process-N`, `Process-N:M` in a child).
     pub fn with_name(mut self, name: impl Into<String>) -> Process {
         self.name = Some(name.into());
@@ -400,6 +413,26 @@ impl Process {
             State::Started(record) => Some(record.pid),
             _ => None,
         }
+    }
+
+    /// Python's `ident`, an alias of [`pid`](Self::pid): the child's pid once started.
+    ///
+    /// ```
+    /// fn nothing() {}
+    /// procvisor_runtime::register!(nothing);
+    ///
+    /// let mut p = procvisor_runtime::Process::new(nothing, ())?;
+    /// assert_eq!(p.ident(), None);
+    /// p.start()?;
+    /// assert_eq!(p.ident(), p.pid());
+    /// p.join()?;
+    /// # Ok::<(), procvisor_runtime::ProcessError>(())
+    /// ```
+    ///
+    /// Not to be confused with [`CurrentProcess::ident`](crate::CurrentProcess::ident), which is
+    /// Python's `_identity` (the child numbers), not a pid.
+    pub fn ident(&self) -> Option<u32> {
+        self.pid()
     }
 
     /// Python's `exitcode`: `None` while running (or before start), the exit code once ended

@@ -6,15 +6,12 @@ use crate::node::CHILD_ENV;
 use procvisor_wire::Connection;
 use std::io;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 pub(super) fn spawn_child(child_end: Connection) -> io::Result<Launched> {
     let fd = child_end.fileno().map_err(io::Error::other)?;
     let parent_pid = std::process::id() as i32;
-    let mut command = Command::new("/proc/self/exe");
-    if let Some(arg0) = std::env::args_os().next() {
-        command.arg0(arg0);
-    }
+    let (mut command, path) = crate::executable::command();
     command.env(CHILD_ENV, fd.to_string()).stdin(Stdio::null());
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
     // functions may be called: fcntl, prctl, getppid and _exit are.
@@ -33,7 +30,9 @@ pub(super) fn spawn_child(child_end: Connection) -> io::Result<Launched> {
             Ok(())
         });
     }
-    let child = command.spawn()?;
+    let child = command
+        .spawn()
+        .map_err(|e| crate::executable::explain(e, &path))?;
     let pid = child.id();
     // Dropping std's handle neither waits nor kills; the pidfd is how we track the child now.
     drop(child);
