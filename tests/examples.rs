@@ -97,6 +97,11 @@ fn manager_prints_the_seeds_dict_and_reversed_list() {
 }
 
 #[test]
+fn shared_memory_manager_sums_two_halves_and_unlinks_at_the_end() {
+    assert_eq!(output("shared_memory_manager"), "1999000\nunlinked: true\n");
+}
+
+#[test]
 fn pool_map_squares_one_two_three() {
     assert_eq!(output("pool_map"), "[1, 4, 9]\n");
 }
