@@ -55,6 +55,7 @@ mod sink;
 mod stats;
 mod supervised;
 mod tasks;
+mod thread_pool;
 mod worker_main;
 
 pub use actor_pool::ActorPool;
@@ -66,3 +67,4 @@ pub use options::Progress;
 pub use pool::Pool;
 pub use stats::PoolStats;
 pub use tasks::Tasks;
+pub use thread_pool::{ThreadImap, ThreadPool, ThreadPoolBuilder, ThreadResult};

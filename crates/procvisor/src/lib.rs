@@ -32,7 +32,7 @@
 //!   [`Condition`], [`Event`], [`Barrier`].
 //! - **Shared memory**: [`Value`], [`Array`], [`SharedMemory`], [`ShareableList`].
 //! - **Pools**: [`Pool`] of registered functions, [`ActorPool`] of actors; [`AsyncResult`],
-//!   [`Imap`].
+//!   [`Imap`]; [`ThreadPool`] of closures on threads (Python's `ThreadPool`).
 //! - **`concurrent.futures`**: [`ProcessPoolExecutor`] and the rest in [`futures`]: `Future`,
 //!   `as_completed`, `wait`.
 //! - **Managers**: [`Manager`] and its proxies ([`DictProxy`], [`ListProxy`], ...),
@@ -54,7 +54,7 @@ pub use procvisor_manager::{
 pub use procvisor_pool::futures::ProcessPoolExecutor;
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
-    Tasks, WorkerExit,
+    Tasks, ThreadImap, ThreadPool, ThreadPoolBuilder, ThreadResult, WorkerExit,
 };
 pub use procvisor_runtime::{
     Actor, ActorContext, ActorError, ActorHost, ActorId, AutoShutdown, Backoff, CallFailure,

@@ -18,13 +18,14 @@ pub enum Finished {
     Cancelled,
 }
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
+pub(crate) use sealed::Sealed;
 
 /// A call whose end can be waited for: a [`Future`], an [`AsyncResult`], or a reference to
 /// either. Sealed: the pools' own types implement it.
-pub trait Completable: sealed::Sealed {
+pub trait Completable: Sealed {
     /// How the call finished, if it has; otherwise `waker` is woken once it does.
     fn poll_finished(&self, waker: &Waker) -> Option<Finished>;
 }

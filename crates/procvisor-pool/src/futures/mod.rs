@@ -35,7 +35,7 @@
 //! - The executor works over every pool kind: a pool of functions, a pool of actors
 //!   ([`ActorPool`](crate::ActorPool)), and a pool across hosts.
 
-mod completable;
+pub(crate) mod completable;
 mod done_callbacks;
 mod executor;
 mod future;

@@ -106,9 +106,10 @@ impl<T: Completable> Watch<T> {
         }
     }
 
-    /// Takes in what the board says has finished.
-    fn collect(&mut self, posted: &mut Posted) {
-        let indices: Vec<usize> = posted.finished.drain(..).collect();
+    /// Takes in what the board says has finished. Called without the board's lock: a call
+    /// that finishes posts while holding its own lock, so polling it under the board's would
+    /// take the two locks in the opposite order.
+    fn collect(&mut self, indices: Vec<usize>) {
         for index in indices {
             self.check(index);
         }
@@ -120,7 +121,9 @@ impl<T: Completable> Watch<T> {
         let mut posted = board.lock();
         loop {
             if !posted.finished.is_empty() {
-                self.collect(&mut posted);
+                let indices = posted.finished.drain(..).collect();
+                drop(posted);
+                self.collect(indices);
                 return true;
             }
             match deadline {
@@ -169,13 +172,15 @@ impl<T: Completable> Watch<T> {
             if self.items.iter().all(Option::is_none) {
                 return Poll::Ready(None);
             }
-            let board = self.board.clone();
-            let mut posted = board.lock();
-            if posted.finished.is_empty() {
-                posted.task = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-            self.collect(&mut posted);
+            let indices = {
+                let mut posted = self.board.lock();
+                if posted.finished.is_empty() {
+                    posted.task = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                posted.finished.drain(..).collect()
+            };
+            self.collect(indices);
         }
     }
 
@@ -400,13 +405,15 @@ pub async fn wait_async<T: Completable + Unpin>(
             if satisfied(&watch, return_when) {
                 return Poll::Ready(());
             }
-            let board = watch.board.clone();
-            let mut posted = board.lock();
-            if posted.finished.is_empty() {
-                posted.task = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-            watch.collect(&mut posted);
+            let indices = {
+                let mut posted = watch.board.lock();
+                if posted.finished.is_empty() {
+                    posted.task = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                posted.finished.drain(..).collect()
+            };
+            watch.collect(indices);
         }
     })
     .await;
@@ -447,4 +454,95 @@ fn split<T>(watch: Watch<T>) -> Done<T> {
         }
     }
     Done { done, not_done }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::async_result::{AsyncResult, decode_one};
+    use crate::callbacks::CallbackRunner;
+    use crate::completion::Completion;
+    use crate::error::TaskInfo;
+    use procvisor_wire::Payload;
+
+    fn results(n: usize) -> Vec<AsyncResult<u32>> {
+        let runner = CallbackRunner::new();
+        (0..n)
+            .map(|i| {
+                let info = TaskInfo {
+                    id: i as u64,
+                    target: "test".into(),
+                    items: None,
+                    attempts: 1,
+                };
+                AsyncResult::new(Completion::new(1, runner.clone()), decode_one::<u32>, info)
+            })
+            .collect()
+    }
+
+    fn finish(result: &AsyncResult<u32>, value: u32) {
+        let payload = Payload::encode(&vec![value]).unwrap();
+        result.completion().accept(0, Ok(payload));
+    }
+
+    /// Calls finishing on another thread while the waiting side takes them in, each call
+    /// watched twice (Python's test_duplicate_futures): a lock order that once deadlocked here.
+    /// A finishing call holds its own lock while it wakes its two watchers (each takes the
+    /// board's lock); the waiting side, woken by the first, polled that call under the board's.
+    #[test]
+    fn calls_finishing_while_they_are_taken_in_never_deadlock() {
+        for _ in 0..50 {
+            let calls = Arc::new(results(200));
+            let finisher = {
+                let calls = calls.clone();
+                std::thread::spawn(move || {
+                    for (i, call) in calls.iter().enumerate() {
+                        finish(call, i as u32);
+                    }
+                })
+            };
+            let mut seen: Vec<u32> = as_completed(calls.iter().chain(calls.iter()))
+                .map(|call| call.get().unwrap())
+                .collect();
+            finisher.join().unwrap();
+            seen.sort_unstable();
+            let expected: Vec<u32> = (0..200).flat_map(|i| [i, i]).collect();
+            assert_eq!(seen, expected);
+        }
+    }
+
+    #[test]
+    fn wait_returns_as_its_condition_says() {
+        let calls = results(3);
+        let got = wait_timeout(
+            &calls,
+            Duration::from_millis(10),
+            ReturnWhen::FirstCompleted,
+        );
+        assert_eq!(
+            (got.done.len(), got.not_done.len()),
+            (0, 3),
+            "nothing finished"
+        );
+        finish(&calls[1], 1);
+        let got = wait(&calls, ReturnWhen::FirstCompleted);
+        assert_eq!(got.done[0].get().unwrap(), 1);
+        calls[2].completion().accept(0, Err(PoolError::NotRunning));
+        let got = wait(&calls, ReturnWhen::FirstException);
+        assert_eq!((got.done.len(), got.not_done.len()), (2, 1));
+        finish(&calls[0], 0);
+        let got = wait(&calls, ReturnWhen::AllCompleted);
+        assert_eq!(got.done.len(), 3);
+    }
+
+    #[test]
+    fn as_completed_timeout_yields_the_finished_then_times_out() {
+        let calls = results(2);
+        finish(&calls[1], 7);
+        let mut items = as_completed_timeout(&calls, Duration::from_millis(20));
+        assert_eq!(items.next().unwrap().unwrap().get().unwrap(), 7);
+        assert!(matches!(items.next(), Some(Err(PoolError::Timeout))));
+        assert!(items.next().is_none());
+        assert_eq!(items.remaining().len(), 1);
+    }
 }
