@@ -2,9 +2,11 @@
 
 mod actors;
 mod cluster;
+mod executor;
 mod manager;
 mod pipe;
 mod pool;
+mod preload;
 mod process;
 mod supervision;
 mod sync;
@@ -20,6 +22,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(process::StartJoin(procvisor::StartMethod::Fork)),
         Box::new(process::StartJoin(procvisor::StartMethod::Spawn)),
         Box::new(process::StartJoin(procvisor::StartMethod::Forkserver)),
+        Box::new(preload::ForkserverPreload),
         Box::new(sync::QueueThroughput),
         Box::new(sync::ValueLock),
         Box::new(sync::LockUncontended),
@@ -27,6 +30,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::PoolImapUnorderedC1),
         Box::new(pool::PoolApplyAsync),
         Box::new(pool::ActorPoolSubmit),
+        Box::new(executor::ExecutorSubmit),
         Box::new(pool::CrashRecovery),
         Box::new(actors::ActorCall),
         Box::new(actors::ActorCallLoaded),

@@ -168,6 +168,12 @@ fn start_server() -> io::Result<Arc<ForkserverClient>> {
             ))
         },
     )?;
+    // The server runs the preload functions before it forks anything, and says how it went.
+    control
+        .send(&crate::preload::names())
+        .and_then(|()| control.recv::<Result<(), String>>())
+        .map_err(|e| io::Error::other(format!("the fork server died while preloading: {e}")))?
+        .map_err(|message| io::Error::other(format!("fork server preload: {message}")))?;
 
     let node = node();
     let mut status = ParentOnly::new(status);
@@ -250,6 +256,14 @@ pub(crate) fn serve(spec: &str) -> ! {
     if procvisor_wire::authenticate_as_listener(&mut control, &secret, Some(HANDSHAKE_TIMEOUT))
         .is_err()
     {
+        crate::sys::exit_now(2);
+    }
+    let Ok(preload) = control.recv::<Vec<String>>() else {
+        crate::sys::exit_now(2)
+    };
+    let preloaded = crate::preload::run(&preload);
+    let failed = preloaded.is_err();
+    if control.send(&preloaded).is_err() || failed {
         crate::sys::exit_now(2);
     }
     let server_pid = std::process::id() as i32;

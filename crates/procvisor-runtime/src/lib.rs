@@ -48,6 +48,7 @@ mod node;
 mod outcome;
 mod panics;
 mod parent_only;
+mod preload;
 mod process;
 mod process_actor;
 mod roles;
@@ -78,6 +79,7 @@ pub use identity::{CurrentProcess, ParentProcess, current_process, parent_proces
 pub use logger::{LOG_TARGETS, Logger, get_logger};
 pub use logging::log_to_stderr;
 pub use outcome::{ExitCode, ExitReason, Failure, FailureKind};
+pub use preload::{Preload, set_forkserver_preload};
 pub use process::{Process, ProcessReturn, Sentinel};
 pub use supervision_policy::{Backoff, RestartIntensity, RestartLog};
 pub use supervisor::{

@@ -2,7 +2,7 @@
 
 use crate::harness::{Side, Target, Workload};
 use crate::python;
-use procvisor::{Process, StartMethod, get_context, register};
+use procvisor::{Context, Process, StartMethod, get_context, register};
 use std::time::{Duration, Instant};
 
 fn noop() {}
@@ -10,6 +10,19 @@ fn idle(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 register!(noop, idle);
+
+/// Starts `target` (no arguments) with `ctx` and joins it; a non-zero exit is an error.
+pub(super) fn start_join<F: procvisor::Target<()>>(target: F, ctx: Context) -> Result<(), String> {
+    let mut p = Process::new(target, ())
+        .map_err(|e| e.to_string())?
+        .with_context(ctx);
+    p.start().map_err(|e| e.to_string())?;
+    p.join().map_err(|e| e.to_string())?;
+    match p.exitcode() {
+        Some(0) => Ok(()),
+        other => Err(format!("child exit code {other:?}")),
+    }
+}
 
 pub(crate) struct StartJoin(pub(crate) StartMethod);
 
@@ -20,17 +33,7 @@ impl StartJoin {
 
     fn procvisor(&self, n: u32) -> Result<Duration, String> {
         let ctx = get_context(self.0);
-        let run = || -> Result<(), String> {
-            let mut p = Process::new(noop, ())
-                .map_err(|e| e.to_string())?
-                .with_context(ctx);
-            p.start().map_err(|e| e.to_string())?;
-            p.join().map_err(|e| e.to_string())?;
-            match p.exitcode() {
-                Some(0) => Ok(()),
-                other => Err(format!("child exit code {other:?}")),
-            }
-        };
+        let run = || start_join(noop, ctx);
         // Warm-up: the node's runtime, and for forkserver the server, start on first use.
         run()?;
         let start = Instant::now();
