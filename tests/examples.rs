@@ -397,3 +397,34 @@ fn cluster_host_loss_reports_the_lost_tasks_and_goes_on() {
     assert_eq!((lost, done), (2, 6), "{out}");
     assert_eq!(lines[10], "the pool goes on: 2 workers ready, on node-2");
 }
+
+#[test]
+fn shared_ctypes_shows_what_the_child_wrote() {
+    assert_eq!(
+        output("shared_ctypes"),
+        "hello world\nhits=3 misses=1\ntotal=3 copy=1.5\n"
+    );
+}
+
+#[test]
+fn executor_prints_what_pythons_concurrent_futures_example_prints() {
+    assert_eq!(
+        output("executor"),
+        "112272535095293 is prime: True\n\
+         112582705942171 is prime: True\n\
+         112272535095293 is prime: True\n\
+         115280095190773 is prime: True\n\
+         115797848077099 is prime: True\n\
+         1099726899285419 is prime: False\n\
+         5 of 6 are prime\n"
+    );
+}
+
+#[test]
+fn thread_pool_fetches_twenty_pages_in_order() {
+    let out = output("thread_pool");
+    let expected: String = (1..=20)
+        .map(|page: u32| format!("page {page}: {} bytes\n", page.to_string().len() * 100))
+        .collect();
+    assert_eq!(out, expected);
+}
