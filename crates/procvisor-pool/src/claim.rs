@@ -46,6 +46,13 @@ impl Claim {
         }
     }
 
+    /// [`cancel`](Self::cancel), true only if this call is the one that cancelled it.
+    pub(crate) fn cancel_queued(&self) -> bool {
+        self.0
+            .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     pub(crate) fn state(&self) -> ClaimState {
         match self.0.load(Ordering::Acquire) {
             QUEUED => ClaimState::Queued,

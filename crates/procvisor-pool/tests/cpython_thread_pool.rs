@@ -267,3 +267,55 @@ fn results_are_awaitable_and_work_with_as_completed() {
         );
     });
 }
+
+// ---- concurrent.futures: ThreadPoolExecutor (test_thread_pool.py, test_future.py) ----------
+
+#[test]
+fn a_thread_executor_submits_maps_cancels_and_shuts_down() {
+    use procvisor_pool::futures::ThreadPoolExecutor;
+    within(LIMIT, "thread executor", || {
+        let executor = ThreadPoolExecutor::new(1).unwrap();
+        let (go, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let running = executor
+            .submit(move || {
+                started_tx.send(()).unwrap();
+                gate.recv_timeout(LIMIT).is_ok()
+            })
+            .unwrap();
+        started
+            .recv_timeout(LIMIT)
+            .expect("the first call to start");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let pending = executor
+            .submit(move || counter.fetch_add(1, Ordering::SeqCst))
+            .unwrap();
+        assert!(running.running() && !pending.running());
+        assert!(pending.cancel() && pending.cancelled() && pending.done());
+        assert!(!running.cancel(), "a running call is not taken back");
+        assert!(matches!(pending.result(), Err(PoolError::Cancelled { .. })));
+        let others: Vec<_> = (0..10)
+            .map(|x| executor.submit(move || x).unwrap())
+            .collect();
+        assert_eq!(executor.cancel_pending(), 10, "test_cancel_futures");
+        go.send(()).unwrap();
+        assert!(running.result().unwrap());
+        for other in &others {
+            assert!(other.cancelled());
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a cancelled call ran");
+        let lengths: Vec<usize> = executor
+            .map(|s: String| s.len(), ["ab".to_string(), "cde".to_string()])
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lengths, [2, 3]);
+        executor.shutdown().unwrap();
+        assert!(matches!(executor.submit(|| 1), Err(PoolError::NotRunning)));
+        assert!(matches!(
+            ThreadPoolExecutor::new(0),
+            Err(PoolError::InvalidArgument(_))
+        ));
+    });
+}

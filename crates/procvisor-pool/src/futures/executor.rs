@@ -270,15 +270,15 @@ impl<P> Executor<P> {
     }
 
     /// Cancels every submitted call that no worker has started (each fails with
-    /// [`PoolError::Cancelled`]); returns how many. `cancel_pending` then
+    /// [`PoolError::Cancelled`]); returns how many it cancelled (not counting those cancelled
+    /// before). `cancel_pending` then
     /// [`shutdown`](Self::shutdown) is Python's `shutdown(cancel_futures=True)`.
     pub fn cancel_pending(&self) -> usize {
         let calls =
             std::mem::take(&mut self.pending.lock().unwrap_or_else(|p| p.into_inner()).calls);
         let mut cancelled = 0;
         for (claim, completion, info) in calls {
-            if claim.cancel() {
-                // (A call cancelled before has its answer already; this one is ignored.)
+            if claim.cancel_queued() {
                 completion.accept(0, Err(PoolError::Cancelled { task: info }));
                 cancelled += 1;
             }

@@ -40,12 +40,14 @@ mod done_callbacks;
 mod executor;
 mod future;
 mod map;
+mod thread_executor;
 mod waiting;
 
 pub use completable::{Completable, Finished};
 pub use executor::{Executor, ProcessPoolExecutor};
 pub use future::Future;
 pub use map::{MapOptions, MapResults};
+pub use thread_executor::ThreadPoolExecutor;
 pub use waiting::{
     AsCompleted, AsCompletedTimeout, Done, ReturnWhen, as_completed, as_completed_timeout, wait,
     wait_async, wait_timeout,

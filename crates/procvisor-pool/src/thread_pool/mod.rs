@@ -11,7 +11,7 @@ pub use result::ThreadResult;
 
 use crate::error::PoolError;
 use imap::chunk_info;
-use result::Slot;
+pub(crate) use result::Slot;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,11 +182,11 @@ impl ThreadPool {
     ) -> Result<ThreadResult<R>, PoolError> {
         let slot = Slot::new();
         let filled = slot.clone();
-        let work: Work = Box::new(move |skip| {
-            filled.set(match skip {
-                None => guarded(f, 0),
-                Some(skip) => Err(skipped(skip, 0)),
-            });
+        let work: Work = Box::new(move |skip| match skip {
+            None if filled.start() => filled.set(guarded(f, 0)),
+            // Cancelled: its result is set already.
+            None => {}
+            Some(skip) => filled.set(Err(skipped(skip, 0))),
         });
         self.workers.push(vec![work])?;
         Ok(ThreadResult::new(slot))
@@ -249,7 +249,13 @@ impl ThreadPool {
             let (f, gather) = (f.clone(), gather.clone());
             work.push(Box::new(move |skip| {
                 let results = match skip {
-                    None => guarded(|| chunk.into_iter().map(|item| f(item)).collect(), position),
+                    None if gather.slot.start() => {
+                        guarded(|| chunk.into_iter().map(|item| f(item)).collect(), position)
+                    }
+                    // The whole map was cancelled before any of it ran.
+                    None => Err(PoolError::Cancelled {
+                        task: chunk_info(position),
+                    }),
                     Some(skip) => Err(skipped(skip, position)),
                 };
                 gather.arrive(position, results);

@@ -1,6 +1,7 @@
 //! [`ThreadResult`]: the result of a [`ThreadPool`](super::ThreadPool)'s `apply_async` or
 //! `map_async`.
 
+use crate::claim::{Claim, ClaimState};
 use crate::error::PoolError;
 use crate::futures::{Completable, Finished};
 use std::fmt;
@@ -24,6 +25,8 @@ struct State<R> {
 pub(crate) struct Slot<R> {
     state: Mutex<State<R>>,
     ready: Condvar,
+    /// Taken by the thread that runs the call, or by a caller that cancels it first.
+    claim: Claim,
 }
 
 impl<R> Slot<R> {
@@ -36,7 +39,31 @@ impl<R> Slot<R> {
                 wakers: Vec::new(),
             }),
             ready: Condvar::new(),
+            claim: Claim::default(),
         })
+    }
+
+    /// The thread takes the call; false when it was cancelled first (do not run it).
+    pub(crate) fn start(&self) -> bool {
+        self.claim.start()
+    }
+
+    /// Cancels the call if no thread has taken it; true when it is cancelled (now or before).
+    pub(crate) fn cancel(&self) -> bool {
+        self.claim.cancel() && self.answer_cancelled()
+    }
+
+    /// Cancels the call if no thread has taken it and nobody cancelled it before.
+    pub(crate) fn cancel_queued(&self) -> bool {
+        self.claim.cancel_queued() && self.answer_cancelled()
+    }
+
+    /// Answers a call just cancelled (an answer set before stays).
+    fn answer_cancelled(&self) -> bool {
+        self.set(Err(PoolError::Cancelled {
+            task: super::imap::chunk_info(0),
+        }));
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State<R>> {
@@ -126,9 +153,36 @@ impl<R> ThreadResult<R> {
         ThreadResult { slot }
     }
 
+    pub(crate) fn slot(&self) -> &Arc<Slot<R>> {
+        &self.slot
+    }
+
     /// Whether the result has arrived.
     pub fn ready(&self) -> bool {
         self.slot.lock().outcome.is_some()
+    }
+
+    /// Whether the call has finished: returned, failed or was cancelled (Python's
+    /// `Future.done()`; the same as [`ready`](Self::ready)).
+    pub fn done(&self) -> bool {
+        self.ready()
+    }
+
+    /// Whether a thread runs the call now (Python's `Future.running()`).
+    pub fn running(&self) -> bool {
+        self.slot.claim.state() == ClaimState::Started && !self.ready()
+    }
+
+    /// Whether the call was cancelled before a thread took it.
+    pub fn cancelled(&self) -> bool {
+        self.slot.claim.state() == ClaimState::Cancelled
+    }
+
+    /// Takes the call back if no thread has taken it yet: it will never run, and its result
+    /// is [`PoolError::Cancelled`] (Python's `Future.cancel()`). Returns whether it is
+    /// cancelled; false once a thread runs it or it is done.
+    pub fn cancel(&self) -> bool {
+        self.slot.cancel()
     }
 
     /// Whether the call succeeded; `None` while it is not ready.
@@ -186,6 +240,30 @@ fn take<R>(state: &mut State<R>) -> Result<R, PoolError> {
 }
 
 impl<R: Clone> ThreadResult<R> {
+    /// Python's `Future.result()`: the same as [`get`](Self::get).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn result(&self) -> Result<R, PoolError> {
+        self.get()
+    }
+
+    /// Python's `Future.result(timeout)`: the same as [`get_timeout`](Self::get_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout).
+    pub fn result_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
+        self.get_timeout(timeout)
+    }
+
+    /// Waits for the call, then gives its error, or `None` when it returned (Python's
+    /// `Future.exception()`).
+    pub fn exception(&self) -> Option<PoolError> {
+        self.get().err()
+    }
+
     /// Waits for the result, as long as it takes (Python's `get()`), and clones it.
     ///
     /// # Errors
@@ -239,6 +317,7 @@ impl<R> Completable for ThreadResult<R> {
         let mut state = self.slot.lock();
         match &state.outcome {
             Some(Ok(_)) => Some(Finished::Succeeded),
+            Some(Err(PoolError::Cancelled { .. })) => Some(Finished::Cancelled),
             Some(Err(_)) => Some(Finished::Failed),
             None => {
                 if !state.wakers.iter().any(|w| w.will_wake(waker)) {
