@@ -76,6 +76,7 @@ mod tests {
             claim.cancel(),
             "cancelling twice says cancelled, as Python does"
         );
+        assert!(!claim.cancel_queued(), "but only the first cancel did it");
         assert_eq!(claim.state(), ClaimState::Cancelled);
 
         let claim = Claim::default();

@@ -51,7 +51,7 @@ pub use procvisor_manager::{
     LockProxy, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy,
     ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
 };
-pub use procvisor_pool::futures::ProcessPoolExecutor;
+pub use procvisor_pool::futures::{ProcessPoolExecutor, ThreadPoolExecutor};
 pub use procvisor_pool::{
     ActorPool, AsyncResult, Imap, Pool, PoolBuilder, PoolError, PoolStats, Progress, TaskInfo,
     Tasks, ThreadImap, ThreadPool, ThreadPoolBuilder, ThreadResult, WorkerExit,
