@@ -282,3 +282,50 @@ fn two_pools_share_one_cluster_without_meeting() {
         assert_eq!(second.apply(square, (3u64,)).unwrap(), 9);
     });
 }
+
+#[test]
+fn an_executor_runs_on_a_pool_across_hosts_and_cancels_what_no_host_took() {
+    if !nats_or_skip("executor across hosts") {
+        return;
+    }
+    within(LIMIT, "executor across hosts", || {
+        use procvisor_pool::futures::{Executor, ReturnWhen, as_completed, wait};
+        let cluster = local_cluster(2);
+        let pool = Pool::builder()
+            .cluster(&cluster)
+            .processes(2)
+            .build()
+            .unwrap();
+        let executor = Executor::<Pool>::from_pool(pool);
+        let futures: Vec<_> = (0..20u64)
+            .map(|x| executor.submit(square, (x,)).unwrap())
+            .collect();
+        let mut squares: Vec<u64> = as_completed(&futures)
+            .map(|f| f.result().unwrap())
+            .collect();
+        squares.sort_unstable();
+        assert_eq!(squares, (0..20u64).map(|x| x * x).collect::<Vec<_>>());
+
+        // Fill the hosts with long naps, then more: the later ones wait here and can be
+        // taken back.
+        let naps: Vec<_> = (0..40)
+            .map(|_| executor.submit(nap, (300u64,)).unwrap())
+            .collect();
+        let cancelled = executor.cancel_pending();
+        assert!(cancelled > 0, "every nap had reached a host");
+        let done = wait(&naps, ReturnWhen::AllCompleted);
+        let gone = done
+            .done
+            .iter()
+            .filter(|f| matches!(f.result(), Err(PoolError::Cancelled { .. })))
+            .count();
+        assert_eq!(gone, cancelled);
+        let mapped: Vec<u64> = executor
+            .map(square, 0..100u64)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(mapped[99], 99 * 99);
+        executor.shutdown().unwrap();
+    });
+}
