@@ -51,6 +51,15 @@ pub enum ManagerError {
     /// anything (Python's `ValueError`).
     #[error("{0}")]
     NotStarted(String),
+    /// The function given to a [`PoolProxy`](crate::PoolProxy) is not registered (or is a
+    /// closure), so the manager's pool could not run it: nothing was sent.
+    #[error("{message}")]
+    Unregistered {
+        /// The function's name, as `register!` has it.
+        function: String,
+        /// What is wrong, and the fix.
+        message: String,
+    },
     /// No supervisor runs a manager under this child id now: none was started, it is being
     /// restarted, or its supervisor gave it up.
     #[error("no supervised manager \"{id}\" runs now (not started, restarting, or ended)")]

@@ -22,6 +22,8 @@
 //!   A proxy may sit inside another object (a dict of list proxies).
 //! - Your own types: any [`Actor`](procvisor_runtime::Actor) runs in the manager with
 //!   [`Manager::spawn`], reached through an [`ActorProxy`].
+//! - A pool in the manager, shared by all its clients: [`Manager::pool`] and its
+//!   [`PoolProxy`] (Python's `manager.Pool`).
 //! - [`SharedMemoryManager`] makes shared-memory segments and unlinks them all when it stops,
 //!   even when the program that owns it is killed.
 //! - Errors raised in the manager come back as [`ManagerError::Remote`] with Python's message
@@ -80,7 +82,7 @@ pub use manager::{Manager, ManagerBuilder, ManagerStats};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EntryIter, EventProxy,
-    ListIter, ListProxy, LockProxy, NamespaceProxy, ProxyGuard, ProxyPermit, QueueProxy,
+    ListIter, ListProxy, LockProxy, NamespaceProxy, PoolProxy, ProxyGuard, ProxyPermit, QueueProxy,
     SemaphoreProxy, SetProxy, ValueProxy,
 };
 pub use server::ManagerServer;

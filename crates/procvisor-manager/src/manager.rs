@@ -6,7 +6,7 @@ use crate::protocol::{Create, Request, Response};
 use crate::proxy::handle::Handle;
 use crate::proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, SetProxy, ValueProxy,
+    LockProxy, NamespaceProxy, PoolProxy, QueueProxy, SemaphoreProxy, SetProxy, ValueProxy,
 };
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::{Actor, ChildSpec, Context, ExitReason, Process, Target};
@@ -792,6 +792,41 @@ impl Manager {
     ) -> Result<QueueProxy<T>, ManagerError> {
         Ok(QueueProxy::from_handle(
             self.new_object(Create::Queue { maxsize })?,
+        ))
+    }
+
+    /// `manager.Pool(processes)`: a pool of `processes` worker processes run by the manager
+    /// (children of the manager process), which every client of the manager can submit to
+    /// through the [`PoolProxy`]. The functions it runs are registered in the binary, found by
+    /// name in the manager. A shutdown of the manager terminates the pool first.
+    ///
+    /// ```
+    /// use procvisor_manager::{Manager, ManagerError};
+    ///
+    /// fn cube(x: i64) -> i64 {
+    ///     x * x * x
+    /// }
+    /// procvisor_runtime::register!(cube);
+    ///
+    /// let manager = Manager::start()?;
+    /// let pool = manager.pool(2)?;
+    /// assert_eq!(pool.map(cube, [1, 2, 3])?, vec![1, 8, 27]);
+    /// // Any client of the manager reaches the same pool.
+    /// let client = Manager::connect(manager.address().clone(), manager.authkey())?;
+    /// manager.publish("cubes", &pool)?;
+    /// let same: procvisor_manager::PoolProxy = client.lookup("cubes")?.expect("published");
+    /// assert_eq!(same.apply(cube, (4,))?, 64);
+    /// # Ok::<(), ManagerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::Remote`] with `ValueError: ...` for zero processes, `PoolError: ...`
+    /// when the manager cannot start the workers; [`ManagerError::Unreachable`].
+    pub fn pool(&self, processes: usize) -> Result<PoolProxy, ManagerError> {
+        Ok(PoolProxy::new(
+            self.new_object(Create::Pool { processes })?,
+            processes,
         ))
     }
 

@@ -70,13 +70,26 @@ pub(crate) enum Create {
     Array(Vec<Bytes>),
     Namespace,
     Value(Bytes),
-    Lock { reentrant: bool },
-    Semaphore { value: u64, bound: Option<u64> },
+    Lock {
+        reentrant: bool,
+    },
+    Semaphore {
+        value: u64,
+        bound: Option<u64>,
+    },
     Condition,
     Event,
-    Barrier { parties: u64 },
-    Queue { maxsize: usize },
+    Barrier {
+        parties: u64,
+    },
+    Queue {
+        maxsize: usize,
+    },
     Set(Vec<Bytes>),
+    /// A pool of `processes` worker processes, children of the manager process.
+    Pool {
+        processes: usize,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +252,24 @@ pub(crate) enum Op {
         timeout: Option<Duration>,
     },
     QueueState,
+    // pool
+    /// Runs the registered function `function` (its full name) on `args`, the encoding of a
+    /// sequence of one argument tuple; answers the encoding of a `Vec` of one value.
+    PoolApply {
+        function: String,
+        args: Bytes,
+    },
+    /// One task per chunk (an encoded sequence of argument tuples, and how many it holds);
+    /// answers each chunk's encoded `Vec` of values, in order.
+    PoolMap {
+        function: String,
+        chunks: Vec<(Bytes, u64)>,
+    },
+    PoolClose,
+    PoolTerminate,
+    PoolJoin {
+        timeout: Option<Duration>,
+    },
 }
 
 /// Which half of a dict's entries an iterator wants (the other travels empty).

@@ -249,3 +249,16 @@ pub(crate) fn decode_all<R: DeserializeOwned>(parts: &[Payload]) -> Result<Vec<R
     }
     Ok(values)
 }
+
+/// The single encoded part of an `apply` whose result type the caller knows (a manager's pool).
+pub(crate) fn decode_part(parts: &[Payload]) -> Result<Payload, String> {
+    match parts {
+        [part] => Ok(part.clone()),
+        _ => Err(format!("expected one result, got {} parts", parts.len())),
+    }
+}
+
+/// The encoded parts of a `map` whose result type the caller knows (a manager's pool).
+pub(crate) fn decode_parts(parts: &[Payload]) -> Result<Vec<Payload>, String> {
+    Ok(parts.to_vec())
+}

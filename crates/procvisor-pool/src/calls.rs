@@ -2,7 +2,9 @@
 //! (`map`, `map_async`), and a lazy stream of chunks (`imap`). A function pool and a worker
 //! pool differ only in what a chunk's items are: argument tuples or tasks.
 
-use crate::async_result::{AsyncResult, decode_all, decode_one};
+use crate::async_result::{
+    AsyncResult, Decoder, decode_all, decode_one, decode_part, decode_parts,
+};
 use crate::chunk_stream::ChunkStream;
 use crate::completion::Completion;
 use crate::core::{CallSettings, Core, Target};
@@ -60,6 +62,22 @@ impl Call<'_> {
     ) -> Result<AsyncResult<R>, PoolError> {
         self.core.check()?;
         let args = encode_chunk(&self.target, std::slice::from_ref(item))?;
+        self.submit_one(args, claim, decode_one::<R>)
+    }
+
+    /// One task whose chunk (a sequence of one argument tuple) is encoded already; its result
+    /// is the encoded sequence of one value.
+    pub(crate) fn apply_encoded(&self, args: Payload) -> Result<AsyncResult<Payload>, PoolError> {
+        self.core.check()?;
+        self.submit_one(args, None, decode_part)
+    }
+
+    fn submit_one<R: DeserializeOwned>(
+        &self,
+        args: Payload,
+        claim: Option<Arc<crate::claim::Claim>>,
+        decode: Decoder<R>,
+    ) -> Result<AsyncResult<R>, PoolError> {
         let completion = Completion::new(1, self.core.shared.callbacks.clone());
         let mut job = self.core.job(
             &self.target,
@@ -72,7 +90,38 @@ impl Call<'_> {
         job.claim = claim;
         let info = job.info.clone();
         self.core.submit(vec![job])?;
-        Ok(AsyncResult::new(completion, decode_one::<R>, info))
+        Ok(AsyncResult::new(completion, decode, info))
+    }
+
+    /// Chunks encoded already (each a sequence of argument tuples, with its number of items),
+    /// one task each; the result is each chunk's encoded sequence of values, in order.
+    pub(crate) fn map_encoded(
+        &self,
+        chunks: Vec<(Payload, usize)>,
+    ) -> Result<AsyncResult<Vec<Payload>>, PoolError> {
+        self.core.check()?;
+        let completion = Completion::new(chunks.len(), self.core.shared.callbacks.clone());
+        let settings = self.settings();
+        let mut start = 0;
+        let mut jobs = Vec::with_capacity(chunks.len());
+        for (part, (args, len)) in chunks.into_iter().enumerate() {
+            let range = start..start + len;
+            start += len;
+            jobs.push(self.core.job(
+                &self.target,
+                args,
+                completion.clone(),
+                part as u64,
+                Some(range),
+                &settings,
+            ));
+        }
+        self.core.submit(jobs)?;
+        Ok(AsyncResult::new(
+            completion,
+            decode_parts,
+            self.whole(start),
+        ))
     }
 
     /// Cuts `items` into chunks (see [`Chunker`]), encodes each and submits it as the next part

@@ -112,6 +112,40 @@ impl Pool {
         crate::remote::serve_remote(&self.owner, task, done)
     }
 
+    /// Runs the function registered as `name` (its full name, as
+    /// `pool_support::target_name` gives it) on `args`, the encoding of a sequence of one
+    /// argument tuple; the result is the encoding of a `Vec` of one value. For a manager that
+    /// serves a pool to clients who know the types.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidArgument`] when `name` is not registered in this binary; as
+    /// [`apply_async`](Self::apply_async).
+    #[doc(hidden)]
+    pub fn apply_encoded(
+        &self,
+        name: &str,
+        args: procvisor_wire::Payload,
+    ) -> Result<AsyncResult<procvisor_wire::Payload>, PoolError> {
+        self.tasks().apply_encoded(name, args)
+    }
+
+    /// [`apply_encoded`](Self::apply_encoded) for a `map`: one task per chunk (the encoding of
+    /// a sequence of argument tuples, and how many it holds); the result is each chunk's
+    /// encoded `Vec` of values, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_encoded`](Self::apply_encoded).
+    #[doc(hidden)]
+    pub fn map_encoded(
+        &self,
+        name: &str,
+        chunks: Vec<(procvisor_wire::Payload, usize)>,
+    ) -> Result<AsyncResult<Vec<procvisor_wire::Payload>>, PoolError> {
+        self.tasks().map_encoded(name, chunks)
+    }
+
     /// The numbers of the tasks the workers run now (for a cluster's agent).
     #[doc(hidden)]
     pub fn running_tasks(&self) -> Vec<u64> {

@@ -8,6 +8,7 @@ use crate::imap::Imap;
 use crate::options::{Progress, TaskOptions};
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::Target;
+use procvisor_wire::Payload;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -121,6 +122,43 @@ impl<'p> Tasks<'p> {
             target,
             options: &self.options,
         })
+    }
+
+    /// The call of the function registered as `name` in this binary (the name a client of a
+    /// manager's pool sends).
+    fn call_by_name(&self, name: &str) -> Result<Call<'_>, PoolError> {
+        let registered = pool_support::registered_name(name)
+            .filter(|name| pool_support::registration(name).is_some())
+            .ok_or_else(|| {
+                PoolError::InvalidArgument(format!(
+                    "the function `{name}` is not registered in this binary, so a pool worker \
+                     cannot run it (is it the same build?)"
+                ))
+            })?;
+        let target = self.core.target(registered, |_| true)?;
+        Ok(Call {
+            core: self.core,
+            target,
+            options: &self.options,
+        })
+    }
+
+    /// [`Pool::apply_encoded`](crate::Pool::apply_encoded) with these options.
+    pub(crate) fn apply_encoded(
+        &self,
+        name: &str,
+        args: Payload,
+    ) -> Result<AsyncResult<Payload>, PoolError> {
+        self.call_by_name(name)?.apply_encoded(args)
+    }
+
+    /// [`Pool::map_encoded`](crate::Pool::map_encoded) with these options.
+    pub(crate) fn map_encoded(
+        &self,
+        name: &str,
+        chunks: Vec<(Payload, usize)>,
+    ) -> Result<AsyncResult<Vec<Payload>>, PoolError> {
+        self.call_by_name(name)?.map_encoded(chunks)
     }
 
     fn function<F>(&self) -> Result<PoolTarget, PoolError> {

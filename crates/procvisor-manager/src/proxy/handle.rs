@@ -23,7 +23,7 @@ impl Handle {
         self.call_unless_cancelled(op, None)
     }
 
-    fn call_unless_cancelled(
+    pub(crate) fn call_unless_cancelled(
         &self,
         op: Op,
         cancel: Option<&Cancel>,

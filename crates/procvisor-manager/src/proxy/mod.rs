@@ -6,6 +6,7 @@ pub(crate) mod handle;
 mod iter;
 mod list;
 mod namespace;
+mod pool;
 mod queue;
 mod set;
 mod sync;
@@ -15,6 +16,7 @@ pub use dict::DictProxy;
 pub use iter::{EntryIter, ListIter};
 pub use list::{ArrayProxy, ListProxy};
 pub use namespace::{NamespaceProxy, ValueProxy};
+pub use pool::PoolProxy;
 pub use queue::QueueProxy;
 pub use set::SetProxy;
 pub use sync::{

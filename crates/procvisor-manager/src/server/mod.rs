@@ -5,6 +5,7 @@
 mod collections;
 mod handshakes;
 mod ordered_map;
+mod pool_object;
 mod queue_object;
 mod segments;
 mod set_object;
@@ -16,6 +17,7 @@ use crate::protocol::{Create, ObjectId, Op, Request, Response, Session};
 use collections::VersionedList;
 use handshakes::{HANDSHAKE_TIMEOUT, Handshakes};
 use ordered_map::OrderedMap;
+use pool_object::PoolObject;
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::ActorError;
 use procvisor_wire::{Address, Connection, Listener, ListenerError};
@@ -40,6 +42,7 @@ enum Object {
     Event(EventObject),
     Barrier(BarrierObject),
     Queue(QueueObject),
+    Pool(PoolObject),
 }
 
 fn lock<S: ?Sized>(m: &Mutex<S>) -> MutexGuard<'_, S> {
@@ -68,6 +71,7 @@ impl Object {
             Create::Event => Object::Event(EventObject::new()),
             Create::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
             Create::Queue { maxsize } => Object::Queue(QueueObject::new(maxsize)),
+            Create::Pool { processes } => Object::Pool(PoolObject::new(processes)?),
             Create::Set(elements) => {
                 let mut set = OrderedMap::default();
                 for element in elements {
@@ -92,6 +96,7 @@ impl Object {
             Object::Event(e) => e.call(op, client_gone),
             Object::Barrier(b) => b.call(op, client_gone),
             Object::Queue(q) => q.call(op, client_gone),
+            Object::Pool(p) => p.call(op, client_gone),
         }
     }
 
@@ -220,6 +225,16 @@ impl Objects {
             },
             Request::Segments => Response::Segments(segments::names()),
             Request::Shutdown => Response::Done,
+        }
+    }
+
+    /// Stops the workers of every pool the manager serves (it is shutting down).
+    fn terminate_pools(&self) {
+        let objects: Vec<Arc<Object>> = lock(&self.objects).values().cloned().collect();
+        for object in objects {
+            if let Object::Pool(pool) = &*object {
+                pool.terminate();
+            }
         }
     }
 
@@ -417,6 +432,7 @@ fn serve_connection(objects: &Objects, conn: Connection, listener: &Listener) {
             tracing::debug!(target: "procvisor::manager", "shutdown requested");
             // Before the listener closes: that ends the process from its main thread.
             segments::unlink_all();
+            objects.terminate_pools();
             listener.close();
             // The objects go with the process; clients that still call get a closed socket.
             std::process::exit(0);
