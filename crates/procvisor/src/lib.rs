@@ -35,8 +35,8 @@
 //!   [`Imap`]; [`ThreadPool`] of closures on threads (Python's `ThreadPool`).
 //! - **`concurrent.futures`**: [`ProcessPoolExecutor`] and the rest in [`futures`]: `Future`,
 //!   `as_completed`, `wait`.
-//! - **Managers**: [`Manager`] and its proxies ([`DictProxy`], [`ListProxy`], ...),
-//!   [`ManagerServer`].
+//! - **Managers**: [`Manager`] and its proxies ([`DictProxy`], [`ListProxy`], [`SetProxy`],
+//!   [`PoolProxy`], ...), [`ManagerServer`], [`SharedMemoryManager`].
 //! - **Actors and supervision**: [`Actor`], [`RemoteRef`], [`spawn_in`], [`ActorHost`];
 //!   [`Supervisor`], [`SupervisorRef`], [`ChildSpec`], [`DynamicSupervisor`],
 //!   [`SupervisorEvents`].
@@ -47,9 +47,10 @@
 //! those names, for what this list leaves out.
 
 pub use procvisor_manager::{
-    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockProxy, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy,
-    ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, ValueProxy,
+    ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EntryIter, EventProxy,
+    ListIter, ListProxy, LockProxy, Manager, ManagerBuilder, ManagerError, ManagerServer,
+    ManagerStats, NamespaceProxy, PoolProxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy,
+    SetProxy, SharedMemoryManager, ValueProxy,
 };
 pub use procvisor_pool::futures::{ProcessPoolExecutor, ThreadPoolExecutor};
 pub use procvisor_pool::{
