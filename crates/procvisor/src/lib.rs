@@ -67,17 +67,19 @@ pub use procvisor_runtime::{
 };
 pub use procvisor_runtime::{
     Context, ContextError, CurrentProcess, DEFAULT_START_METHOD, ExitCode, ExitReason, Failure,
-    FailureKind, ParentProcess, Process, ProcessError, ProcessReturn, RestartIntensity, Sentinel,
-    StartMethod, Target, active_children, cpu_count, current_process, default_context,
-    get_all_start_methods, get_context, get_start_method, get_start_method_if_set, log_to_stderr,
-    parent_process, register, registered_targets, set_start_method, set_start_method_forced,
+    FailureKind, LOG_TARGETS, Logger, ParentProcess, Preload, Process, ProcessError, ProcessReturn,
+    RestartIntensity, Sentinel, StartMethod, Target, active_children, active_processes, cpu_count,
+    current_process, default_context, get_all_start_methods, get_context, get_executable,
+    get_logger, get_start_method, get_start_method_if_set, log_to_stderr, parent_process, register,
+    registered_targets, set_executable, set_forkserver_preload, set_start_method,
+    set_start_method_forced,
 };
 pub use procvisor_sync::{
     AcquireError, Array, ArrayGuard, Barrier, BoundedSemaphore, BrokenBarrierError, Condition,
     ConditionGuard, DEFAULT_QUEUE_BYTES, Event, GetError, IndexError, JoinableQueue, Lock,
     LockGuard, NotClosed, Permit, PutError, Queue, RLock, RLockGuard, RawArray, RawValue,
-    ReleaseError, Semaphore, ShareableList, ShareableListError, SharedMemory, SharedMemoryError,
-    SharedType, SimpleQueue, Value, ValueGuard,
+    ReleaseError, Semaphore, ShareableList, ShareableListError, SharedLock, SharedLockGuard,
+    SharedMemory, SharedMemoryError, SharedType, SimpleQueue, TooLongError, Value, ValueGuard,
 };
 pub use procvisor_wire::{
     Address, AuthenticationError, Client, Connection, ConnectionError, Incoming, Listener,
