@@ -69,6 +69,8 @@ pub(crate) struct Table {
     hosts: BTreeMap<HostId, Host>,
     fenced: BTreeMap<HostId, Fenced>,
     disconnected_since: Option<Instant>,
+    /// When the router last came back after being cut off.
+    reconnected_at: Option<Instant>,
     /// Since when work has waited with no host to take it.
     hostless_since: Option<Instant>,
     phase: Phase,
@@ -97,6 +99,7 @@ impl Table {
             hosts: BTreeMap::new(),
             fenced: BTreeMap::new(),
             disconnected_since: None,
+            reconnected_at: None,
             hostless_since: None,
             phase: Phase::Running,
             max_task_size: usize::MAX,
@@ -161,6 +164,11 @@ impl Table {
                     }
                     // A new life of a host we still held tasks at: the old one is gone.
                     commands.extend(self.lose(&host, now, "it restarted"));
+                    if self.given_up.contains(&host) {
+                        // That loss was one too many: the new life is not used either.
+                        commands.push((host, HostCommand::Fence));
+                        return commands;
+                    }
                 }
                 self.fenced.remove(&host);
                 self.hosts.insert(
@@ -266,6 +274,7 @@ impl Table {
             }
             HostEvent::Reconnected => {
                 self.disconnected_since = None;
+                self.reconnected_at = Some(now);
                 // Silence while we could not hear is not the hosts' fault.
                 for h in self.hosts.values_mut() {
                     h.last_seen = now;
@@ -500,6 +509,16 @@ impl Table {
                 incarnation: h.incarnation,
             },
         );
+        // Hosts lost around an outage of the servers (the router cut off, or just back: the
+        // hosts reconnect and restart their pools meanwhile) did nothing wrong; counting those
+        // losses would give up every host of the cluster after one restart of its servers.
+        let outage = self.disconnected_since.is_some()
+            || self
+                .reconnected_at
+                .is_some_and(|at| now.duration_since(at) <= 2 * self.host_timeout);
+        if outage {
+            return vec![(host.to_string(), HostCommand::Fence)];
+        }
         let losses = self.losses.entry(host.to_string()).or_default();
         losses.push_back(now);
         while losses

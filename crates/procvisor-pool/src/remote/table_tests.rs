@@ -409,3 +409,44 @@ fn a_host_lost_more_often_than_the_intensity_allows_is_given_up() {
     let sent = runs(&f.table.submit(jobs, f.at(t)));
     assert!(sent.iter().all(|(host, _)| host == "b"), "{sent:?}");
 }
+
+#[test]
+fn hosts_lost_around_a_server_outage_are_not_counted_against_them() {
+    let mut f = Fixture::new();
+    f.table = Table::new(Arc::new(Shared::new(2, 0, None)), TIMEOUT).intensity(
+        procvisor_runtime::RestartIntensity::new(2, Duration::from_secs(60)),
+    );
+    // The servers restart: the router is cut off, then back.
+    f.join("a", 1, 1, 0);
+    f.event(HostEvent::Disconnected("server restart".into()), 100);
+    f.event(HostEvent::Reconnected, 300);
+    // Meanwhile the host restarted its pool, again and again, as hosts do while they
+    // reconnect: each new life fences the last one, and none counts.
+    let mut t = 400;
+    for incarnation in 2..=5 {
+        f.join("a", incarnation, 1, t);
+        t += 100;
+    }
+    // After the outage, a is used as any host.
+    t += 3 * TIMEOUT.as_millis() as u64;
+    f.event(beat("a", 5, &[]), t);
+    let sent = runs(&f.table.submit(f.jobs(1..3, 0), f.at(t)));
+    assert!(
+        sent.iter().any(|(host, _)| host == "a"),
+        "a host restarted during an outage was given up: {sent:?}"
+    );
+}
+
+#[test]
+fn a_host_given_up_by_a_restart_gets_no_work_in_its_new_life() {
+    let mut f = Fixture::new();
+    f.table = Table::new(Arc::new(Shared::new(2, 0, None)), TIMEOUT).intensity(
+        procvisor_runtime::RestartIntensity::new(2, Duration::from_secs(60)),
+    );
+    f.join("b", 1, 1, 0);
+    for incarnation in 1..=4 {
+        f.join("a", incarnation, 1, incarnation * 10);
+    }
+    let sent = runs(&f.table.submit(f.jobs(1..5, 0), f.at(100)));
+    assert!(sent.iter().all(|(host, _)| host == "b"), "{sent:?}");
+}
