@@ -15,6 +15,7 @@
 mod child;
 mod harness;
 mod python;
+mod scale;
 mod workloads;
 
 use std::process::ExitCode;
@@ -23,6 +24,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(role) = child::role(&args) {
         return child::run(role);
+    }
+    // Other modes that take over the whole command line (`--scale`) dispatch here, before the
+    // side-by-side options are parsed.
+    if args.iter().any(|a| a == "--scale") {
+        return scale::main(&args);
     }
     let options = match harness::Options::parse(&args) {
         Ok(options) => options,
