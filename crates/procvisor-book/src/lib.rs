@@ -33,5 +33,6 @@ chapter!(pools, "pools.md");
 chapter!(managers, "managers.md");
 chapter!(actors, "actors.md");
 chapter!(cluster, "cluster.md");
+chapter!(performance, "performance.md");
 chapter!(python_to_rust, "python-to-rust.md");
 chapter!(migration, "migration.md");
