@@ -11,6 +11,9 @@
 //! ```text
 //! cargo run -p procvisor-bench --release -- --scale [--smoke] [--plots-dir DIR] [NAME...]
 //! ```
+//!
+//! The plots go to the book's `book/src/plots/` by default; a `--smoke` run's, whose tiny sizes
+//! say nothing, to `procvisor-bench-plots` in the temporary folder.
 
 mod actors;
 mod manager;
@@ -113,7 +116,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let mut options = Options {
             smoke: false,
-            plots_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/src/plots"),
+            plots_dir: PathBuf::new(),
             names: Vec::new(),
             measure: None,
         };
@@ -138,6 +141,14 @@ impl Options {
                 }
                 name => options.names.push(name.to_string()),
             }
+        }
+        if options.plots_dir.as_os_str().is_empty() {
+            // The book's plots come from full runs: a smoke run's go to a scratch folder.
+            options.plots_dir = if options.smoke {
+                std::env::temp_dir().join("procvisor-bench-plots")
+            } else {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/src/plots")
+            };
         }
         Ok(options)
     }
