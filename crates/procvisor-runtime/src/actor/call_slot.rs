@@ -78,7 +78,9 @@ impl CallSlot {
                     break;
                 }
             }
-            std::hint::spin_loop();
+            // Yield the CPU at each look, as a `Connection` does: on a busy machine the process
+            // that must answer may be waiting for this very core.
+            std::thread::yield_now();
         }
         let mut state = self.lock();
         loop {

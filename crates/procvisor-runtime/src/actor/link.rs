@@ -394,7 +394,10 @@ async fn read_into_net(
                 // Keep looking for a while: the next message is often on its way.
                 let mut until = std::time::Instant::now() + SPIN;
                 loop {
+                    // Other tasks of this node first, then other processes: on a busy machine
+                    // the caller this node just answered may be waiting for this very core.
                     tokio::task::yield_now().await;
+                    std::thread::yield_now();
                     match link.drain_here() {
                         Drained::Ended => break 'reading,
                         Drained::Some => until = std::time::Instant::now() + SPIN,
