@@ -11,6 +11,10 @@
 //!
 //! `--smoke` runs every workload once at a tiny size: it checks that the harness works, not how
 //! fast anything is.
+//!
+//! Beside the three sides, some workloads have peers, run in the same rounds: the round-trip
+//! floor (two processes spinning on shared memory), Python's loky, pebble, mpire and Ray pools,
+//! and the Rust crate procspawn. A peer that is not installed is skipped with a note.
 
 mod child;
 mod harness;
@@ -21,6 +25,8 @@ mod workloads;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First: a process procspawn started (this binary again) runs its call here and exits.
+    procspawn::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(role) = child::role(&args) {
         return child::run(role);

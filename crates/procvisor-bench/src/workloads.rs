@@ -8,11 +8,23 @@ mod pipe;
 mod pool;
 mod preload;
 mod process;
+mod spawn_peer;
 mod supervision;
 mod sync;
 
-use crate::harness::Workload;
+use crate::harness::{Peer, Sample, Workload};
 use std::os::fd::OwnedFd;
+
+/// The Python peers of the pool workloads (each a script `python/peer_<name>.py`).
+const PYTHON_POOL_PEERS: [Peer; 4] = [Peer::Loky, Peer::Pebble, Peer::Mpire, Peer::Ray];
+
+/// One run of `workload` on a Python peer's pool: `python/peer_<peer>.py WORKLOAD N`.
+fn python_peer(peer: Peer, workload: &str, n: i64) -> Result<Sample, String> {
+    crate::python::sample(
+        &format!("peer_{}", peer.name()),
+        &[workload.to_string(), n.to_string()],
+    )
+}
 
 /// Every workload, in report order.
 pub(crate) fn all() -> Vec<Box<dyn Workload>> {

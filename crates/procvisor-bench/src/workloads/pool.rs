@@ -1,7 +1,8 @@
 //! `pool_map`, `pool_imap_unordered_c1`, `pool_apply_async`, `actor_pool_submit` and
 //! `crash_recovery`.
 
-use crate::harness::{Side, Target, Workload};
+use super::{PYTHON_POOL_PEERS, python_peer, spawn_peer};
+use crate::harness::{OpTimer, Peer, Sample, Side, Target, Workload};
 use crate::python;
 use procvisor::{
     Actor, ActorContext, AsyncResult, InitError, Pool, PoolError, Value, register, register_actor,
@@ -32,9 +33,17 @@ fn pool(processes: usize) -> Result<Pool, String> {
 /// result: the time per task, and the last task's result.
 pub(crate) fn time_submits<R: serde::de::DeserializeOwned>(
     n: u32,
-    mut submit: impl FnMut(u32) -> Result<AsyncResult<R>, PoolError>,
+    submit: impl FnMut(u32) -> Result<AsyncResult<R>, PoolError>,
 ) -> Result<(Duration, R), String> {
-    let start = Instant::now();
+    sample_submits(n, submit).map(|(sample, last)| (sample.per_op, last))
+}
+
+/// [`time_submits`], with the time of every 100 results.
+pub(crate) fn sample_submits<R: serde::de::DeserializeOwned>(
+    n: u32,
+    mut submit: impl FnMut(u32) -> Result<AsyncResult<R>, PoolError>,
+) -> Result<(Sample, R), String> {
+    let mut timer = OpTimer::start(n as usize, 100);
     let results = (0..n)
         .map(&mut submit)
         .collect::<Result<Vec<_>, PoolError>>()
@@ -42,10 +51,11 @@ pub(crate) fn time_submits<R: serde::de::DeserializeOwned>(
     let mut last = None;
     for result in &results {
         last = Some(result.get().map_err(|e| e.to_string())?);
+        timer.tick();
     }
-    let elapsed = start.elapsed();
+    let sample = timer.finish();
     let last = last.ok_or("no task was submitted")?;
-    Ok((elapsed / n, last))
+    Ok((sample, last))
 }
 
 fn check(last: i64, n: i64) -> Result<(), String> {
@@ -56,6 +66,12 @@ fn check(last: i64, n: i64) -> Result<(), String> {
 }
 
 pub(crate) struct PoolMap;
+
+impl PoolMap {
+    fn count(smoke: bool) -> i64 {
+        if smoke { 1000 } else { 1_000_000 }
+    }
+}
 
 impl Workload for PoolMap {
     fn name(&self) -> &'static str {
@@ -71,8 +87,16 @@ impl Workload for PoolMap {
         &[Target::VsPython(0.1)]
     }
 
+    fn peers(&self) -> &'static [Peer] {
+        &PYTHON_POOL_PEERS
+    }
+
+    fn measure_peer(&self, peer: Peer, smoke: bool) -> Result<Sample, String> {
+        python_peer(peer, self.name(), Self::count(smoke))
+    }
+
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
-        let n: i64 = if smoke { 1000 } else { 1_000_000 };
+        let n = Self::count(smoke);
         match side {
             Side::Procvisor => {
                 let pool = pool(2)?;
@@ -90,6 +114,12 @@ impl Workload for PoolMap {
 
 pub(crate) struct PoolImapUnorderedC1;
 
+impl PoolImapUnorderedC1 {
+    fn count(smoke: bool) -> i64 {
+        if smoke { 1000 } else { 50_000 }
+    }
+}
+
 impl Workload for PoolImapUnorderedC1 {
     fn name(&self) -> &'static str {
         "pool_imap_unordered_c1"
@@ -104,32 +134,51 @@ impl Workload for PoolImapUnorderedC1 {
         &[Target::VsPython(0.2)]
     }
 
+    fn peers(&self) -> &'static [Peer] {
+        &PYTHON_POOL_PEERS
+    }
+
+    fn measure_peer(&self, peer: Peer, smoke: bool) -> Result<Sample, String> {
+        python_peer(peer, self.name(), Self::count(smoke))
+    }
+
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
-        let n: i64 = if smoke { 1000 } else { 50_000 };
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
+        let n = Self::count(smoke);
         match side {
             Side::Procvisor => {
                 let pool = pool(2)?;
-                let start = Instant::now();
+                let mut timer = OpTimer::start(n as usize, 100);
                 let mut sum = 0_i64;
                 for square in pool
                     .imap_unordered(square, 0..n)
                     .map_err(|e| e.to_string())?
                 {
                     sum += square.map_err(|e| e.to_string())?;
+                    timer.tick();
                 }
-                let elapsed = start.elapsed();
+                let sample = timer.finish();
                 if sum != (0..n).map(|x| x * x).sum::<i64>() {
                     return Err(format!("wrong sum {sum}"));
                 }
-                Ok(elapsed / n as u32)
+                Ok(sample)
             }
-            Side::Python => python::run("pool_imap_unordered_c1", &[n.to_string()]),
+            Side::Python => python::sample("pool_imap_unordered_c1", &[n.to_string()]),
             Side::Baseline => Err("no baseline".into()),
         }
     }
 }
 
 pub(crate) struct PoolApplyAsync;
+
+impl PoolApplyAsync {
+    fn count(smoke: bool) -> i64 {
+        if smoke { 1000 } else { 20_000 }
+    }
+}
 
 impl Workload for PoolApplyAsync {
     fn name(&self) -> &'static str {
@@ -145,17 +194,39 @@ impl Workload for PoolApplyAsync {
         &[Target::VsPython(0.2)]
     }
 
+    fn peers(&self) -> &'static [Peer] {
+        &[
+            Peer::Loky,
+            Peer::Pebble,
+            Peer::Mpire,
+            Peer::Ray,
+            Peer::Procspawn,
+        ]
+    }
+
+    fn measure_peer(&self, peer: Peer, smoke: bool) -> Result<Sample, String> {
+        let n = Self::count(smoke);
+        match peer {
+            Peer::Procspawn => spawn_peer::pool_apply_async(n),
+            _ => python_peer(peer, self.name(), n),
+        }
+    }
+
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
-        let n: i64 = if smoke { 1000 } else { 20_000 };
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
+        let n = Self::count(smoke);
         match side {
             Side::Procvisor => {
                 let pool = pool(2)?;
-                let (per_task, last) =
-                    time_submits(n as u32, |i| pool.apply_async(square, (i64::from(i),)))?;
+                let (sample, last) =
+                    sample_submits(n as u32, |i| pool.apply_async(square, (i64::from(i),)))?;
                 check(last, n)?;
-                Ok(per_task)
+                Ok(sample)
             }
-            Side::Python => python::run("pool_apply_async", &[n.to_string()]),
+            Side::Python => python::sample("pool_apply_async", &[n.to_string()]),
             Side::Baseline => Err("no baseline".into()),
         }
     }
@@ -298,7 +369,11 @@ impl Workload for ActorPoolSubmit {
     }
 
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
-        let n: i64 = if smoke { 1000 } else { 20_000 };
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
+        let n = PoolApplyAsync::count(smoke);
         match side {
             Side::Procvisor => {
                 let pool = Pool::builder()
@@ -306,12 +381,12 @@ impl Workload for ActorPoolSubmit {
                     .build_actors::<Squarer>(())
                     .map_err(|e| e.to_string())?;
                 pool.map(0..100).map_err(|e| e.to_string())?;
-                let (per_task, last) = time_submits(n as u32, |i| pool.submit(i64::from(i)))?;
+                let (sample, last) = sample_submits(n as u32, |i| pool.submit(i64::from(i)))?;
                 check(last, n)?;
-                Ok(per_task)
+                Ok(sample)
             }
-            Side::Python => python::run("pool_apply_async", &[n.to_string()]),
-            Side::Baseline => PoolApplyAsync.measure(Side::Procvisor, smoke),
+            Side::Python => python::sample("pool_apply_async", &[n.to_string()]),
+            Side::Baseline => PoolApplyAsync.sample(Side::Procvisor, smoke),
         }
     }
 }

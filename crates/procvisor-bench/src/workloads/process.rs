@@ -1,9 +1,10 @@
 //! `start_join_{fork,spawn,forkserver}`: start a trivial process and join it, 40 times.
 
-use crate::harness::{Side, Target, Workload};
+use super::spawn_peer;
+use crate::harness::{OpTimer, Peer, Sample, Side, Target, Workload};
 use crate::python;
 use procvisor::{Context, Process, StartMethod, get_context, register};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn noop() {}
 fn idle(ms: u64) {
@@ -31,21 +32,22 @@ impl StartJoin {
         if smoke { 3 } else { 40 }
     }
 
-    fn procvisor(&self, n: u32) -> Result<Duration, String> {
+    fn procvisor(&self, n: u32) -> Result<Sample, String> {
         let ctx = get_context(self.0);
         let run = || start_join(noop, ctx);
         // Warm-up: the node's runtime, and for forkserver the server, start on first use.
         run()?;
-        let start = Instant::now();
+        let mut timer = OpTimer::start(n as usize, 1);
         for _ in 0..n {
             run()?;
+            timer.tick();
         }
-        Ok(start.elapsed() / n)
+        Ok(timer.finish())
     }
 
     /// A raw `fork` + `_exit` + `waitpid` loop: the floor for the fork method.
-    fn raw_fork(n: u32) -> Result<Duration, String> {
-        let start = Instant::now();
+    fn raw_fork(n: u32) -> Result<Sample, String> {
+        let mut timer = OpTimer::start(n as usize, 1);
         for _ in 0..n {
             // SAFETY: the child only calls `_exit`, which is async-signal-safe.
             match unsafe { libc::fork() } {
@@ -60,8 +62,9 @@ impl StartJoin {
                     }
                 }
             }
+            timer.tick();
         }
-        Ok(start.elapsed() / n)
+        Ok(timer.finish())
     }
 }
 
@@ -108,13 +111,31 @@ impl Workload for StartJoin {
     }
 
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let n = Self::count(smoke);
         match side {
             Side::Procvisor => self.procvisor(n),
             Side::Python => {
-                python::run("start_join", &[self.0.as_str().to_string(), n.to_string()])
+                python::sample("start_join", &[self.0.as_str().to_string(), n.to_string()])
             }
             Side::Baseline => Self::raw_fork(n),
+        }
+    }
+
+    fn peers(&self) -> &'static [Peer] {
+        match self.0 {
+            StartMethod::Spawn => &[Peer::Procspawn],
+            _ => &[],
+        }
+    }
+
+    fn measure_peer(&self, peer: Peer, smoke: bool) -> Result<Sample, String> {
+        match peer {
+            Peer::Procspawn => spawn_peer::start_join(Self::count(smoke)),
+            _ => Err(format!("{} has no {} side", self.name(), peer.name())),
         }
     }
 
