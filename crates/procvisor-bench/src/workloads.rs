@@ -3,6 +3,7 @@
 mod actors;
 mod cluster;
 mod executor;
+mod floor;
 mod manager;
 mod pipe;
 mod pool;

@@ -1,8 +1,8 @@
 //! `actor_call` and `restart`: an actor in a child process, called; a supervised actor
 //! process, killed and replaced.
 
-use super::pipe::PipeRtt;
-use crate::harness::{Side, Target, Workload};
+use super::pipe::{self, PipeRtt};
+use crate::harness::{OpTimer, Peer, Sample, Side, Target, Workload};
 use crate::python;
 use procvisor::{
     Actor, ActorContext, ChildSpec, InitError, RemoteRef, RestartIntensity, StartMethod,
@@ -50,7 +50,19 @@ impl Workload for ActorCall {
         true
     }
 
+    fn peers(&self) -> &'static [Peer] {
+        &[Peer::Floor]
+    }
+
+    fn measure_peer(&self, _: Peer, smoke: bool) -> Result<Sample, String> {
+        pipe::floor(smoke)
+    }
+
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let n: u32 = if smoke { 200 } else { 20_000 };
         match side {
             Side::Procvisor => {
@@ -60,20 +72,21 @@ impl Workload for ActorCall {
                 for _ in 0..200 {
                     echo.call(msg.clone()).map_err(|e| e.to_string())?;
                 }
-                let start = Instant::now();
+                let mut timer = OpTimer::start(n as usize, 1);
                 for _ in 0..n {
                     let (back, _) = echo.call(msg.clone()).map_err(|e| e.to_string())?;
                     debug_assert_eq!(back, msg);
+                    timer.tick();
                 }
-                let elapsed = start.elapsed();
+                let sample = timer.finish();
                 echo.stop_timeout(Duration::from_secs(5))
                     .map_err(|e| e.to_string())?;
-                Ok(elapsed / n)
+                Ok(sample)
             }
             // Context: Python's Pipe round trip (Python has no actors).
-            Side::Python => PipeRtt.measure(Side::Python, smoke),
+            Side::Python => PipeRtt.sample(Side::Python, smoke),
             // The same round trip on a bare Connection.
-            Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
+            Side::Baseline => PipeRtt.sample(Side::Procvisor, smoke),
         }
     }
 }
@@ -130,8 +143,12 @@ impl Workload for ActorCallLoaded {
     }
 
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let _load = Load::start()?;
-        ActorCall.measure(side, smoke)
+        ActorCall.sample(side, smoke)
     }
 }
 

@@ -1,12 +1,12 @@
 //! `manager_dict` and `manager_actor`: writes to a dict held by a manager process, through its
 //! proxy; calls to a user's actor the manager serves.
 
-use super::pipe::PipeRtt;
-use crate::harness::{Side, Target, Workload};
+use super::pipe::{self, PipeRtt};
+use crate::harness::{OpTimer, Peer, Sample, Side, Target, Workload};
 use crate::python;
 use procvisor::{Actor, ActorContext, InitError, register_actor};
 use procvisor_manager::{DictProxy, Manager};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WARMUP: i64 = 200;
 
@@ -21,19 +21,20 @@ impl ManagerDict {
     }
 }
 
-/// `d[i % KEYS] = i` for `n` values of `i`, after a warm-up; the time per write.
-fn timed_writes(d: &DictProxy<i64, i64>, n: i64) -> Result<Duration, String> {
+/// `d[i % KEYS] = i` for `n` values of `i`, after a warm-up; each write timed.
+fn timed_writes(d: &DictProxy<i64, i64>, n: i64) -> Result<Sample, String> {
     for i in 0..WARMUP {
         d.set(i % KEYS, i).map_err(|e| e.to_string())?;
     }
-    let start = Instant::now();
+    let mut timer = OpTimer::start(n as usize, 1);
     for i in 0..n {
         d.set(i % KEYS, i).map_err(|e| e.to_string())?;
+        timer.tick();
     }
-    let elapsed = start.elapsed();
+    let sample = timer.finish();
     let last = (n - 1) % KEYS;
     match d.get(&last).map_err(|e| e.to_string())? {
-        Some(v) if v == n - 1 => Ok(elapsed / n as u32),
+        Some(v) if v == n - 1 => Ok(sample),
         other => Err(format!("d[{last}] is {other:?}, expected {}", n - 1)),
     }
 }
@@ -57,7 +58,19 @@ impl Workload for ManagerDict {
         true
     }
 
+    fn peers(&self) -> &'static [Peer] {
+        &[Peer::Floor]
+    }
+
+    fn measure_peer(&self, _: Peer, smoke: bool) -> Result<Sample, String> {
+        pipe::floor(smoke)
+    }
+
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let n = Self::count(smoke);
         match side {
             Side::Procvisor => {
@@ -68,9 +81,9 @@ impl Workload for ManagerDict {
                 manager.shutdown().map_err(|e| e.to_string())?;
                 per_write
             }
-            Side::Python => python::run("manager_dict", &[n.to_string(), WARMUP.to_string()]),
+            Side::Python => python::sample("manager_dict", &[n.to_string(), WARMUP.to_string()]),
             // The floor for one request and its reply: a Connection round trip.
-            Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
+            Side::Baseline => PipeRtt.sample(Side::Procvisor, smoke),
         }
     }
 }
@@ -117,6 +130,10 @@ impl Workload for ManagerActor {
     }
 
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let n = ManagerDict::count(smoke);
         match side {
             Side::Procvisor => {
@@ -125,21 +142,22 @@ impl Workload for ManagerActor {
                 for _ in 0..WARMUP {
                     counter.call(1).map_err(|e| e.to_string())?;
                 }
-                let start = Instant::now();
+                let mut timer = OpTimer::start(n as usize, 1);
                 for _ in 0..n {
                     counter.call(1).map_err(|e| e.to_string())?;
+                    timer.tick();
                 }
-                let elapsed = start.elapsed();
+                let sample = timer.finish();
                 let total = counter.call(0).map_err(|e| e.to_string())?;
                 if total != n + WARMUP {
                     return Err(format!("the total is {total}, expected {}", n + WARMUP));
                 }
                 drop(counter);
                 manager.shutdown().map_err(|e| e.to_string())?;
-                Ok(elapsed / n as u32)
+                Ok(sample)
             }
-            Side::Python => python::run("manager_actor", &[n.to_string(), WARMUP.to_string()]),
-            Side::Baseline => PipeRtt.measure(Side::Procvisor, smoke),
+            Side::Python => python::sample("manager_actor", &[n.to_string(), WARMUP.to_string()]),
+            Side::Baseline => PipeRtt.sample(Side::Procvisor, smoke),
         }
     }
 }

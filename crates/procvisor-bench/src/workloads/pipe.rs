@@ -2,13 +2,19 @@
 //! against raw `read`/`write` on the same kind of socket.
 
 use crate::child;
-use crate::harness::{Side, Target, Workload};
+use crate::harness::{OpTimer, Peer, Sample, Side, Target, Workload};
 use crate::python;
 use procvisor::{Connection, pipe};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
+
+/// The round-trip workloads' floor: [`floor::round_trips`](super::floor::round_trips), as
+/// many as `pipe_rtt` makes.
+pub(crate) fn floor(smoke: bool) -> Result<Sample, String> {
+    super::floor::round_trips(PipeRtt::count(smoke))
+}
 
 type Message = (i64, Option<i64>, String);
 
@@ -53,7 +59,19 @@ impl Workload for PipeRtt {
         true
     }
 
+    fn peers(&self) -> &'static [Peer] {
+        &[Peer::Floor]
+    }
+
+    fn measure_peer(&self, _: Peer, smoke: bool) -> Result<Sample, String> {
+        floor(smoke)
+    }
+
     fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let n = Self::count(smoke);
         match side {
             Side::Procvisor => {
@@ -70,15 +88,16 @@ impl Workload for PipeRtt {
                 for _ in 0..WARMUP {
                     round_trip()?;
                 }
-                let start = Instant::now();
+                let mut timer = OpTimer::start(n as usize, 1);
                 for _ in 0..n {
                     round_trip()?;
+                    timer.tick();
                 }
-                let elapsed = start.elapsed();
+                let sample = timer.finish();
                 child::finish(echo, "echo child")?;
-                Ok(elapsed / n as u32)
+                Ok(sample)
             }
-            Side::Python => python::run("pipe_rtt", &[n.to_string(), WARMUP.to_string()]),
+            Side::Python => python::sample("pipe_rtt", &[n.to_string(), WARMUP.to_string()]),
             Side::Baseline => {
                 let (conn, fd) = socket_pair()?;
                 let mut stream = UnixStream::from(
@@ -97,13 +116,14 @@ impl Workload for PipeRtt {
                 for _ in 0..WARMUP {
                     round_trip()?;
                 }
-                let start = Instant::now();
+                let mut timer = OpTimer::start(n as usize, 1);
                 for _ in 0..n {
                     round_trip()?;
+                    timer.tick();
                 }
-                let elapsed = start.elapsed();
+                let sample = timer.finish();
                 child::finish(echo, "raw echo child")?;
-                Ok(elapsed / n as u32)
+                Ok(sample)
             }
         }
     }
