@@ -105,7 +105,7 @@ pub mod manager {
     pub use procvisor_manager::*;
 }
 
-/// Python's `concurrent.futures`: [`ProcessPoolExecutor`](futures::ProcessPoolExecutor) (an
+/// Python's `concurrent.futures`: [`ProcessPoolExecutor`] (an
 /// [`Executor`](futures::Executor) over any pool), [`Future`](futures::Future),
 /// [`as_completed`](futures::as_completed) and [`wait`](futures::wait).
 pub mod futures {

@@ -26,9 +26,9 @@
 //! # How it differs from Python's
 //!
 //! - A worker that dies fails only the call it was running
-//!   ([`PoolError::WorkerLost`]), and the pool replaces it. Python's executor breaks whole
+//!   ([`PoolError::WorkerLost`](crate::PoolError::WorkerLost)), and the pool replaces it. Python's executor breaks whole
 //!   (`BrokenProcessPool`) and every pending future fails. Here the counterpart of
-//!   `BrokenProcessPool` is [`PoolError::Broken`]: workers crashed more often than the pool's
+//!   `BrokenProcessPool` is [`PoolError::Broken`](crate::PoolError::Broken): workers crashed more often than the pool's
 //!   restart intensity allows.
 //! - [`Executor::map`] is lazy: it submits a window of calls ahead of what was consumed
 //!   (Python's `buffersize`), never the whole input at once.
