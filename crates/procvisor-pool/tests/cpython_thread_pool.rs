@@ -18,6 +18,22 @@ fn sqr(x: i64) -> i64 {
     x * x
 }
 
+/// A call that says it started, then waits for `go` (at most the test's limit): what it
+/// returns is whether `go` came.
+fn held() -> (
+    mpsc::Sender<()>,
+    mpsc::Receiver<()>,
+    impl FnOnce() -> bool + Send + 'static,
+) {
+    let (go, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let call = move || {
+        started_tx.send(()).unwrap();
+        gate.recv_timeout(LIMIT).is_ok()
+    };
+    (go, started, call)
+}
+
 #[test]
 fn apply_map_starmap_and_their_async_forms() {
     within(LIMIT, "thread pool calls", || {
@@ -206,14 +222,8 @@ fn close_join_terminate_and_the_initializer() {
 
         // test_terminate: queued calls fail at once; the running one ends.
         let pool = ThreadPool::new(1).unwrap();
-        let (go, gate) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel::<()>();
-        let running = pool
-            .apply_async(move || {
-                started_tx.send(()).unwrap();
-                gate.recv_timeout(LIMIT).is_ok()
-            })
-            .unwrap();
+        let (go, started, call) = held();
+        let running = pool.apply_async(call).unwrap();
         started
             .recv_timeout(LIMIT)
             .expect("the first call to start");
@@ -275,14 +285,8 @@ fn a_thread_executor_submits_maps_cancels_and_shuts_down() {
     use procvisor_pool::futures::ThreadPoolExecutor;
     within(LIMIT, "thread executor", || {
         let executor = ThreadPoolExecutor::new(1).unwrap();
-        let (go, gate) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel::<()>();
-        let running = executor
-            .submit(move || {
-                started_tx.send(()).unwrap();
-                gate.recv_timeout(LIMIT).is_ok()
-            })
-            .unwrap();
+        let (go, started, call) = held();
+        let running = executor.submit(call).unwrap();
         started
             .recv_timeout(LIMIT)
             .expect("the first call to start");
