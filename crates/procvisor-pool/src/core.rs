@@ -47,11 +47,20 @@ pub(crate) struct Shared {
     pub(crate) remote: bool,
     /// `Imap`s with input left: a closing pool keeps its workers for them.
     pub(crate) open_streams: std::sync::atomic::AtomicUsize,
+    /// Jobs submitted and not yet taken by the router. A burst of submissions waits here and
+    /// reaches the router in one message (one wakeup of its thread, not one per task): only the
+    /// submission that finds it empty sends [`RouterMessage::Inbox`].
+    inbox: Mutex<Vec<Job>>,
     next_task: AtomicU64,
     targets: Mutex<HashMap<&'static str, Target>>,
 }
 
 impl Shared {
+    /// Takes every job waiting in the inbox, in the order they were submitted.
+    pub(crate) fn take_inbox(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub(crate) fn new(processes: usize, retries: u32, time_limit: Option<Duration>) -> Shared {
         Shared {
             owner: pool_support::current_pid(),
@@ -66,6 +75,7 @@ impl Shared {
             worker_actors: Mutex::new(Vec::new()),
             remote: false,
             open_streams: std::sync::atomic::AtomicUsize::new(0),
+            inbox: Mutex::new(Vec::new()),
             next_task: AtomicU64::new(1),
             targets: Mutex::new(HashMap::new()),
         }
@@ -194,18 +204,21 @@ impl Core {
             return Err(e);
         }
         let count = jobs.len() as u64;
-        match self.router.send_message(RouterMessage::Submit(jobs)) {
-            Ok(()) => {
-                Counters::add(&self.shared.counters.submitted, count);
-                Ok(())
-            }
-            Err(ractor::MessagingErr::SendErr(RouterMessage::Submit(jobs))) => {
-                let e = self.stopped_error();
-                fail_jobs(jobs, &e);
-                Err(e)
-            }
-            Err(_) => Err(self.stopped_error()),
+        let first = {
+            let mut inbox = self.shared.inbox.lock().unwrap_or_else(|p| p.into_inner());
+            let first = inbox.is_empty();
+            inbox.extend(jobs);
+            first
+        };
+        Counters::add(&self.shared.counters.submitted, count);
+        // Whoever finds the inbox empty tells the router; until the router takes the inbox,
+        // later submissions join it without a message of their own.
+        if first && self.router.send_message(RouterMessage::Inbox).is_err() {
+            let e = self.stopped_error();
+            fail_jobs(self.shared.take_inbox(), &e);
+            return Err(e);
         }
+        Ok(())
     }
 
     /// The error for a router that is gone.

@@ -128,7 +128,10 @@ impl Actor for RemoteRouter {
     ) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         let commands = match message {
-            RouterMessage::Submit(jobs) => state.table.submit(jobs, now),
+            RouterMessage::Inbox => {
+                let jobs = state.shared.take_inbox();
+                state.table.submit(jobs, now)
+            }
             RouterMessage::Remote(event) => state.table.on_event(event, now),
             RouterMessage::Tick => state.table.tick(now),
             RouterMessage::StreamEnded => state.table.stream_ended(),
@@ -167,6 +170,11 @@ impl Drop for RemoteState {
             return;
         }
         let cause = "the pool's router stopped unexpectedly".to_string();
+        for job in self.shared.take_inbox() {
+            job.deliver(Err(PoolError::Broken {
+                cause: cause.clone(),
+            }));
+        }
         self.table.abandon(&cause);
         self.shared
             .lifecycle

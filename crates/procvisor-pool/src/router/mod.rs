@@ -94,8 +94,8 @@ impl Drop for Job {
 /// What the router hears.
 #[derive(Debug)]
 pub(crate) enum RouterMessage {
-    /// New work.
-    Submit(Vec<Job>),
+    /// New work waits in the pool's inbox (see `Shared::take_inbox`).
+    Inbox,
     /// A worker process started (or could not).
     Started(WorkerId, Box<Result<Started, PoolError>>),
     /// A worker said something (one or more messages, in order).
@@ -306,7 +306,10 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RouterMessage::Submit(jobs) => state.submit(jobs),
+            RouterMessage::Inbox => {
+                let jobs = state.shared.take_inbox();
+                state.submit(jobs);
+            }
             RouterMessage::Started(id, started) => state.started(id, *started),
             RouterMessage::FromWorker(id, messages) => {
                 for message in messages {
@@ -467,6 +470,7 @@ impl Drop for RouterState {
         }
         let cause = "the pool's router stopped unexpectedly".to_string();
         let mut pending: Vec<Job> = self.queue.drain(..).collect();
+        pending.extend(self.shared.take_inbox());
         for worker in self.workers.values_mut() {
             pending.extend(worker.in_flight.drain(..));
             pending.extend(worker.lost.take());
