@@ -134,13 +134,12 @@ fn a_flood_of_silent_connections_is_bounded_and_clients_still_get_in() {
         let client = Manager::connect(address, b"secret").unwrap();
         let l = client.list_from([1, 2, 3]).unwrap();
         assert_eq!(l.to_vec().unwrap(), vec![1, 2, 3]);
-        // At most 64 handshakes wait at once: the oldest silent ones were cut off to make room,
-        // the newest are still waiting.
-        let waiting = silent.iter().filter(|s| still_connected(s)).count();
-        assert!(
-            (1..=64).contains(&waiting),
-            "{waiting} silent peers are still in their handshake"
-        );
+        // A burst is let in whole (honest clients connecting at once must not be cut off), and
+        // the silent ones are cut off in time: past 64 at once, the oldest after a second, and
+        // every one at the handshake timeout.
+        procvisor_testing::wait_until(LIMIT, "the silent peers to be cut off", || {
+            silent.iter().all(|s| !still_connected(s))
+        });
         drop(silent);
         // The manager serves on.
         assert_eq!(l.len().unwrap(), 3);
