@@ -99,17 +99,25 @@ impl ProcessPoolExecutor {
     /// As [`PoolBuilder::build`](crate::PoolBuilder::build): zero workers is
     /// [`PoolError::InvalidArgument`] (Python's `ValueError`).
     pub fn new(max_workers: usize) -> Result<ProcessPoolExecutor, PoolError> {
-        Ok(Executor::<Pool>::from_pool(Pool::new(max_workers)?))
+        Ok(Executor::from_pool(Pool::new(max_workers)?))
+    }
+}
+
+impl From<Pool> for Executor<Pool> {
+    fn from(pool: Pool) -> Executor<Pool> {
+        let core = Core::clone(pool.owner());
+        Executor::over(pool, core)
+    }
+}
+
+impl<A: Actor> From<ActorPool<A>> for Executor<ActorPool<A>> {
+    fn from(pool: ActorPool<A>) -> Executor<ActorPool<A>> {
+        let core = Core::clone(pool.owner());
+        Executor::over(pool, core)
     }
 }
 
 impl Executor<Pool> {
-    /// An executor over `pool` (built with any settings).
-    pub fn from_pool(pool: Pool) -> Executor<Pool> {
-        let core = Core::clone(pool.owner());
-        Executor::over(pool, core)
-    }
-
     /// Submits `f(args)` (Python's `submit(fn, *args)`).
     ///
     /// # Errors
@@ -175,13 +183,6 @@ impl Executor<Pool> {
 }
 
 impl<A: Actor> Executor<ActorPool<A>> {
-    /// An executor over a pool of actors: each call is one message, handled by one worker's
-    /// actor.
-    pub fn from_pool(pool: ActorPool<A>) -> Executor<ActorPool<A>> {
-        let core = Core::clone(pool.owner());
-        Executor::over(pool, core)
-    }
-
     /// Submits `msg` to a worker's actor.
     ///
     /// # Errors
@@ -195,7 +196,7 @@ impl<A: Actor> Executor<ActorPool<A>> {
         Ok(self.future(result, claim))
     }
 
-    /// Every message, replies in input order; lazy as [`Executor::<Pool>::map`].
+    /// Every message, replies in input order; lazy as a pool's executor's `map`.
     ///
     /// # Errors
     ///
@@ -234,6 +235,30 @@ impl<A: Actor> Executor<ActorPool<A>> {
 }
 
 impl<P> Executor<P> {
+    /// An executor over `pool`, built with any settings: a [`Pool`] of functions (also one
+    /// across hosts), or an [`ActorPool`], whose calls are its actors' messages.
+    ///
+    /// ```
+    /// use procvisor_pool::Pool;
+    /// use procvisor_pool::futures::Executor;
+    ///
+    /// fn square(x: i64) -> i64 {
+    ///     x * x
+    /// }
+    /// procvisor_runtime::register!(square);
+    ///
+    /// let pool = Pool::builder().processes(2).retries(1).build()?;
+    /// let executor = Executor::from_pool(pool);
+    /// assert_eq!(executor.submit(square, (5,))?.result()?, 25);
+    /// # Ok::<(), procvisor_pool::PoolError>(())
+    /// ```
+    pub fn from_pool(pool: P) -> Executor<P>
+    where
+        Executor<P>: From<P>,
+    {
+        Executor::from(pool)
+    }
+
     fn over(pool: P, core: Core) -> Executor<P> {
         Executor {
             pool,
