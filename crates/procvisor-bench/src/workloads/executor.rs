@@ -6,7 +6,7 @@ use crate::harness::{Side, Target, Workload};
 use crate::python;
 use procvisor::futures::ProcessPoolExecutor;
 use procvisor::{Pool, register};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn square(x: i64) -> i64 {
     x * x
@@ -44,19 +44,10 @@ impl Workload for ExecutorSubmit {
                     .map_err(|e| e.to_string())?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                let start = Instant::now();
-                let futures = (0..n)
-                    .map(|i| executor.submit(square, (i,)))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?;
-                let mut last = 0;
-                for future in &futures {
-                    last = future.result().map_err(|e| e.to_string())?;
-                }
-                let per_task = start.elapsed() / n as u32;
-                if last != (n - 1) * (n - 1) {
-                    return Err(format!("wrong last result {last}"));
-                }
+                let (per_task, last) = super::pool::time_submits(n as u32, |i| {
+                    executor.submit(square, (i64::from(i),))
+                })?;
+                super::pool::check(last, n)?;
                 Ok(per_task)
             }
             Side::Python => python::run("executor_submit", &[n.to_string()]),

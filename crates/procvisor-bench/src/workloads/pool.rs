@@ -29,19 +29,37 @@ fn pool(processes: usize) -> Result<Pool, String> {
     Ok(pool)
 }
 
+/// A submitted task's handle, to wait for its result: a pool's `AsyncResult` or an executor's
+/// `Future`.
+pub(crate) trait Submitted<R> {
+    fn wait(&self) -> Result<R, PoolError>;
+}
+
+impl<R: serde::de::DeserializeOwned> Submitted<R> for AsyncResult<R> {
+    fn wait(&self) -> Result<R, PoolError> {
+        self.get()
+    }
+}
+
+impl<R: serde::de::DeserializeOwned> Submitted<R> for procvisor::futures::Future<R> {
+    fn wait(&self) -> Result<R, PoolError> {
+        self.result()
+    }
+}
+
 /// Submits `n` tasks at once with `submit` (given each task's index), then waits for every
 /// result: the time per task, and the last task's result.
-pub(crate) fn time_submits<R: serde::de::DeserializeOwned>(
+pub(crate) fn time_submits<R, H: Submitted<R>>(
     n: u32,
-    submit: impl FnMut(u32) -> Result<AsyncResult<R>, PoolError>,
+    submit: impl FnMut(u32) -> Result<H, PoolError>,
 ) -> Result<(Duration, R), String> {
     sample_submits(n, submit).map(|(sample, last)| (sample.per_op, last))
 }
 
 /// [`time_submits`], with the time of every 100 results.
-pub(crate) fn sample_submits<R: serde::de::DeserializeOwned>(
+pub(crate) fn sample_submits<R, H: Submitted<R>>(
     n: u32,
-    mut submit: impl FnMut(u32) -> Result<AsyncResult<R>, PoolError>,
+    mut submit: impl FnMut(u32) -> Result<H, PoolError>,
 ) -> Result<(Sample, R), String> {
     let mut timer = OpTimer::start(n as usize, 100);
     let results = (0..n)
@@ -50,7 +68,7 @@ pub(crate) fn sample_submits<R: serde::de::DeserializeOwned>(
         .map_err(|e| e.to_string())?;
     let mut last = None;
     for result in &results {
-        last = Some(result.get().map_err(|e| e.to_string())?);
+        last = Some(result.wait().map_err(|e| e.to_string())?);
         timer.tick();
     }
     let sample = timer.finish();
@@ -58,7 +76,7 @@ pub(crate) fn sample_submits<R: serde::de::DeserializeOwned>(
     Ok((sample, last))
 }
 
-fn check(last: i64, n: i64) -> Result<(), String> {
+pub(crate) fn check(last: i64, n: i64) -> Result<(), String> {
     if last != (n - 1) * (n - 1) {
         return Err(format!("wrong last result {last}"));
     }
