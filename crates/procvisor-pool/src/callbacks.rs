@@ -1,50 +1,69 @@
 //! The pool's callback thread: `on_complete` callbacks run here, one at a time, as Python runs
 //! `callback` and `error_callback` on its result-handler thread. A slow callback delays other
-//! callbacks, never the router.
+//! callbacks, never the router. (An executor has a thread of its own of this kind for its
+//! futures' done callbacks.)
 
 use crate::completion::Completion;
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
-/// Starts its thread on first use.
-#[derive(Debug, Default)]
+/// One piece of work for the thread.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts its thread on first use; the thread ends when the runner is dropped.
+#[derive(Debug)]
 pub(crate) struct CallbackRunner {
-    sender: Mutex<Option<Sender<Arc<Completion>>>>,
+    name: &'static str,
+    sender: Mutex<Option<Sender<Job>>>,
 }
 
 impl CallbackRunner {
+    /// The pool's runner, for its results' callbacks.
     pub(crate) fn new() -> Arc<CallbackRunner> {
-        Arc::new(CallbackRunner::default())
+        CallbackRunner::named("procvisor-pool-callbacks")
+    }
+
+    /// A runner whose thread is called `name`.
+    pub(crate) fn named(name: &'static str) -> Arc<CallbackRunner> {
+        Arc::new(CallbackRunner {
+            name,
+            sender: Mutex::new(None),
+        })
     }
 
     /// Runs `completion`'s callbacks on the callback thread.
     pub(crate) fn run(&self, completion: Arc<Completion>) {
+        self.run_job(Box::new(move || completion.run_callbacks()));
+    }
+
+    /// Runs `job` on the thread, after the jobs before it.
+    pub(crate) fn run_job(&self, job: Job) {
         let mut sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        let completion = match sender.as_ref() {
-            Some(running) => match running.send(completion) {
+        let job = match sender.as_ref() {
+            Some(running) => match running.send(job) {
                 Ok(()) => return,
                 Err(returned) => returned.0,
             },
-            None => completion,
+            None => job,
         };
-        let (tx, rx) = channel::<Arc<Completion>>();
+        let (tx, rx) = channel::<Job>();
         let spawned = std::thread::Builder::new()
-            .name("procvisor-pool-callbacks".into())
+            .name(self.name.into())
             .spawn(move || {
-                for completion in rx {
-                    completion.run_callbacks();
+                for job in rx {
+                    call_guarded(job);
                 }
             });
         match spawned {
             Ok(_) => {
-                let _ = tx.send(completion);
+                let _ = tx.send(job);
                 *sender = Some(tx);
             }
             Err(e) => {
-                // No thread: run them here rather than never.
-                tracing::error!(target: "procvisor::pool", %e, "cannot start the callback thread; running callbacks inline");
+                // No thread: run it here rather than never.
+                tracing::error!(target: "procvisor::pool", %e, thread = self.name, "cannot start a callback thread; running the callback inline");
                 drop(sender);
-                completion.run_callbacks();
+                call_guarded(job);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! [`Executor`]: Python's `ProcessPoolExecutor` over any of procvisor's pools.
 
-use super::done_callbacks::DoneCallbacks;
+use super::done_callbacks::{DoneCallbacks, done_callbacks};
 use super::future::Future;
 use super::map::{MapOptions, MapResults};
 use crate::actor_pool::ActorPool;
@@ -264,7 +264,7 @@ impl<P> Executor<P> {
             pool,
             core,
             pending: Mutex::new(Pending::default()),
-            callbacks: DoneCallbacks::new(),
+            callbacks: done_callbacks(),
             shut_down: AtomicBool::new(false),
         }
     }

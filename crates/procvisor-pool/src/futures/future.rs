@@ -1,6 +1,6 @@
 //! [`Future`]: one call submitted to an executor, as Python's `concurrent.futures.Future`.
 
-use super::done_callbacks::DoneCallbacks;
+use super::done_callbacks::{DoneCallbacks, waker_for};
 use crate::async_result::{Decoder, far_future, resolve};
 use crate::claim::{Claim, ClaimState};
 use crate::completion::Completion;
@@ -143,9 +143,7 @@ impl<R> Future<R> {
             crate::callbacks::call_guarded(|| callback(&future));
             return;
         }
-        let waker = self
-            .callbacks
-            .waker_for(Box::new(move || callback(&future)));
+        let waker = waker_for(&self.callbacks, Box::new(move || callback(&future)));
         if self.completion.poll_outcome(&waker).is_some() {
             // Finished in between: the callback thread runs it.
             waker.wake_by_ref();
