@@ -65,12 +65,18 @@ struct Watch<T> {
     board: Arc<Board>,
     /// Finished, in the order they finished, not yet handed out.
     ready: VecDeque<usize>,
+    /// How many calls have not been handed out yet.
+    left: usize,
+    /// How many have finished, and how many of those failed.
+    done: usize,
+    failed: usize,
 }
 
 impl<T: Completable> Watch<T> {
     fn new(items: impl IntoIterator<Item = T>) -> Watch<T> {
         let board = Arc::new(Board::default());
         let items: Vec<Option<T>> = items.into_iter().map(Some).collect();
+        let items_len = items.len();
         let wakers: Vec<Waker> = (0..items.len())
             .map(|index| {
                 Waker::from(Arc::new(Slot {
@@ -85,6 +91,9 @@ impl<T: Completable> Watch<T> {
             wakers,
             board,
             ready: VecDeque::new(),
+            left: items_len,
+            done: 0,
+            failed: 0,
         };
         for index in 0..watch.items.len() {
             watch.check(index);
@@ -102,6 +111,8 @@ impl<T: Completable> Watch<T> {
         };
         if let Some(how) = item.poll_finished(&self.wakers[index]) {
             self.finished[index] = Some(how);
+            self.done += 1;
+            self.failed += usize::from(how == Finished::Failed);
             self.ready.push_back(index);
         }
     }
@@ -153,9 +164,10 @@ impl<T: Completable> Watch<T> {
     fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<T, ()>> {
         loop {
             if let Some(index) = self.ready.pop_front() {
+                self.left -= 1;
                 return self.items[index].take().map(Ok);
             }
-            if self.items.iter().all(Option::is_none) {
+            if self.left == 0 {
                 return None;
             }
             if !self.wait_posted(deadline) {
@@ -167,9 +179,10 @@ impl<T: Completable> Watch<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
             if let Some(index) = self.ready.pop_front() {
+                self.left -= 1;
                 return Poll::Ready(self.items[index].take());
             }
-            if self.items.iter().all(Option::is_none) {
+            if self.left == 0 {
                 return Poll::Ready(None);
             }
             let indices = {
@@ -201,7 +214,7 @@ pub struct AsCompleted<T> {
 impl<T> fmt::Debug for AsCompleted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsCompleted")
-            .field("left", &self.watch.items.iter().flatten().count())
+            .field("left", &self.watch.left)
             .finish()
     }
 }
@@ -270,7 +283,7 @@ pub struct AsCompletedTimeout<T> {
 impl<T> fmt::Debug for AsCompletedTimeout<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsCompletedTimeout")
-            .field("left", &self.watch.items.iter().flatten().count())
+            .field("left", &self.watch.left)
             .field("timed_out", &self.timed_out)
             .finish()
     }
@@ -435,10 +448,10 @@ fn wait_until<T: Completable>(
 }
 
 fn satisfied<T>(watch: &Watch<T>, return_when: ReturnWhen) -> bool {
-    let all = watch.finished.iter().all(Option::is_some);
+    let all = watch.done == watch.finished.len();
     match return_when {
-        ReturnWhen::FirstCompleted => all || watch.finished.iter().any(Option::is_some),
-        ReturnWhen::FirstException => all || watch.finished.contains(&Some(Finished::Failed)),
+        ReturnWhen::FirstCompleted => all || watch.done > 0,
+        ReturnWhen::FirstException => all || watch.failed > 0,
         ReturnWhen::AllCompleted => all,
     }
 }
