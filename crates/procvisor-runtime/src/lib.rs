@@ -65,7 +65,7 @@ pub mod __private;
 
 pub use actor::{
     Actor, ActorContext, ActorError, ActorHost, ActorId, CallFailure, InitError, Place, RemoteRef,
-    spawn_in, spawn_local, spawn_local_named, spawn_named_in,
+    ReplyLater, spawn_in, spawn_local, spawn_local_named, spawn_named_in,
 };
 pub use children::{active_children, active_processes};
 pub use context::{

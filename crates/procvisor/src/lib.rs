@@ -60,10 +60,10 @@ pub use procvisor_pool::{
 pub use procvisor_runtime::{
     Actor, ActorContext, ActorError, ActorHost, ActorId, AutoShutdown, Backoff, CallFailure,
     ChildCounts, ChildExit, ChildInfo, ChildNode, ChildSpec, ChildState, DynamicSpec,
-    DynamicSupervisor, EventKind, InitError, Place, Placement, ProcessNode, RemoteRef, Restart,
-    ServiceNode, Shutdown, Strategy, SupervisionTree, Supervisor, SupervisorError, SupervisorEvent,
-    SupervisorEvents, SupervisorRef, SupervisorSpec, register_actor, spawn_in, spawn_local,
-    spawn_local_named, spawn_named_in,
+    DynamicSupervisor, EventKind, InitError, Place, Placement, ProcessNode, RemoteRef, ReplyLater,
+    Restart, ServiceNode, Shutdown, Strategy, SupervisionTree, Supervisor, SupervisorError,
+    SupervisorEvent, SupervisorEvents, SupervisorRef, SupervisorSpec, register_actor, spawn_in,
+    spawn_local, spawn_local_named, spawn_named_in,
 };
 pub use procvisor_runtime::{
     Context, ContextError, CurrentProcess, DEFAULT_START_METHOD, ExitCode, ExitReason, Failure,

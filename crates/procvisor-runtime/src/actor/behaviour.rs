@@ -97,6 +97,9 @@ pub struct ActorContext<A: Actor> {
     pub(crate) stop: AtomicBool,
     /// Set to end the actor as crashed, with this failure (a supervisor that gives up).
     pub(crate) failed: std::sync::Mutex<Option<crate::outcome::Failure>>,
+    /// The reply to the call being handled, until the handler keeps it
+    /// ([`reply_later`](Self::reply_later)) or returns.
+    pub(crate) call: std::sync::Mutex<Option<super::hosted::ReplyTo>>,
 }
 
 impl<A: Actor> ActorContext<A> {
@@ -113,6 +116,29 @@ impl<A: Actor> ActorContext<A> {
     /// The name it was registered under, if any.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// Keeps the reply to the call being handled, to answer it later with
+    /// [`ReplyLater::send`](super::ReplyLater::send): what the handler returns is then not
+    /// sent. An actor answers a call it cannot answer yet this way (a lock that is taken, a
+    /// queue that is empty) and goes on with its other messages, as an OTP gen_server does
+    /// with `noreply`.
+    ///
+    /// `None` when there is no call to keep: the message is a cast, a pool's task (its
+    /// reply is what the handler returns), or the reply was already kept.
+    pub fn reply_later(&self) -> Option<super::ReplyLater<A::Reply>> {
+        let kept = self.call.lock().unwrap_or_else(|p| p.into_inner()).take();
+        kept.map(super::ReplyLater::new)
+    }
+
+    /// Holds `reply` as the call being handled.
+    pub(crate) fn begin_call(&self, reply: super::hosted::ReplyTo) {
+        *self.call.lock().unwrap_or_else(|p| p.into_inner()) = Some(reply);
+    }
+
+    /// The reply to the call just handled, unless the handler kept it for later.
+    pub(crate) fn end_call(&self) -> Option<super::hosted::ReplyTo> {
+        self.call.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Stops the actor, normally, once the current message is handled.

@@ -87,6 +87,12 @@ pub enum CallFailure {
     /// The actor stopped before it handled this message.
     #[error("the actor stopped before it handled the message")]
     Stopped,
+    /// The actor kept the call to answer later ([`ActorContext::reply_later`]), then dropped
+    /// it without answering.
+    ///
+    /// [`ActorContext::reply_later`]: crate::ActorContext::reply_later
+    #[error("the actor kept the call to answer later, then dropped it unanswered")]
+    Unanswered,
     /// The message or the reply could not be encoded or decoded.
     #[error("{0}")]
     Codec(String),

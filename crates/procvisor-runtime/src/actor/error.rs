@@ -27,6 +27,11 @@ pub enum ActorError {
     /// The actor stopped before it handled the message.
     #[error("the actor stopped before it handled the message")]
     Stopped,
+    /// The actor kept the call to answer later
+    /// ([`ActorContext::reply_later`](crate::ActorContext::reply_later)), then dropped it
+    /// without answering.
+    #[error("the actor kept the call to answer later, then dropped it unanswered")]
+    Unanswered,
     /// A message or reply could not be encoded or decoded.
     #[error("{0}")]
     Codec(String),
@@ -66,6 +71,7 @@ impl From<CallFailure> for ActorError {
             CallFailure::Unreachable(why) => ActorError::Unreachable(why),
             CallFailure::Panicked(failure) => ActorError::Panicked(failure),
             CallFailure::Stopped => ActorError::Stopped,
+            CallFailure::Unanswered => ActorError::Unanswered,
             CallFailure::Codec(message) => ActorError::Codec(message),
             CallFailure::StartFailed(message) => ActorError::StartFailed(message),
             CallFailure::NameTaken { name, holder } => ActorError::NameTaken { name, holder },

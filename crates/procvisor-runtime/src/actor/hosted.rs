@@ -133,16 +133,28 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
             },
             HostedMsg::Call(payload, reply) => {
                 match payload.decode::<A::Msg>() {
-                    Ok(msg) => match state.run(msg).await {
-                        Ok(answer) => reply.send(Payload::encode(&answer).map_err(|e| {
-                            CallFailure::Codec(format!("cannot encode the reply: {e}"))
-                        })),
-                        Err(failure) => {
-                            reply.send(Err(CallFailure::Panicked(failure.clone())));
-                            state.crash(&myself, failure);
-                            return Ok(());
+                    Ok(msg) => {
+                        state.ctx.begin_call(reply);
+                        let ran = state.run(msg).await;
+                        // Kept by the handler (`reply_later`): it answers later.
+                        let reply = state.ctx.end_call();
+                        match ran {
+                            Ok(answer) => {
+                                if let Some(reply) = reply {
+                                    reply.send(Payload::encode(&answer).map_err(|e| {
+                                        CallFailure::Codec(format!("cannot encode the reply: {e}"))
+                                    }));
+                                }
+                            }
+                            Err(failure) => {
+                                if let Some(reply) = reply {
+                                    reply.send(Err(CallFailure::Panicked(failure.clone())));
+                                }
+                                state.crash(&myself, failure);
+                                return Ok(());
+                            }
                         }
-                    },
+                    }
                     Err(e) => reply.send(Err(CallFailure::Codec(format!(
                         "the message is not a {}: {e}",
                         std::any::type_name::<A::Msg>()
@@ -301,6 +313,7 @@ async fn start_named<A: Actor>(
         name: name.clone(),
         stop: AtomicBool::new(false),
         failed: std::sync::Mutex::new(None),
+        call: std::sync::Mutex::new(None),
     };
     let failed = StartSlot::default();
     if let Err(e) =

@@ -17,6 +17,7 @@ mod mailbox;
 mod net;
 mod on_thread;
 mod remote_ref;
+mod reply_later;
 pub(crate) mod served;
 mod spawning;
 
@@ -25,6 +26,7 @@ pub use behaviour::{Actor, ActorContext, InitError};
 pub use envelope::CallFailure;
 pub use error::ActorError;
 pub use remote_ref::RemoteRef;
+pub use reply_later::ReplyLater;
 pub use spawning::{ActorHost, Place, spawn_in, spawn_local, spawn_local_named, spawn_named_in};
 
 pub(crate) use address::{Address, Recipient};

@@ -8,7 +8,7 @@
 use super::address::{ActorId, Address};
 use super::behaviour::{Actor, ActorContext};
 use super::envelope::CallFailure;
-use super::hosted::{HostedMsg, catch_future};
+use super::hosted::{HostedMsg, ReplyTo, catch_future};
 use super::mailbox::Mailbox;
 use super::net::ActorEnd;
 use super::remote_ref::RemoteRef;
@@ -61,6 +61,13 @@ pub(crate) trait ErasedActor: Send {
         runtime: &tokio::runtime::Runtime,
         msg: &Payload,
     ) -> Result<Payload, CallFailure>;
+    /// Runs a call; its reply and answer, unless the handler kept the reply for later.
+    fn run_call(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        msg: &Payload,
+        reply: ReplyTo,
+    ) -> Option<(ReplyTo, Result<Payload, CallFailure>)>;
     fn stopping(&mut self, runtime: &tokio::runtime::Runtime);
     fn describe(&self) -> Option<crate::supervisor::ServiceNode>;
     fn flow(&self) -> Flow;
@@ -116,6 +123,17 @@ impl<A: Actor> ErasedActor for OnThread<A> {
             .map_err(|e| CallFailure::Codec(format!("cannot encode the reply: {e}")))
     }
 
+    fn run_call(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        msg: &Payload,
+        reply: ReplyTo,
+    ) -> Option<(ReplyTo, Result<Payload, CallFailure>)> {
+        self.ctx.begin_call(reply);
+        let answer = self.run_one(runtime, msg);
+        self.ctx.end_call().map(|reply| (reply, answer))
+    }
+
     fn stopping(&mut self, runtime: &tokio::runtime::Runtime) {
         let _ = runtime.block_on(catch_future(self.actor.stopping()));
     }
@@ -161,6 +179,7 @@ pub(crate) fn start_erased<A: Actor>(
         name: None,
         stop: AtomicBool::new(false),
         failed: std::sync::Mutex::new(None),
+        call: std::sync::Mutex::new(None),
     };
     // Reachable while its `start` runs: what it is sent meanwhile waits for this thread.
     net.local.insert(
@@ -208,7 +227,9 @@ impl ThreadActor {
     pub fn run_message(&mut self, message: NetMessage) -> Flow {
         match message.0 {
             HostedMsg::Call(payload, reply) => {
-                reply.send(self.inner.run_one(&self.runtime, &payload));
+                if let Some(reply) = self.inner.run_call(&self.runtime, &payload, reply) {
+                    reply.0.send(reply.1);
+                }
             }
             HostedMsg::Cast(payload) => {
                 if let Err(e) = self.inner.run_one(&self.runtime, &payload) {
