@@ -60,6 +60,11 @@ pub enum ManagerError {
         /// What is wrong, and the fix.
         message: String,
     },
+    /// An object could not be found by its name or reference ([`Proxy`](crate::Proxy)): no
+    /// object is registered under the name, the name is taken, the actor cannot be reached,
+    /// or the object is of another kind than the proxy.
+    #[error("{0}")]
+    Lookup(String),
     /// No supervisor runs a manager under this child id now: none was started, it is being
     /// restarted, or its supervisor gave it up.
     #[error("no supervised manager \"{id}\" runs now (not started, restarting, or ended)")]

@@ -69,6 +69,7 @@
 mod client;
 mod error;
 mod manager;
+mod object_actor;
 mod offload;
 mod per_process;
 mod protocol;
@@ -79,6 +80,7 @@ mod supervised;
 
 pub use error::ManagerError;
 pub use manager::{Manager, ManagerBuilder, ManagerStats};
+pub use object_actor::{ManagedObject, ObjectInfo, ObjectKind, ObjectMsg, Proxy};
 pub use procvisor_wire::{Address, Object, object};
 pub use proxy::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EntryIter, EventProxy,

@@ -113,6 +113,12 @@ pub(crate) enum Request {
     Session(Session),
     /// How many objects the manager holds and how many connections it serves.
     Stats,
+    /// The actor that stands for object `id` in the manager process (started on first use),
+    /// or, with a name, a new one registered under it in the program.
+    ObjectActor {
+        id: ObjectId,
+        name: Option<String>,
+    },
     /// Starts an actor of the registered type `actor` in the manager process.
     SpawnActor {
         actor: String,

@@ -48,9 +48,10 @@
 
 pub use procvisor_manager::{
     ActorProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EntryIter, EventProxy,
-    ListIter, ListProxy, LockProxy, Manager, ManagerBuilder, ManagerError, ManagerServer,
-    ManagerStats, NamespaceProxy, PoolProxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy,
-    SetProxy, SharedMemoryManager, ValueProxy,
+    ListIter, ListProxy, LockProxy, ManagedObject, Manager, ManagerBuilder, ManagerError,
+    ManagerServer, ManagerStats, NamespaceProxy, ObjectInfo, ObjectKind, ObjectMsg, PoolProxy,
+    Proxy, ProxyGuard, ProxyPermit, QueueProxy, SemaphoreProxy, SetProxy, SharedMemoryManager,
+    ValueProxy,
 };
 pub use procvisor_pool::futures::{ProcessPoolExecutor, ThreadPoolExecutor};
 pub use procvisor_pool::{

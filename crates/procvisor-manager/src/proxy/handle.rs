@@ -208,6 +208,10 @@ macro_rules! proxy_serde {
             pub(crate) fn from_handle(handle: $crate::proxy::handle::Handle) -> Self {
                 $proxy { handle, _types: std::marker::PhantomData }
             }
+
+            pub(crate) fn handle(&self) -> &$crate::proxy::handle::Handle {
+                &self.handle
+            }
         }
     };
 }

@@ -31,6 +31,10 @@ impl NamespaceProxy {
         NamespaceProxy { handle }
     }
 
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     /// `ns.name`: a missing attribute is the manager's `AttributeError`.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ManagerError> {
         self.handle.call(attribute(name)).and_then(reply::value)

@@ -61,6 +61,10 @@ impl LockProxy {
         LockProxy { handle }
     }
 
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     fn acquire_within(&self, timeout: Option<Duration>) -> Result<ProxyGuard<'_>, ManagerError> {
         let owner = Owner::current();
         let acquired = self.handle.boolean(Op::Acquire { owner, timeout })?;
@@ -211,6 +215,10 @@ impl SemaphoreProxy {
         SemaphoreProxy { handle }
     }
 
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     fn acquire_within(&self, timeout: Option<Duration>) -> Result<ProxyPermit<'_>, ManagerError> {
         let owner = Owner::current();
         let acquired = self.handle.boolean(Op::Acquire { owner, timeout })?;
@@ -320,6 +328,10 @@ impl ConditionProxy {
         ConditionProxy {
             lock: LockProxy::from_handle(handle),
         }
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.lock.handle
     }
 
     /// The condition's lock: acquire it around waits and notifies.
@@ -523,6 +535,10 @@ impl EventProxy {
         EventProxy { handle }
     }
 
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     twins! {
         /// `is_set()`.
         pub fn is_set / is_set_async(&self) -> bool {
@@ -573,6 +589,10 @@ pub struct BarrierProxy {
 impl BarrierProxy {
     pub(crate) fn from_handle(handle: Handle) -> BarrierProxy {
         BarrierProxy { handle }
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     twins! {

@@ -100,6 +100,25 @@ impl Object {
         }
     }
 
+    fn kind(&self) -> crate::ObjectKind {
+        use crate::ObjectKind as K;
+        match self {
+            Object::Dict(_) => K::Dict,
+            Object::Set(_) => K::Set,
+            Object::Namespace(_) => K::Namespace,
+            Object::List(_) => K::List,
+            Object::Array(_) => K::Array,
+            Object::Value(_) => K::Value,
+            Object::Lock(_) => K::Lock,
+            Object::Semaphore(_) => K::Semaphore,
+            Object::Condition(_) => K::Condition,
+            Object::Event(_) => K::Event,
+            Object::Barrier(_) => K::Barrier,
+            Object::Queue(_) => K::Queue,
+            Object::Pool(_) => K::Pool,
+        }
+    }
+
     /// Releases what client process `session` held here (it has ended); says what, if anything.
     fn release_held_by(&self, session: Session) -> Option<String> {
         match self {
@@ -123,6 +142,9 @@ struct Objects {
     sessions: Mutex<HashMap<Session, usize>>,
     /// Connections being served now.
     connections: AtomicU64,
+    /// The actor that stands for each object that was asked for one (see
+    /// [`crate::ManagedObject`]): its process path and number.
+    actors: Mutex<HashMap<ObjectId, (Vec<u32>, u64)>>,
 }
 
 impl Default for Objects {
@@ -140,6 +162,7 @@ impl Default for Objects {
             next: AtomicU64::new(base),
             sessions: Mutex::default(),
             connections: AtomicU64::new(0),
+            actors: Mutex::default(),
         }
     }
 }
@@ -176,6 +199,7 @@ impl Objects {
                 *lock(&self.sessions).entry(session).or_default() += 1;
                 Response::Done
             }
+            Request::ObjectActor { id, name } => self.object_actor(id, name),
             Request::SpawnActor { actor, args, name } => {
                 match pool_support::start_served_actor(&actor, args, name) {
                     Ok((path, id)) => Response::Actor { path, id },
@@ -228,6 +252,35 @@ impl Objects {
         }
     }
 
+    /// The actor for object `id`: the one it has, or a new one (always, for a name: each name
+    /// is an actor of its own, all standing for the same object).
+    fn object_actor(&self, id: ObjectId, name: Option<String>) -> Response {
+        if !lock(&self.objects).contains_key(&id) {
+            return Response::Error(crate::error::remote(
+                "ReferenceError",
+                format!("the manager holds no object {id}"),
+            ));
+        }
+        if name.is_none() {
+            if let Some((path, actor)) = lock(&self.actors).get(&id) {
+                return Response::Actor {
+                    path: path.clone(),
+                    id: *actor,
+                };
+            }
+        }
+        // Two first asks at once may both start one; the second one kept wins, both work.
+        match crate::object_actor::start_in_manager(id, name.clone()) {
+            Ok((path, actor)) => {
+                if name.is_none() {
+                    lock(&self.actors).insert(id, (path.clone(), actor));
+                }
+                Response::Actor { path, id: actor }
+            }
+            Err(e) => Response::Error(e),
+        }
+    }
+
     /// Stops the workers of every pool the manager serves (it is shutting down).
     fn terminate_pools(&self) {
         let objects: Vec<Arc<Object>> = lock(&self.objects).values().cloned().collect();
@@ -267,12 +320,32 @@ impl Objects {
     }
 }
 
+/// The server this process runs, for the actors that stand for its objects.
+static SERVED: std::sync::OnceLock<(Arc<Objects>, crate::client::Endpoint)> =
+    std::sync::OnceLock::new();
+
+/// What the actor for object `id` of the manager in this process says about it.
+pub(crate) fn describe_object(id: ObjectId) -> Option<crate::ObjectInfo> {
+    let (objects, endpoint) = SERVED.get()?;
+    let kind = lock(&objects.objects).get(&id)?.kind();
+    Some(crate::ObjectInfo {
+        kind,
+        id,
+        manager: endpoint.address.clone(),
+        handle: crate::proxy::handle::Handle {
+            endpoint: endpoint.clone(),
+            id,
+        },
+    })
+}
+
 /// A manager server in this process: Python's `manager.get_server()`. Most programs use
 /// [`Manager::start`](crate::Manager::start), which runs one in a process of its own; a server
 /// of its own is for a program whose whole job is serving objects to other machines.
 pub struct ManagerServer {
     listener: Listener,
     objects: Arc<Objects>,
+    authkey: Vec<u8>,
 }
 
 impl std::fmt::Debug for ManagerServer {
@@ -307,6 +380,7 @@ impl ManagerServer {
         Ok(ManagerServer {
             listener,
             objects: Arc::default(),
+            authkey: authkey.to_vec(),
         })
     }
 
@@ -318,7 +392,18 @@ impl ManagerServer {
     /// Serves clients until one asks for a shutdown; then this process exits (as Python's
     /// `serve_forever` does), taking its objects with it.
     pub fn serve_forever(self) {
-        let ManagerServer { listener, objects } = self;
+        let ManagerServer {
+            listener,
+            objects,
+            authkey,
+        } = self;
+        let endpoint = crate::client::Endpoint {
+            address: listener.address().clone(),
+            authkey,
+            liveness: crate::client::DEFAULT_LIVENESS,
+        };
+        // One server per process serves actors (a second one's objects have none).
+        let _ = SERVED.set((objects.clone(), endpoint));
         let listener = Arc::new(listener);
         let handshakes = Arc::new(Handshakes::default());
         loop {

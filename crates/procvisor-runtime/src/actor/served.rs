@@ -38,7 +38,43 @@ pub fn start(
         .map_err(|_| ActorError::StartFailed("the start was dropped".into()))?
         .map_err(|e| ActorError::from(e.into_failure()))?;
     let net = node().actor_net();
+    reachable_from_the_root();
     Ok((net.address_of(id).node, id.0))
+}
+
+/// Whether this process's actors can be reached by id from the rest of the program.
+static REACHABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this process's actors reachable by id from any process of the program, before their
+/// address is handed out (through another protocol, so it may arrive first). A process that
+/// was not started as an actor host links to its parent on its first envelope up; a round
+/// trip to the main process opens every link on the way and returns once each is in place.
+fn reachable_from_the_root() {
+    use std::sync::atomic::Ordering;
+    let net = node().actor_net();
+    if net.here.is_empty() || REACHABLE.load(Ordering::Acquire) {
+        return;
+    }
+    let to = super::Address {
+        node: Vec::new(),
+        // No actor has this number: the main process answers that at once.
+        recipient: super::Recipient::Id(ActorId(u64::MAX)),
+    };
+    let (caller, slot) = net.new_call(&to.node);
+    net.route(Envelope {
+        to,
+        body: Body::Call {
+            from: caller.clone(),
+            message: super::net::unit(),
+        },
+    });
+    match slot.wait(Instant::now().checked_add(Duration::from_secs(10)), None) {
+        Some(_) => REACHABLE.store(true, Ordering::Release),
+        None => {
+            net.forget_call(caller.call);
+            tracing::warn!(target: "procvisor::actor", "the main process did not answer: actors here may not be reachable by id yet");
+        }
+    }
 }
 
 /// Calls actor `id` of this process with an encoded message and waits for the encoded reply,
