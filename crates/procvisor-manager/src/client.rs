@@ -11,7 +11,7 @@ use procvisor_wire::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where a manager is, the key it wants, and how long its silence is borne.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +50,63 @@ fn hung_up(conn: &Connection) -> bool {
     crate::server::hung_up(std::os::fd::AsRawFd::as_raw_fd(conn))
 }
 
+/// The connection this thread used last, kept out of [`IDLE`]: a thread that calls one manager
+/// again and again (the common case) takes it back without a lock, a map or a look at the
+/// socket.
+struct Recent {
+    generation: u64,
+    address: Address,
+    conn: Connection,
+    used: Instant,
+}
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Option<Recent>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A connection used this recently needs no look for a hang-up before it is reused: a manager
+/// that ended since cannot have been restarted at its address yet (a start takes longer), so a
+/// fresh connection would fail as well.
+const FRESH: Duration = Duration::from_millis(1);
+
+fn take_recent(address: &Address) -> Option<Connection> {
+    let recent = RECENT.with(|r| r.borrow_mut().take())?;
+    if recent.generation != crate::per_process::generation() {
+        // Inherited through a fork: the parent's conversation, left alone.
+        std::mem::forget(recent);
+        return None;
+    }
+    if recent.address != *address {
+        put_idle(&recent.address, recent.conn);
+        return None;
+    }
+    if recent.used.elapsed() > FRESH && hung_up(&recent.conn) {
+        return None;
+    }
+    Some(recent.conn)
+}
+
+fn put_recent(address: &Address, conn: Connection) {
+    let recent = Recent {
+        generation: crate::per_process::generation(),
+        address: address.clone(),
+        conn,
+        used: Instant::now(),
+    };
+    let displaced = RECENT.with(|r| r.borrow_mut().replace(recent));
+    if let Some(old) = displaced {
+        if old.generation == crate::per_process::generation() {
+            put_idle(&old.address, old.conn);
+        } else {
+            std::mem::forget(old);
+        }
+    }
+}
+
 fn take_idle(address: &Address) -> Option<Connection> {
+    if let Some(conn) = take_recent(address) {
+        return Some(conn);
+    }
     let mut idle = IDLE.lock();
     let pool = idle.get_mut(address)?;
     // One whose manager hung up (it died, or was restarted) would fail its call.
@@ -82,6 +138,9 @@ fn sweep_idle() {
 /// Drops every idle connection to the manager at `address` (it is shutting down), and this
 /// process's lifeline to it.
 pub(crate) fn forget_idle(address: &Address) {
+    if let Some(conn) = take_recent(address) {
+        drop(conn);
+    }
     IDLE.lock().remove(address);
     LIFELINES.lock().remove(address);
 }
@@ -187,7 +246,7 @@ impl Endpoint {
         // nothing (a value it could not encode), is reused.
         let reusable = matches!(response, Ok(_) | Err(ManagerError::Codec(_)));
         if reusable && !cancelled {
-            put_idle(&self.address, conn);
+            put_recent(&self.address, conn);
         }
         match response? {
             Response::Error(message) => Err(ManagerError::Remote(message)),

@@ -46,3 +46,30 @@ impl<T: Default> PerProcess<T> {
         state.1.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// How many forks made this process from the one the program started as, as far as this
+/// process's own line goes: it changes in a forked child (counted by a handler that runs in
+/// the child of every fork made through the C library, which procvisor's are), so comparing
+/// it costs no system call, where comparing pids does.
+pub(crate) fn generation() -> u64 {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        extern "C" fn forked() {
+            GENERATION.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: registers a handler that only bumps an atomic, which is async-signal-safe as
+        // a child handler must be.
+        let registered = unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+        if registered != 0 {
+            // Without the handler a fork would go unseen: never report the same generation.
+            NO_HANDLER.store(true, Ordering::Relaxed);
+        }
+    });
+    if NO_HANDLER.load(Ordering::Relaxed) {
+        return u64::from(std::process::id()) | 1 << 63;
+    }
+    GENERATION.load(Ordering::Relaxed)
+}
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static NO_HANDLER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -168,7 +168,15 @@ impl Default for Objects {
 }
 
 impl Objects {
-    fn handle(&self, request: Request, client_gone: &dyn Fn() -> bool) -> Response {
+    /// Answers `request`. `last` is the object this connection called last: a client that
+    /// calls one object again and again finds it without the table's lock (objects are never
+    /// removed, so it cannot go stale).
+    fn handle(
+        &self,
+        request: Request,
+        client_gone: &dyn Fn() -> bool,
+        last: &mut Option<(ObjectId, Arc<Object>)>,
+    ) -> Response {
         match request {
             Request::Create(create) => match Object::create(create) {
                 Ok(object) => {
@@ -179,9 +187,16 @@ impl Objects {
                 Err(e) => Response::Error(e),
             },
             Request::Call { id, op } => {
-                let object = lock(&self.objects).get(&id).cloned();
+                let object = match last {
+                    Some((last_id, object)) if *last_id == id => Some(object.clone()),
+                    _ => lock(&self.objects).get(&id).cloned(),
+                };
                 match object {
-                    Some(object) => object.call(op, client_gone),
+                    Some(object) => {
+                        let response = object.call(op, client_gone);
+                        *last = Some((id, object));
+                        response
+                    }
                     None => Response::Error(crate::error::remote(
                         "ReferenceError",
                         format!(
@@ -490,6 +505,7 @@ fn serve_connection(objects: &Objects, conn: Connection, listener: &Listener) {
         false
     };
     let mut lifeline = None;
+    let mut last = None;
     loop {
         let Ok(request) = conn.borrow_mut().recv::<Request>() else {
             break;
@@ -499,7 +515,7 @@ fn serve_connection(objects: &Objects, conn: Connection, listener: &Listener) {
             lifeline = Some(session);
         }
         last_beat.set(std::time::Instant::now());
-        let response = objects.handle(request, &client_gone);
+        let response = objects.handle(request, &client_gone, &mut last);
         let sent = match conn.borrow_mut().send(&response) {
             // Nothing was sent: say why instead (a whole list or dict too large to carry).
             Err(e @ procvisor_wire::ConnectionError::FrameTooLarge { .. }) => conn
