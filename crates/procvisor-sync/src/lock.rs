@@ -321,7 +321,10 @@ impl RLockState {
     /// One more level for the owner, or the first for a new owner.
     pub(crate) fn enter(&self, deadline: Option<Instant>, blocking: bool) -> Option<Acquired> {
         if self.held_by_me() {
-            self.count.fetch_add(1, Ordering::Relaxed);
+            // Only the owner changes the count while it holds the lock: no read-modify-write
+            // (a locked instruction on a line the other process keeps reading) is needed.
+            let depth = self.count.load(Ordering::Relaxed);
+            self.count.store(depth + 1, Ordering::Relaxed);
             return Some(Acquired::Cleanly);
         }
         let acquired = if blocking {
@@ -345,9 +348,13 @@ impl RLockState {
                 ReleaseError::NotOwner
             });
         }
-        if self.count.fetch_sub(1, Ordering::Relaxed) == 1 {
+        let depth = self.count.load(Ordering::Relaxed);
+        if depth <= 1 {
+            self.count.store(0, Ordering::Relaxed);
             self.owner_tid.store(0, Ordering::Relaxed);
             self.raw.unlock();
+        } else {
+            self.count.store(depth - 1, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -176,7 +176,11 @@ impl RawLock {
             }
             if spins < SPINS {
                 spins += 1;
-                futex::spin_hint();
+                // Back off more at each look: every look pulls the line away from the owner,
+                // whose next write must then take it back.
+                for _ in 0..(1_u32 << (spins / 8).min(4)) {
+                    futex::spin_hint();
+                }
                 continue;
             }
             if word & WAITERS == 0
