@@ -352,6 +352,17 @@ fn manager_actor_is_signed_by_every_start_method_and_read_over_tcp() {
 }
 
 #[test]
+fn ticket_desk_answers_every_waiting_customer_when_it_opens() {
+    assert_eq!(
+        output("ticket_desk"),
+        "4 customers wait at the closed desk\n\
+         the desk opens and serves 4\n\
+         tickets handed out: [1, 2, 3, 4]\n\
+         a late customer gets ticket 5\n"
+    );
+}
+
+#[test]
 fn first_actor_counts_a_cast_and_a_call() {
     assert_eq!(output("first_actor"), "the count is 16\n");
 }
