@@ -9,11 +9,19 @@ use procvisor_cluster::current_host;
 use procvisor_pool::{AsyncResult, Pool, PoolError};
 use std::time::{Duration, Instant};
 
-/// Notes in `dir` that it started (`<host>-<pid>`), sleeps, then says where it ran.
+/// Notes in `dir` that it started (`<host>-<pid>`), waits at its gate (see [`busy_pool`]) and
+/// `ms` more, then says where it ran.
 fn slow(dir: String, ms: u64) -> String {
     let host = current_host().unwrap_or_default();
     if !dir.is_empty() {
         let _ = std::fs::write(format!("{dir}/{host}-{}", std::process::id()), b"");
+        // Held until the test opens the gate: a task that is running when a host is lost is
+        // still running then, however slowly the hosts started.
+        let gate = std::path::Path::new(&dir).join("go");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !gate.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     std::thread::sleep(Duration::from_millis(ms));
     host
@@ -46,12 +54,12 @@ fn outcomes(results: &[AsyncResult<String>]) -> (Vec<String>, Vec<String>) {
     (done, lost)
 }
 
-/// Submits `n` tasks of `ms` each, and waits until every worker of both hosts (two each) has
-/// started one. A host said which tasks it runs when it acknowledged them, before they started.
-fn busy_pool(pool: &Pool, n: usize, ms: u64, test: &str) -> Vec<AsyncResult<String>> {
+/// Submits `n` tasks held at a gate, and waits until every worker of both hosts (two each) has
+/// started one; the tasks' results, and the gate to open ([`open`]).
+fn busy_pool(pool: &Pool, n: usize, test: &str) -> (Vec<AsyncResult<String>>, String) {
     let dir = notes_dir(test);
     let results: Vec<_> = (0..n)
-        .map(|_| pool.apply_async(slow, (dir.clone(), ms)).unwrap())
+        .map(|_| pool.apply_async(slow, (dir.clone(), 0u64)).unwrap())
         .collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -65,7 +73,12 @@ fn busy_pool(pool: &Pool, n: usize, ms: u64, test: &str) -> Vec<AsyncResult<Stri
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    results
+    (results, dir)
+}
+
+/// Lets the held tasks finish.
+fn open(gate: &str) {
+    std::fs::write(std::path::Path::new(gate).join("go"), b"").unwrap();
 }
 
 /// Waits until the pool has failed at least one task; how long that took.
@@ -85,10 +98,11 @@ fn a_killed_host_fails_exactly_its_running_tasks_and_the_rest_finish_elsewhere()
     within(LIMIT, "a killed host", || {
         let cluster = local_cluster(2);
         let pool = Pool::builder().cluster(&cluster).build().unwrap();
-        let results = busy_pool(&pool, 8, 1500, "killed");
+        let (results, gate) = busy_pool(&pool, 8, "killed");
         let killed = Instant::now();
         signal(agent_pid(&cluster, "node-1"), libc::SIGKILL);
         let seen = first_failure_after(&pool, killed);
+        open(&gate);
         assert!(
             seen <= HOST_TIMEOUT + Duration::from_secs(1),
             "the loss was reported after {seen:?}"
@@ -117,7 +131,7 @@ fn a_hung_host_is_lost_then_fenced_and_joins_again_when_it_wakes() {
     within(LIMIT, "a hung host", || {
         let cluster = local_cluster(2);
         let pool = Pool::builder().cluster(&cluster).build().unwrap();
-        let results = busy_pool(&pool, 8, 1500, "hung");
+        let (results, gate) = busy_pool(&pool, 8, "hung");
         let agent = agent_pid(&cluster, "node-1");
         let stopped = Instant::now();
         signal(agent, libc::SIGSTOP);
@@ -127,6 +141,7 @@ fn a_hung_host_is_lost_then_fenced_and_joins_again_when_it_wakes() {
             "the loss was reported after {seen:?}"
         );
         signal(agent, libc::SIGCONT);
+        open(&gate);
         let (done, lost) = outcomes(&results);
         assert!(
             !lost.is_empty() && lost.iter().all(|h| h == "node-1"),
@@ -162,8 +177,9 @@ fn with_retries_a_lost_task_runs_again_on_another_host() {
             .retries(1)
             .build()
             .unwrap();
-        let results = busy_pool(&pool, 8, 1500, "retries");
+        let (results, gate) = busy_pool(&pool, 8, "retries");
         signal(agent_pid(&cluster, "node-1"), libc::SIGKILL);
+        open(&gate);
         let (done, lost) = outcomes(&results);
         assert!(lost.is_empty(), "{lost:?}");
         assert_eq!(done.len(), 8);

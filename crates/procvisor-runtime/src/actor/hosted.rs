@@ -60,7 +60,9 @@ pub(crate) enum HostedMsg {
 struct Hosted<A>(PhantomData<fn() -> A>);
 
 struct HostedState<A: Actor> {
-    actor: A,
+    /// Dropped first when the actor ends (see the `Drop`): replies it kept for later fail their
+    /// callers before its end is announced, which may end its process.
+    actor: std::mem::ManuallyDrop<A>,
     ctx: ActorContext<A>,
     end: Option<ActorEnd>,
 }
@@ -68,6 +70,8 @@ struct HostedState<A: Actor> {
 impl<A: Actor> Drop for HostedState<A> {
     /// The actor is gone, however it went (ractor skips `post_stop` in some exits).
     fn drop(&mut self) {
+        // SAFETY: the state is dropped once, here, and the actor is not touched after.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.actor) };
         let end = self.end.take().unwrap_or(ActorEnd::Stopped);
         self.release_name();
         node().actor_net().actor_ended(self.ctx.id, &end);
@@ -100,7 +104,7 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
         let error = match catch_future(A::start(args, &ctx)).await {
             Ok(Ok(actor)) => {
                 return Ok(HostedState {
-                    actor,
+                    actor: std::mem::ManuallyDrop::new(actor),
                     ctx,
                     end: None,
                 });

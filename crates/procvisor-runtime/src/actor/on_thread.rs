@@ -35,7 +35,8 @@ pub enum Flow {
 
 /// An actor driven by its owner's thread (see the module documentation).
 pub struct ThreadActor {
-    inner: Box<dyn ErasedActor>,
+    /// Dropped first when the actor ends (see the `Drop`), as a hosted actor's state is.
+    inner: std::mem::ManuallyDrop<Box<dyn ErasedActor>>,
     runtime: tokio::runtime::Runtime,
     id: ActorId,
     end: ActorEnd,
@@ -198,7 +199,7 @@ pub(crate) fn start_erased<A: Actor>(
         }
     };
     Ok(ThreadActor {
-        inner: Box::new(OnThread { actor, ctx }),
+        inner: std::mem::ManuallyDrop::new(Box::new(OnThread { actor, ctx })),
         runtime,
         id,
         end: ActorEnd::Stopped,
@@ -269,6 +270,8 @@ impl ThreadActor {
 
 impl Drop for ThreadActor {
     fn drop(&mut self) {
+        // SAFETY: dropped once, here; nothing touches `inner` after.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) };
         self.release();
         node().actor_net().actor_ended(self.id, &self.end);
     }
