@@ -325,8 +325,20 @@ impl Agent {
                         hosted.close();
                         FromAgent::Done
                     }
-                    HostCommand::Terminate | HostCommand::Fence => {
-                        self.pools().remove(&pool);
+                    HostCommand::Fence { incarnation } if incarnation != hosted.incarnation => {
+                        // The fence of an earlier life of this pool here: this one was not lost.
+                        FromAgent::Done
+                    }
+                    HostCommand::Terminate | HostCommand::Fence { .. } => {
+                        // Only the life the command was for (another may have taken its place).
+                        let mut pools = self.pools();
+                        if pools
+                            .get(&pool)
+                            .is_some_and(|current| Arc::ptr_eq(current, &hosted))
+                        {
+                            pools.remove(&pool);
+                        }
+                        drop(pools);
                         hosted.kill();
                         FromAgent::Done
                     }

@@ -93,8 +93,13 @@ pub enum HostCommand {
     Close,
     /// Stop the workers now; what runs is lost.
     Terminate,
-    /// The host was declared lost: kill the workers, send nothing more for this pool.
-    Fence,
+    /// The host's life `incarnation` was declared lost: kill its workers, send nothing more
+    /// for this pool. A later life of the host (it restarted meanwhile) is not touched: the
+    /// fence of its previous life may arrive after it joined.
+    Fence {
+        /// The life fenced ([`HostEvent::Joined`]'s `incarnation`).
+        incarnation: u64,
+    },
 }
 
 /// What the router hears from the hosts.

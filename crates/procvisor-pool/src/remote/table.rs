@@ -154,7 +154,7 @@ impl Table {
                 }
                 if self.given_up.contains(&host) {
                     // Lost too often: its workers are not used again (and are stopped).
-                    commands.push((host, HostCommand::Fence));
+                    commands.push((host, HostCommand::Fence { incarnation }));
                     return commands;
                 }
                 if let Some(old) = self.hosts.get(&host) {
@@ -166,7 +166,7 @@ impl Table {
                     commands.extend(self.lose(&host, now, "it restarted"));
                     if self.given_up.contains(&host) {
                         // That loss was one too many: the new life is not used either.
-                        commands.push((host, HostCommand::Fence));
+                        commands.push((host, HostCommand::Fence { incarnation }));
                         return commands;
                     }
                 }
@@ -196,7 +196,7 @@ impl Table {
                     h.refusing = false;
                 } else if self.is_fenced(&host, incarnation) {
                     // It missed (or could not yet act on) its fence: say it again.
-                    commands.push((host, HostCommand::Fence));
+                    commands.push((host, HostCommand::Fence { incarnation }));
                 }
             }
             HostEvent::Accepted { host, ids, running } => {
@@ -239,7 +239,7 @@ impl Table {
                     // Fenced: a lost host's late word is not believed.
                     tracing::debug!(target: "procvisor::cluster", %host, count = results.len(), "results from a fenced host dropped");
                     if self.is_fenced(&host, incarnation) {
-                        commands.push((host, HostCommand::Fence));
+                        commands.push((host, HostCommand::Fence { incarnation }));
                     }
                     return commands;
                 };
@@ -516,8 +516,14 @@ impl Table {
             || self
                 .reconnected_at
                 .is_some_and(|at| now.duration_since(at) <= 2 * self.host_timeout);
+        let fence = vec![(
+            host.to_string(),
+            HostCommand::Fence {
+                incarnation: h.incarnation,
+            },
+        )];
         if outage {
-            return vec![(host.to_string(), HostCommand::Fence)];
+            return fence;
         }
         let losses = self.losses.entry(host.to_string()).or_default();
         losses.push_back(now);
@@ -531,7 +537,7 @@ impl Table {
             tracing::error!(target: "procvisor::cluster", %host, losses = losses.len(), period = ?self.intensity.period, "host lost too often: the pool gives it up");
             self.given_up.insert(host.to_string());
         }
-        vec![(host.to_string(), HostCommand::Fence)]
+        fence
     }
 
     fn fence(&mut self, host: &str, commands: &mut Commands) {
@@ -542,7 +548,12 @@ impl Table {
                     incarnation: h.incarnation,
                 },
             );
-            commands.push((host.to_string(), HostCommand::Fence));
+            commands.push((
+                host.to_string(),
+                HostCommand::Fence {
+                    incarnation: h.incarnation,
+                },
+            ));
         }
     }
 

@@ -109,7 +109,7 @@ fn runs(commands: &Commands) -> Vec<(String, Vec<u64>)> {
 fn fences(commands: &Commands) -> Vec<String> {
     commands
         .iter()
-        .filter(|(_, c)| matches!(c, HostCommand::Fence))
+        .filter(|(_, c)| matches!(c, HostCommand::Fence { .. }))
         .map(|(h, _)| h.clone())
         .collect()
 }
@@ -449,4 +449,30 @@ fn a_host_given_up_by_a_restart_gets_no_work_in_its_new_life() {
     }
     let sent = runs(&f.table.submit(f.jobs(1..5, 0), f.at(100)));
     assert!(sent.iter().all(|(host, _)| host == "b"), "{sent:?}");
+}
+
+/// The incarnations each `Fence` command is for, by host.
+fn fenced_lives(commands: &Commands) -> Vec<(String, u64)> {
+    commands
+        .iter()
+        .filter_map(|(host, command)| match command {
+            HostCommand::Fence { incarnation } => Some((host.clone(), *incarnation)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_that_restarted_is_fenced_in_its_old_life_only() {
+    let mut f = Fixture::new();
+    f.join("a", 1, 2, 0);
+    // It comes back as a new life (its agent restarted the pool, say after an outage).
+    let commands = f.join("a", 2, 2, 100);
+    assert_eq!(fenced_lives(&commands), vec![("a".to_string(), 1)]);
+    // A late word of the old life fences nothing of the new one, which gets work.
+    let commands = f.event(beat("a", 1, &[]), 200);
+    assert!(fenced_lives(&commands).iter().all(|(_, life)| *life == 1));
+    let jobs = f.jobs(0..2, 0);
+    let commands = f.table.submit(jobs, f.at(300));
+    assert_eq!(runs(&commands), vec![("a".to_string(), vec![0, 1])]);
 }
