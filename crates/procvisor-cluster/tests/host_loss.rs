@@ -73,6 +73,15 @@ fn busy_pool(pool: &Pool, n: usize, test: &str) -> (Vec<AsyncResult<String>>, St
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    // And the router has heard that they run (the hosts' answers may be slower than the tasks'
+    // notes): only what it knows runs on a lost host is lost with it.
+    while pool.stats().running < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the router did not hear that the tasks run"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     (results, dir)
 }
 

@@ -18,9 +18,11 @@ pub struct PoolStats {
     pub completed: u64,
     /// Tasks that failed (panic, lost worker, time limit, terminate, broken pool).
     pub failed: u64,
-    /// Tasks waiting for a worker.
+    /// Tasks waiting for a worker (in a pool across hosts, those a host holds behind its
+    /// running ones too).
     pub queued: usize,
-    /// Tasks sent to a worker and not yet answered.
+    /// Tasks sent to a worker and not yet answered (in a pool across hosts, those a host said
+    /// its workers run).
     pub running: usize,
     /// Workers that died unexpectedly (what the restart intensity counts).
     pub crashes: u64,

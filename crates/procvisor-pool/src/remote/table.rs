@@ -380,8 +380,21 @@ impl Table {
 
     pub(crate) fn publish_counts(&self) {
         let counters = &self.shared.counters;
-        counters.queued.store(self.queue.len(), Relaxed);
-        let running = self.hosts.values().map(|h| h.in_flight.len()).sum();
+        // Running: what the hosts said runs. The rest of what they hold waits there, queued.
+        let running: usize = self
+            .hosts
+            .values()
+            .map(|h| {
+                h.in_flight
+                    .keys()
+                    .filter(|id| h.running.contains(id))
+                    .count()
+            })
+            .sum();
+        let held: usize = self.hosts.values().map(|h| h.in_flight.len()).sum();
+        counters
+            .queued
+            .store(self.queue.len() + (held - running), Relaxed);
         counters.running.store(running, Relaxed);
         let ready = self.hosts.values().map(|h| h.slots).sum();
         if counters.workers_ready.swap(ready, Relaxed) != ready {
