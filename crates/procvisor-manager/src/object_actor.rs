@@ -156,6 +156,25 @@ mod sealed {
 /// program that started the manager (a program that connected over TCP uses
 /// [`Manager::publish`](crate::Manager::publish) and [`Manager::lookup`](crate::Manager::lookup)
 /// instead).
+///
+/// ```
+/// use procvisor_manager::{Manager, Proxy, QueueProxy};
+///
+/// let manager = Manager::start()?;
+/// let jobs = manager.queue::<u32>(0)?;
+/// jobs.put(7)?;
+///
+/// // A reference is a value: send it to any process of the program.
+/// let reference = jobs.remote_ref()?;
+/// let same = QueueProxy::<u32>::from_remote_ref(&reference)?;
+/// assert_eq!(same.get()?, 7);
+///
+/// // Or give the object a name, and find it by that name.
+/// jobs.register("jobs")?;
+/// QueueProxy::<u32>::named("jobs")?.put(8)?;
+/// assert_eq!(jobs.get()?, 8);
+/// # Ok::<(), procvisor_manager::ManagerError>(())
+/// ```
 pub trait Proxy: sealed::Sealed + Sized {
     /// The kind of object the proxy views.
     const KIND: ObjectKind;
