@@ -47,6 +47,7 @@ pub(crate) fn all() -> Vec<Box<dyn Workload>> {
         Box::new(pool::CrashRecovery),
         Box::new(actors::ActorCall),
         Box::new(actors::ActorCallLoaded),
+        Box::new(actors::ActorReplyLater),
         Box::new(actors::RestartAfterKill),
         Box::new(supervision::DynamicStart::new(procvisor::Placement::Local)),
         Box::new(supervision::DynamicStart::new(

@@ -68,20 +68,7 @@ impl Workload for ActorCall {
             Side::Procvisor => {
                 let echo = spawn_in::<Echo>(get_context(StartMethod::Forkserver), ())
                     .map_err(|e| e.to_string())?;
-                let msg = Some((42, None, "hello".to_string()));
-                for _ in 0..200 {
-                    echo.call(msg.clone()).map_err(|e| e.to_string())?;
-                }
-                let mut timer = OpTimer::start(n as usize, 1);
-                for _ in 0..n {
-                    let (back, _) = echo.call(msg.clone()).map_err(|e| e.to_string())?;
-                    debug_assert_eq!(back, msg);
-                    timer.tick();
-                }
-                let sample = timer.finish();
-                echo.stop_timeout(Duration::from_secs(5))
-                    .map_err(|e| e.to_string())?;
-                Ok(sample)
+                timed_calls(&echo, n)
             }
             // Context: Python's Pipe round trip (Python has no actors).
             Side::Python => PipeRtt.sample(Side::Python, smoke),
@@ -149,6 +136,97 @@ impl Workload for ActorCallLoaded {
     fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
         let _load = Load::start()?;
         ActorCall.sample(side, smoke)
+    }
+}
+
+/// Answers every call later ([`ActorContext::reply_later`]), at once: the cost of keeping a
+/// reply and sending it, against [`Echo`]'s direct answer.
+struct EchoLater;
+
+impl Actor for EchoLater {
+    type Args = ();
+    type Msg = Option<Message>;
+    type Reply = (Option<Message>, u32);
+
+    async fn start((): (), _: &ActorContext<Self>) -> Result<Self, InitError> {
+        Ok(EchoLater)
+    }
+
+    async fn handle(&mut self, msg: Option<Message>, ctx: &ActorContext<Self>) -> Self::Reply {
+        let reply = (msg, std::process::id());
+        match ctx.reply_later() {
+            Some(later) => {
+                later.send(reply);
+                (None, 0)
+            }
+            None => reply,
+        }
+    }
+}
+register_actor!(EchoLater);
+
+/// `actor_reply_later`: `actor_call` to an actor that answers through a kept reply.
+pub(crate) struct ActorReplyLater;
+
+/// `n` timed calls to `actor` with the same message, after a warm-up.
+fn timed_calls<A>(actor: &RemoteRef<A>, n: u32) -> Result<Sample, String>
+where
+    A: Actor<Msg = Option<Message>, Reply = (Option<Message>, u32)>,
+{
+    let msg = Some((42, None, "hello".to_string()));
+    for _ in 0..200 {
+        actor.call(msg.clone()).map_err(|e| e.to_string())?;
+    }
+    let mut timer = OpTimer::start(n as usize, 1);
+    for _ in 0..n {
+        let (back, _) = actor.call(msg.clone()).map_err(|e| e.to_string())?;
+        if back != msg {
+            return Err(format!("the actor answered {back:?}"));
+        }
+        timer.tick();
+    }
+    let sample = timer.finish();
+    actor
+        .stop_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    Ok(sample)
+}
+
+impl Workload for ActorReplyLater {
+    fn name(&self) -> &'static str {
+        "actor_reply_later"
+    }
+
+    fn unit(&self) -> &'static str {
+        "round trip"
+    }
+
+    fn targets(&self) -> &'static [Target] {
+        // A reply kept and sent costs about what a reply returned does.
+        &[Target::VsBaseline(1.1)]
+    }
+
+    fn has_baseline(&self) -> bool {
+        true
+    }
+
+    fn measure(&self, side: Side, smoke: bool) -> Result<Duration, String> {
+        self.sample(side, smoke).map(|s| s.per_op)
+    }
+
+    fn sample(&self, side: Side, smoke: bool) -> Result<Sample, String> {
+        let n: u32 = if smoke { 200 } else { 20_000 };
+        match side {
+            Side::Procvisor => {
+                let later = spawn_in::<EchoLater>(get_context(StartMethod::Forkserver), ())
+                    .map_err(|e| e.to_string())?;
+                timed_calls(&later, n)
+            }
+            // Context: Python's Pipe round trip (Python has no actors).
+            Side::Python => PipeRtt.sample(Side::Python, smoke),
+            // The same call to an actor that answers by returning (`actor_call`).
+            Side::Baseline => ActorCall.sample(Side::Procvisor, smoke),
+        }
     }
 }
 
