@@ -208,7 +208,7 @@ pub trait Proxy: sealed::Sealed + Sized {
         let info = reference
             .call(ObjectMsg::Describe)
             .map_err(|e| lookup_failed(reference, &e))?;
-        Self::from_info(info, reference)
+        proxy_from(info, reference)
     }
 
     /// [`from_remote_ref`](Proxy::from_remote_ref), as a future.
@@ -220,7 +220,7 @@ pub trait Proxy: sealed::Sealed + Sized {
                 .call_async(ObjectMsg::Describe)
                 .await
                 .map_err(|e| lookup_failed(reference, &e))?;
-            Self::from_info(info, reference)
+            proxy_from(info, reference)
         }
     }
 
@@ -241,22 +241,22 @@ pub trait Proxy: sealed::Sealed + Sized {
         let reference = RemoteRef::named(name);
         async move { Self::from_remote_ref_async(&reference).await }
     }
+}
 
-    #[doc(hidden)]
-    fn from_info(
-        info: ObjectInfo,
-        reference: &RemoteRef<ManagedObject>,
-    ) -> Result<Self, ManagerError> {
-        if info.kind != Self::KIND {
-            return Err(ManagerError::Lookup(format!(
-                "{} is a {:?}, not a {:?}",
-                describe_ref(reference),
-                info.kind,
-                Self::KIND
-            )));
-        }
-        Ok(Self::from_raw(sealed::Raw(info.handle)))
+/// The proxy of kind `P` for the object `info` describes, found through `reference`.
+fn proxy_from<P: Proxy>(
+    info: ObjectInfo,
+    reference: &RemoteRef<ManagedObject>,
+) -> Result<P, ManagerError> {
+    if info.kind != P::KIND {
+        return Err(ManagerError::Lookup(format!(
+            "{} is a {:?}, not a {:?}",
+            describe_ref(reference),
+            info.kind,
+            P::KIND
+        )));
     }
+    Ok(P::from_raw(sealed::Raw(info.handle)))
 }
 
 fn describe_ref(reference: &RemoteRef<ManagedObject>) -> String {
