@@ -28,6 +28,10 @@ bench-smoke:
 bench *WORKLOADS:
     cargo run -p procvisor-bench --release --locked -- {{WORKLOADS}}
 
+# Tests that only mean something in a release build.
+test-release:
+    cargo nextest run --release --locked -p procvisor-runtime --test link_polling
+
 book:
     mdbook build book
 

@@ -3,7 +3,7 @@
 use super::envelope::CallFailure;
 use super::link::{Drained, Link};
 use procvisor_wire::Payload;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
@@ -24,6 +24,8 @@ struct State {
 pub(crate) struct CallSlot {
     state: Mutex<State>,
     filled: Condvar,
+    /// The link the reply comes back by, if it comes from another process.
+    link: Option<Arc<Link>>,
 }
 
 impl std::fmt::Debug for CallSlot {
@@ -33,6 +35,14 @@ impl std::fmt::Debug for CallSlot {
 }
 
 impl CallSlot {
+    /// A slot for the reply to a call that leaves by `link` (`None`: a call in this process).
+    pub(crate) fn toward(link: Option<Arc<Link>>) -> CallSlot {
+        CallSlot {
+            link,
+            ..CallSlot::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -61,14 +71,12 @@ impl CallSlot {
     /// usually comes that soon, and a sleeping thread takes longer than that to wake on a small
     /// or virtual machine.
     ///
-    /// While it polls it also reads `link` (the link the reply comes back by) itself, when no
-    /// one else is reading it: the reply then reaches this thread without any thread waking.
-    pub(crate) fn wait(
-        &self,
-        deadline: Option<Instant>,
-        link: Option<&Link>,
-    ) -> Option<CallResult> {
+    /// While it polls it also reads the link the reply comes back by itself, when no one else
+    /// is reading it: the reply then reaches this thread without any thread waking.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<CallResult> {
+        let link = self.link.as_deref();
         let spin_until = Instant::now() + SPIN;
+        let reading = link.map(Link::caller_reading);
         while Instant::now() < spin_until {
             if let Some(result) = self.lock().result.take() {
                 return Some(result);
@@ -81,6 +89,11 @@ impl CallSlot {
             // Yield the CPU at each look, as a `Connection` does: on a busy machine the process
             // that must answer may be waiting for this very core.
             std::thread::yield_now();
+        }
+        drop(reading);
+        // From here the link's reader task must deliver the reply.
+        if let Some(link) = link {
+            link.want_reader();
         }
         let mut state = self.lock();
         loop {
@@ -113,6 +126,11 @@ impl CallSlot {
             Some(result) => Poll::Ready(result),
             None => {
                 state.waker = Some(waker.clone());
+                drop(state);
+                // The link's reader task delivers the reply.
+                if let Some(link) = &self.link {
+                    link.want_reader();
+                }
                 Poll::Pending
             }
         }
@@ -127,13 +145,12 @@ impl CallSlot {
 pub(crate) fn wait_blocking(
     slot: &CallSlot,
     deadline: Option<Instant>,
-    link: Option<&Link>,
 ) -> Result<Option<CallResult>, super::error::ActorError> {
     match tokio::runtime::Handle::try_current() {
-        Err(_) => Ok(slot.wait(deadline, link)),
+        Err(_) => Ok(slot.wait(deadline)),
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            Ok(tokio::task::block_in_place(|| slot.wait(deadline, link)))
+            Ok(tokio::task::block_in_place(|| slot.wait(deadline)))
         }
-        Ok(_) => Ok(slot.wait(deadline, link)),
+        Ok(_) => Ok(slot.wait(deadline)),
     }
 }

@@ -11,7 +11,10 @@ use super::envelope::Envelope;
 use crate::node::node;
 use procvisor_wire::{Connection, ConnectionError};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+mod reader;
 
 /// How much of a burst one receive takes in.
 const READ_AHEAD: usize = 64 * 1024;
@@ -53,8 +56,25 @@ pub(crate) struct Link {
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
     /// The reader task found a caller reading and waits for it to let go (see `drain_here`).
-    reader_waiting: std::sync::atomic::AtomicBool,
+    reader_waiting: AtomicBool,
     caller_done: tokio::sync::Notify,
+    /// Callers that began and ended polling this link for their replies (see
+    /// [`Link::caller_reading`]). While callers poll, the reader task leaves the reading to them.
+    callers_began: AtomicU64,
+    callers_ended: AtomicU64,
+    /// The reader task stepped aside for callers (see `reader::step_aside`), and a caller that
+    /// stops polling without its reply must call it back (`reader_wanted`).
+    reader_aside: AtomicBool,
+    reader_wanted: tokio::sync::Notify,
+}
+
+/// A caller polling a link for its reply; see [`Link::caller_reading`].
+pub(crate) struct CallerReading<'a>(&'a Link);
+
+impl Drop for CallerReading<'_> {
+    fn drop(&mut self) {
+        self.0.callers_ended.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// What one look at the reading side found.
@@ -232,6 +252,32 @@ impl Link {
         }
     }
 
+    /// Marks a caller as polling this link for its reply until the guard is dropped.
+    pub(crate) fn caller_reading(&self) -> CallerReading<'_> {
+        self.callers_began.fetch_add(1, Ordering::Acquire);
+        CallerReading(self)
+    }
+
+    /// How many callers have begun polling this link so far.
+    fn caller_visits(&self) -> u64 {
+        self.callers_began.load(Ordering::Acquire)
+    }
+
+    /// Whether a caller is polling this link now.
+    fn callers_reading(&self) -> bool {
+        // Ended is read first: a caller counted in it was counted in began before.
+        let ended = self.callers_ended.load(Ordering::Acquire);
+        self.callers_began.load(Ordering::Acquire) != ended
+    }
+
+    /// Calls the reader task back if it stepped aside: a caller waits for a reply it will not
+    /// read itself (it sleeps, or awaits from a task).
+    pub(crate) fn want_reader(&self) {
+        if self.reader_aside.load(Ordering::SeqCst) {
+            self.reader_wanted.notify_one();
+        }
+    }
+
     /// Whether the link is known to be broken.
     pub(crate) fn is_broken(&self) -> bool {
         self.lock().broken
@@ -245,10 +291,6 @@ impl Link {
         writer.queue.drain(..).collect()
     }
 }
-
-/// How long a reader task keeps polling after a message before it waits for the socket: a
-/// request-reply exchange then finds the next message without a wakeup.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 impl Link {
     /// Reads and routes every message available now, unless someone else is reading.
@@ -276,10 +318,7 @@ impl Link {
         drop(reader);
         // What arrived after this look is the reader task's to read: wake it if it is waiting
         // for this reader to let go.
-        if self
-            .reader_waiting
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
-        {
+        if self.reader_waiting.swap(false, Ordering::AcqRel) {
             self.caller_done.notify_one();
         }
         match (ended, got) {
@@ -314,7 +353,7 @@ impl Unstarted {
         drop(link);
         node()
             .runtime()
-            .spawn(read_into_net(weak, readiness, direction));
+            .spawn(reader::read_into_net(weak, readiness, direction));
     }
 }
 
@@ -334,8 +373,12 @@ pub(crate) fn new(conn: Connection, direction: Direction) -> std::io::Result<Uns
             broken: false,
         }),
         reader: Mutex::new(reader),
-        reader_waiting: std::sync::atomic::AtomicBool::new(false),
+        reader_waiting: AtomicBool::new(false),
         caller_done: tokio::sync::Notify::new(),
+        callers_began: AtomicU64::new(0),
+        callers_ended: AtomicU64::new(0),
+        reader_aside: AtomicBool::new(false),
+        reader_wanted: tokio::sync::Notify::new(),
     });
     let _enter = node().runtime().enter();
     // SAFETY: the AsyncFd owns this duplicate of the socket, open for as long as it lives; the
@@ -345,78 +388,4 @@ pub(crate) fn new(conn: Connection, direction: Direction) -> std::io::Result<Uns
     }
     .map_err(|e| e.into_parts().1)?;
     Ok(Unstarted { link, readiness })
-}
-
-/// The reader task of a link: routes what arrives until the link ends, then tells the net.
-async fn read_into_net(
-    weak: std::sync::Weak<Link>,
-    readiness: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-    direction: Direction,
-) {
-    // Set after waiting for a caller to let go: look before waiting on the socket again, since
-    // the readiness that brought this task here was cleared.
-    let mut look_first = false;
-    'reading: loop {
-        let mut guard = if look_first {
-            None
-        } else {
-            match readiness.readable().await {
-                Ok(guard) => Some(guard),
-                Err(_) => break,
-            }
-        };
-        look_first = false;
-        let Some(link) = weak.upgrade() else {
-            return;
-        };
-        match link.drain_here() {
-            Drained::Ended => break,
-            Drained::Nothing => {
-                if let Some(guard) = guard.as_mut() {
-                    guard.clear_ready();
-                }
-            }
-            // A caller is reading for its reply. It may have looked just before what woke this
-            // task arrived, so this task looks again once the caller lets go (rather than spin
-            // beside it, on a core the other process may need).
-            Drained::Busy => {
-                link.reader_waiting
-                    .store(true, std::sync::atomic::Ordering::Release);
-                if link.drain_here() == Drained::Busy {
-                    if let Some(mut guard) = guard.take() {
-                        guard.clear_ready();
-                    }
-                    link.caller_done.notified().await;
-                    look_first = true;
-                }
-            }
-            Drained::Some => {
-                // Keep looking for a while: the next message is often on its way.
-                let mut until = std::time::Instant::now() + SPIN;
-                loop {
-                    // Other tasks of this node first, then other processes: on a busy machine
-                    // the caller this node just answered may be waiting for this very core.
-                    tokio::task::yield_now().await;
-                    std::thread::yield_now();
-                    match link.drain_here() {
-                        Drained::Ended => break 'reading,
-                        Drained::Some => until = std::time::Instant::now() + SPIN,
-                        Drained::Busy => {}
-                        Drained::Nothing => {
-                            if std::time::Instant::now() >= until {
-                                if let Some(guard) = guard.as_mut() {
-                                    guard.clear_ready();
-                                }
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    tracing::debug!(target: "procvisor::actor", ?direction, "actor link ended");
-    if let Some(link) = weak.upgrade() {
-        node().actor_net().link_lost(&link);
-    }
 }

@@ -148,7 +148,7 @@ impl ActorNet {
     /// Registers a call to `target` made here; returns its number and where its reply lands.
     pub(crate) fn new_call(&self, target: &[u32]) -> (Caller, Arc<CallSlot>) {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
-        let slot = Arc::new(CallSlot::default());
+        let slot = Arc::new(CallSlot::toward(self.link_toward(target)));
         self.pending.insert(
             call,
             Pending {

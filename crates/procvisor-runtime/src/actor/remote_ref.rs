@@ -141,8 +141,7 @@ impl<A: Actor> RemoteRef<A> {
     fn call_within(&self, msg: A::Msg, timeout: Option<Duration>) -> Result<A::Reply, ActorError> {
         let (caller, slot) = self.send_call(&msg)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let link = node().actor_net().link_toward(&self.address.node);
-        let result = wait_blocking(&slot, deadline, link.as_deref()).inspect_err(|_| {
+        let result = wait_blocking(&slot, deadline).inspect_err(|_| {
             node().actor_net().forget_call(caller.call);
         })?;
         finish(caller, result)
@@ -213,8 +212,7 @@ impl<A: Actor> RemoteRef<A> {
             },
         });
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let link = net.link_toward(&self.address.node);
-        let result = wait_blocking(&slot, deadline, link.as_deref()).inspect_err(|_| {
+        let result = wait_blocking(&slot, deadline).inspect_err(|_| {
             net.forget_call(caller.call);
         })?;
         match result {

@@ -68,7 +68,7 @@ fn reachable_from_the_root() {
             message: super::net::unit(),
         },
     });
-    match slot.wait(Instant::now().checked_add(Duration::from_secs(10)), None) {
+    match slot.wait(Instant::now().checked_add(Duration::from_secs(10))) {
         Some(_) => REACHABLE.store(true, Ordering::Release),
         None => {
             net.forget_call(caller.call);
@@ -105,7 +105,7 @@ pub fn call(
     loop {
         let slice = Instant::now() + CHECK_EVERY;
         let until = deadline.map_or(slice, |d| d.min(slice));
-        if let Some(result) = slot.wait(Some(until), None) {
+        if let Some(result) = slot.wait(Some(until)) {
             return result.map_err(ActorError::from);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -143,7 +143,7 @@ pub fn stop(id: u64, timeout: Duration) -> Result<(), ActorError> {
             from: Some(caller.clone()),
         },
     });
-    match slot.wait(Instant::now().checked_add(timeout), None) {
+    match slot.wait(Instant::now().checked_add(timeout)) {
         Some(Ok(_)) | Some(Err(super::envelope::CallFailure::NoSuchActor(_))) => Ok(()),
         Some(Err(failure)) => Err(failure.into()),
         None => {

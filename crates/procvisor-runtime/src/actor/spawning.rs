@@ -45,7 +45,7 @@ fn start_here<A: Actor>(args: A::Args, name: Option<String>) -> Result<RemoteRef
             },
         );
     });
-    let id = match wait_blocking(&slot, None, None)? {
+    let id = match wait_blocking(&slot, None)? {
         Some(Ok(payload)) => payload
             .decode::<ActorId>()
             .map_err(|e| ActorError::Codec(e.to_string()))?,
@@ -323,8 +323,7 @@ pub(crate) fn spawn_remote(
             replacing,
         },
     });
-    let link = net.link_toward(path);
-    match wait_blocking(&slot, None, link.as_deref())? {
+    match wait_blocking(&slot, None)? {
         Some(Ok(payload)) => payload
             .decode::<ActorId>()
             .map_err(|e| ActorError::Codec(e.to_string())),
