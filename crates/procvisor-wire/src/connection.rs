@@ -521,6 +521,10 @@ impl Connection {
             return Ok(true);
         }
         let fd = self.open_fd()?;
+        if timeout == Some(Duration::ZERO) {
+            // A look without waiting, often in a loop: one poll(2), nothing allocated.
+            return sys::readable_now(fd).map_err(ConnectionError::Io);
+        }
         sys::poll_one(fd, libc::POLLIN, timeout).map_err(ConnectionError::Io)
     }
 

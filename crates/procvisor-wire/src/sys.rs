@@ -119,7 +119,7 @@ pub(crate) fn poll_many(
 
 /// Whether `fd` has something to read (or has hung up) right now. The spin's inner step: one
 /// system call, nothing allocated, no clock read.
-fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
+pub(crate) fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let mut pollfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
