@@ -34,6 +34,7 @@
 //! (cpython gh-66587); this one never waits on a dead process.
 
 mod actor_pool;
+mod answer_ring;
 mod async_result;
 mod builder;
 mod callbacks;

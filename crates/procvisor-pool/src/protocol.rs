@@ -40,6 +40,9 @@ pub(crate) struct TaskMessage {
     pub(crate) id: u64,
     pub(crate) target: TargetRef,
     pub(crate) args: Payload,
+    /// Its answer may wait for the answers of the tasks after it (it has no time limit, whose
+    /// clock the router would keep running meanwhile).
+    pub(crate) answer_may_wait: bool,
 }
 
 /// From the router to a worker.
@@ -56,8 +59,9 @@ pub(crate) enum ToWorker {
 /// From a worker to the router.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToRouter {
-    /// Set up and waiting for tasks; for an actor worker, where its actor is.
-    Ready(Option<ActorAt>),
+    /// Set up and waiting for tasks; for an actor worker, where its actor is; the file where it
+    /// keeps the answers it holds back (see `answer_ring`).
+    Ready(Option<ActorAt>, Option<crate::answer_ring::AnswerRing>),
     /// The worker's actor asked to stop (or failed, with this): it exits without running the
     /// tasks it was sent, which go to other workers.
     Leaving(Option<Failure>),
@@ -70,6 +74,8 @@ pub(crate) enum ToRouter {
     },
     /// These tasks were given back unstarted (in answer to a revoke).
     Revoked(Vec<u64>),
+    /// Several tasks' outcomes, in the order they finished.
+    DoneMany(Vec<(u64, Result<Payload, Failure>)>),
 }
 
 /// [`ToWorker`] as the router sends it: the same encoding, borrowing the arguments that the
@@ -87,12 +93,14 @@ pub(crate) struct TaskOut<'a> {
     pub(crate) id: u64,
     pub(crate) target: &'a TargetRef,
     pub(crate) args: &'a Payload,
+    pub(crate) answer_may_wait: bool,
 }
 
 /// What the router hands to a worker's writer task.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    Tasks(Vec<(u64, TargetRef, std::sync::Arc<Payload>)>),
+    /// Each task's id, target, arguments, and whether its answer may wait.
+    Tasks(Vec<(u64, TargetRef, std::sync::Arc<Payload>, bool)>),
     Revoke(Vec<u64>),
     Stop,
 }
@@ -104,10 +112,11 @@ impl Outgoing {
             Outgoing::Tasks(tasks) => ToWorkerOut::Tasks(
                 tasks
                     .iter()
-                    .map(|(id, target, args)| TaskOut {
+                    .map(|(id, target, args, answer_may_wait)| TaskOut {
                         id: *id,
                         target,
                         args,
+                        answer_may_wait: *answer_may_wait,
                     })
                     .collect(),
             ),
@@ -125,8 +134,13 @@ mod tests {
     fn the_borrowed_form_decodes_as_the_owned_form() {
         let args = std::sync::Arc::new(Payload::encode(&[(3_i64,), (4,)][..]).unwrap());
         let out = Outgoing::Tasks(vec![
-            (7, TargetRef::Named(1, "crate::f".into()), args.clone()),
-            (8, TargetRef::Known(1), args),
+            (
+                7,
+                TargetRef::Named(1, "crate::f".into()),
+                args.clone(),
+                true,
+            ),
+            (8, TargetRef::Known(1), args, false),
         ]);
         let bytes = procvisor_wire::codec::encode(&out.wire()).unwrap();
         let ToWorker::Tasks(tasks) = procvisor_wire::codec::decode(&bytes).unwrap() else {
@@ -135,6 +149,7 @@ mod tests {
         assert_eq!(tasks.len(), 2);
         assert!(matches!(&tasks[0].target, TargetRef::Named(1, name) if name == "crate::f"));
         assert_eq!(tasks[1].id, 8);
+        assert!(tasks[0].answer_may_wait && !tasks[1].answer_may_wait);
         assert_eq!(
             tasks[1].args.decode::<Vec<(i64,)>>().unwrap(),
             vec![(3,), (4,)]

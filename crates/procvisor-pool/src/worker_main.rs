@@ -15,6 +15,10 @@ use procvisor_wire::{Connection, ConnectionError, Payload};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+mod outbox;
+use outbox::Outbox;
 
 /// What the pool starts in each worker process.
 pub(crate) fn pool_worker(
@@ -31,7 +35,7 @@ pub(crate) fn pool_worker(
     let Ok(writer) = link.try_clone() else {
         return ExitCode(1);
     };
-    let writer = Arc::new(Mutex::new(writer));
+    let writer = Arc::new(Outbox::new(writer));
     let actor_mode = matches!(mode, WorkerMode::Actor { .. });
     let _worker =
         tracing::debug_span!(target: "procvisor::pool", "worker", pid = std::process::id())
@@ -43,18 +47,21 @@ pub(crate) fn pool_worker(
                 FailureKind::Error,
                 format!("cannot join the actor net: {e}"),
             );
-            let _ = send(&writer, &ToRouter::InitFailed(failure));
+            let _ = writer.send(&ToRouter::InitFailed(failure));
             return ExitCode(1);
         }
     }
     let mut handler = match Handler::set_up(mode, &inbox) {
         Ok(handler) => handler,
         Err(failure) => {
-            let _ = send(&writer, &ToRouter::InitFailed(failure));
+            let _ = writer.send(&ToRouter::InitFailed(failure));
             return ExitCode(1);
         }
     };
-    if send(&writer, &ToRouter::Ready(handler.actor_address())).is_err() {
+    if writer
+        .send(&ToRouter::Ready(handler.actor_address(), writer.ring()))
+        .is_err()
+    {
         return ExitCode(0);
     }
     {
@@ -79,6 +86,7 @@ pub(crate) fn pool_worker(
                 continue;
             }
         };
+        let started = Instant::now();
         let result = {
             let _span = tracing::debug_span!(
                 target: "procvisor::pool",
@@ -89,40 +97,25 @@ pub(crate) fn pool_worker(
             .entered();
             handler.run(&task)
         };
-        match send(
-            &writer,
-            &ToRouter::Done {
-                id: task.id,
-                result,
-            },
-        ) {
-            Ok(()) => {}
-            Err(Unsendable(reason)) => {
-                // The result cannot travel (too large, or its descriptors): say so instead.
-                let failure = pool_support::failure(
-                    FailureKind::Codec,
-                    format!("cannot send the result back: {reason}"),
-                );
-                let done = ToRouter::Done {
-                    id: task.id,
-                    result: Err(failure),
-                };
-                if send(&writer, &done).is_err() {
-                    break;
-                }
-            }
-            Err(_) => break,
+        let may_wait = task.answer_may_wait && inbox.has_task();
+        if writer
+            .answer(task.id, result, started.elapsed(), may_wait)
+            .is_err()
+        {
+            break;
         }
         let flow = handler.flow();
         if leave(&mut handler, flow, &writer, &inbox) {
             break;
         }
     }
+    // Nothing is held when no task waits, but a stop can take the tasks that did.
+    let _ = writer.flush();
     handler.exit_code()
 }
 
 /// Acts on what the worker's actor asked for; `true` when the worker leaves.
-fn leave(handler: &mut Handler, flow: Flow, writer: &Mutex<Connection>, inbox: &Inbox) -> bool {
+fn leave(handler: &mut Handler, flow: Flow, writer: &Outbox, inbox: &Inbox) -> bool {
     let failure = match flow {
         Flow::Continue => return false,
         Flow::Stop => None,
@@ -132,7 +125,7 @@ fn leave(handler: &mut Handler, flow: Flow, writer: &Mutex<Connection>, inbox: &
         }
     };
     // The tasks it was sent go to other workers; messages from the net are refused.
-    let _ = send(writer, &ToRouter::Leaving(failure));
+    let _ = writer.send(&ToRouter::Leaving(failure));
     inbox.close();
     true
 }
@@ -145,29 +138,6 @@ fn ignore_interrupts() {
     // SAFETY: installing SIG_IGN has no handler code to run; nothing else in this process
     // depends on SIGINT's disposition.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-}
-
-/// Why a message was not sent.
-enum SendError {
-    /// The router is gone.
-    Gone,
-    /// This message cannot be sent (too large, unencodable); the link is fine.
-    Unsendable(String),
-}
-use SendError::Unsendable;
-
-fn send(writer: &Mutex<Connection>, message: &ToRouter) -> Result<(), SendError> {
-    match writer
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(message)
-    {
-        Ok(()) => Ok(()),
-        Err(e @ (ConnectionError::FrameTooLarge { .. } | ConnectionError::Codec(_))) => {
-            Err(Unsendable(e.to_string()))
-        }
-        Err(_) => Err(SendError::Gone),
-    }
 }
 
 /// What runs the tasks.
@@ -265,6 +235,7 @@ struct Queued {
     id: u64,
     run: Run,
     args: Payload,
+    answer_may_wait: bool,
 }
 
 enum Run {
@@ -335,6 +306,11 @@ impl Inbox {
 }
 
 impl Inbox {
+    /// Whether a task waits here.
+    fn has_task(&self) -> bool {
+        !self.lock().queue.is_empty()
+    }
+
     /// Queues a message from the actor net (refused once the worker is leaving).
     fn push_net(&self, message: NetMessage) {
         let mut state = self.lock();
@@ -363,10 +339,26 @@ impl Inbox {
 }
 
 /// The reader thread.
-fn read_link(mut link: Connection, inbox: &Inbox, writer: &Mutex<Connection>, actor_mode: bool) {
+fn read_link(mut link: Connection, inbox: &Inbox, writer: &Outbox, actor_mode: bool) {
     let mut targets: HashMap<u32, Result<&'static Registration, String>> = HashMap::new();
     loop {
-        match link.recv::<ToWorker>() {
+        // While answers are held, or may be (a task waits behind the one running), look at them
+        // every so often: the task after them may turn out long. (The queue is looked at first:
+        // an answer is held before the task behind it leaves the queue.)
+        let received = if inbox.has_task() || writer.holding() {
+            match link.recv_timeout::<ToWorker>(outbox::HOLD_AT_MOST) {
+                Err(ConnectionError::Timeout) => {
+                    if writer.flush_if_due().is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                received => received,
+            }
+        } else {
+            link.recv::<ToWorker>()
+        };
+        match received {
             Ok(ToWorker::Tasks(tasks)) => {
                 let resolved: Vec<Queued> = tasks
                     .into_iter()
@@ -390,7 +382,7 @@ fn read_link(mut link: Connection, inbox: &Inbox, writer: &Mutex<Connection>, ac
                     }
                     !revoked
                 });
-                let _ = send(writer, &ToRouter::Revoked(given_back));
+                let _ = writer.send(&ToRouter::Revoked(given_back));
             }
             Ok(ToWorker::Stop) => {
                 let mut state = inbox.lock();
@@ -438,5 +430,6 @@ fn resolve(
         id: task.id,
         run,
         args: task.args,
+        answer_may_wait: task.answer_may_wait,
     }
 }

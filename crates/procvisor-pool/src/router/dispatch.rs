@@ -112,7 +112,7 @@ impl RouterState {
             }
             worker.dispatched += 1;
             let size = job.args.bytes().len();
-            let entry = (job.id(), target, job.args.clone());
+            let entry = (job.id(), target, job.args.clone(), job.time_limit.is_none());
             worker.in_flight.push_back(job);
             match batches.iter_mut().find(|(w, _, _)| *w == id) {
                 Some((_, batch, bytes)) if *bytes + size <= BATCH_BYTES => {

@@ -189,6 +189,8 @@ struct Worker {
     init_failure: Option<Failure>,
     /// Where its actor is, for an actor worker.
     actor: Option<crate::protocol::ActorAt>,
+    /// Where it keeps the answers it holds back: read when its link ends.
+    answers: Option<crate::answer_ring::AnswerRing>,
     /// The task it was running when its link ended, until its exit status is known.
     lost: Option<Job>,
 }
@@ -210,6 +212,7 @@ impl Worker {
             end: None,
             init_failure: None,
             actor: None,
+            answers: None,
             lost: None,
         }
     }

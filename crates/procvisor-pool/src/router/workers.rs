@@ -6,6 +6,7 @@ use super::{End, Phase, RouterMessage, RouterState, Stage, Worker};
 use crate::error::{PoolError, WorkerExit};
 use crate::protocol::{Outgoing, ToRouter};
 use procvisor_runtime::{ExitReason, Failure};
+use procvisor_wire::Payload;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -116,12 +117,14 @@ impl RouterState {
 
     pub(super) fn heard_from(&mut self, id: WorkerId, message: ToRouter) {
         match message {
-            ToRouter::Ready(actor) => {
+            ToRouter::Ready(actor, answers) => {
                 if let Some(worker) = self.workers.get_mut(&id) {
                     if worker.stage == Stage::Booting {
                         worker.stage = Stage::Ready;
                     }
                     worker.actor = actor;
+                    // A worker that could not make one holds no answer back.
+                    worker.answers = answers;
                 }
             }
             ToRouter::Leaving(failure) => self.leaving(id, failure),
@@ -133,6 +136,11 @@ impl RouterState {
             }
             ToRouter::Done { id: task, result } => self.done(id, task, result),
             ToRouter::Revoked(tasks) => self.revoked(id, &tasks),
+            ToRouter::DoneMany(done) => {
+                for (task, result) in done {
+                    self.done(id, task, result);
+                }
+            }
         }
     }
 
@@ -226,6 +234,22 @@ impl RouterState {
     /// task it was running waits for its exit status (for the error message) unless the router
     /// killed it on purpose.
     pub(super) fn link_ended(&mut self, id: WorkerId) {
+        // The answers it held back when it went are those of tasks that finished: they count,
+        // and the task it was running is the first one left.
+        let held = self
+            .workers
+            .get_mut(&id)
+            .and_then(|worker| worker.answers.take())
+            .map(|ring| ring.records())
+            .unwrap_or_default();
+        for record in held {
+            match procvisor_wire::codec::decode::<(u64, Result<Payload, Failure>)>(&record) {
+                Ok((task, result)) => self.done(id, task, result),
+                Err(e) => {
+                    tracing::warn!(target: "procvisor::pool", %e, "an answer a worker held back cannot be read")
+                }
+            }
+        }
         let Some(worker) = self.workers.get_mut(&id) else {
             return;
         };
