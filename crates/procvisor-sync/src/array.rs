@@ -32,10 +32,7 @@ pub struct IndexError {
 }
 
 fn create<S, T: SharedType>(values: &[T], tag: u64) -> std::io::Result<(Shared<S>, usize)> {
-    let start = shared_type::data_offset::<T>(std::mem::size_of::<S>());
-    let extra = start + std::mem::size_of_val(values);
-    let shared: Shared<S> = Shared::create(Kind::Array, extra, tag)?;
-    let offset = STATE_OFFSET + start;
+    let (shared, offset) = create_zeroed::<S, T>(values.len(), tag)?;
     for (i, value) in values.iter().enumerate() {
         shared_type::write(
             shared.segment(),
@@ -44,6 +41,26 @@ fn create<S, T: SharedType>(values: &[T], tag: u64) -> std::io::Result<(Shared<S
         );
     }
     Ok((shared, offset))
+}
+
+/// A new array of `len` elements whose bytes are all zero, as a new segment's are: nothing is
+/// written, so no page is touched (and counted against a process) before it is used.
+fn create_zeroed<S, T: SharedType>(len: usize, tag: u64) -> std::io::Result<(Shared<S>, usize)> {
+    let start = shared_type::data_offset::<T>(std::mem::size_of::<S>());
+    let extra = start + len * std::mem::size_of::<T>();
+    let shared: Shared<S> = Shared::create(Kind::Array, extra, tag)?;
+    Ok((shared, STATE_OFFSET + start))
+}
+
+/// Whether `T::default()` is all zero bytes (so a zero-filled array already holds it).
+fn default_is_zero<T: SharedType + Default>() -> bool {
+    let value = T::default();
+    // SAFETY: a `SharedType` has no padding, so each of its `size_of::<T>()` bytes is
+    // initialised; they are read through a shared borrow of a live local.
+    let bytes = unsafe {
+        std::slice::from_raw_parts((&raw const value).cast::<u8>(), std::mem::size_of::<T>())
+    };
+    bytes.iter().all(|&b| b == 0)
 }
 
 /// A fixed-length array in shared memory with a lock: Python's `multiprocessing.Array`.
@@ -117,7 +134,12 @@ impl<T: SharedType> Array<T> {
     where
         T: Default,
     {
-        Array::new(&vec![T::default(); len])
+        if !default_is_zero::<T>() {
+            return Array::new(&vec![T::default(); len]);
+        }
+        let (shared, _) = create_zeroed::<ArrayState, T>(len, type_tag::<T>())?;
+        shared.state().len.store(len as u64, Ordering::Relaxed);
+        Ok(Array::from_shared(shared))
     }
 
     /// An array holding a copy of `values`, guarded by `lock`, a [`Lock`](crate::Lock) or an
@@ -479,7 +501,15 @@ impl<T: SharedType> RawArray<T> {
     where
         T: Default,
     {
-        RawArray::new(&vec![T::default(); len])
+        if !default_is_zero::<T>() {
+            return RawArray::new(&vec![T::default(); len]);
+        }
+        let (shared, _) = create_zeroed::<RawArrayState, T>(len, type_tag::<T>() ^ 1)?;
+        shared.state().len.store(len as u64, Ordering::Relaxed);
+        Ok(RawArray {
+            shared,
+            _element: PhantomData,
+        })
     }
 
     fn offset(&self, index: usize) -> usize {
@@ -549,5 +579,56 @@ impl<'de, T: SharedType> serde::Deserialize<'de> for RawArray<T> {
             shared: Shared::deserialize_as(deserializer, Kind::Array, type_tag::<T>() ^ 1)?,
             _element: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shared type whose default is not all zero bytes.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    #[repr(transparent)]
+    struct Seven(u32);
+
+    impl Default for Seven {
+        fn default() -> Self {
+            Seven(7)
+        }
+    }
+
+    // SAFETY: a transparent wrapper of a `u32`: plain data, no padding, any bits valid.
+    unsafe impl SharedType for Seven {}
+
+    /// This process's shared memory in RAM, in KiB.
+    fn rss_shmem_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("RssShmem:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_zeroed_array_touches_no_page_until_it_is_used() {
+        let before = rss_shmem_kib();
+        let raw = RawArray::<u64>::zeroed(8 << 20).unwrap();
+        let array = Array::<i32>::zeroed(8 << 20).unwrap();
+        let grown = rss_shmem_kib() - before;
+        assert!(grown < 1024, "96 MiB of zeroes took {grown} KiB in RAM");
+        assert_eq!(raw.get((8 << 20) - 1), Some(0));
+        assert_eq!(array.get(12_345), Some(0));
+        assert_eq!(raw.len(), 8 << 20);
+    }
+
+    #[test]
+    fn a_zeroed_array_of_a_type_whose_default_is_not_zero_holds_the_default() {
+        assert_eq!(
+            RawArray::<Seven>::zeroed(3).unwrap().to_vec(),
+            [Seven(7); 3]
+        );
+        assert_eq!(Array::<Seven>::zeroed(2).unwrap().to_vec(), [Seven(7); 2]);
+        assert_eq!(RawArray::<f64>::zeroed(2).unwrap().to_vec(), [0.0; 2]);
     }
 }
