@@ -51,9 +51,10 @@ impl AnswerRing {
 
     /// The committed records. The router's side, once the worker is gone.
     pub(crate) fn records(&self) -> Vec<Vec<u8>> {
-        let words = self.0.to_vec();
-        let committed = (words.first().copied().unwrap_or(0) as usize).min(words.len() - 1);
-        let mut rest = &words[1..1 + committed];
+        // Only the committed words are read: usually none.
+        let committed = self.committed().min(self.0.len() - 1);
+        let words: Vec<u64> = (1..=committed).filter_map(|i| self.0.get(i)).collect();
+        let mut rest = words.as_slice();
         let mut records = Vec::new();
         while let Some((&len, after)) = rest.split_first() {
             let len = len as usize;

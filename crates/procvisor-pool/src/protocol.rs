@@ -59,9 +59,10 @@ pub(crate) enum ToWorker {
 /// From a worker to the router.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToRouter {
-    /// Set up and waiting for tasks; for an actor worker, where its actor is; the file where it
-    /// keeps the answers it holds back (see `answer_ring`).
-    Ready(Option<ActorAt>, Option<crate::answer_ring::AnswerRing>),
+    /// Set up and waiting for tasks; for an actor worker, where its actor is.
+    Ready(Option<ActorAt>),
+    /// Where it keeps the answers it holds back (see `answer_ring`): sent once, before the first.
+    AnswerRing(crate::answer_ring::AnswerRing),
     /// The worker's actor asked to stop (or failed, with this): it exits without running the
     /// tasks it was sent, which go to other workers.
     Leaving(Option<Failure>),

@@ -59,7 +59,7 @@ pub(crate) fn pool_worker(
         }
     };
     if writer
-        .send(&ToRouter::Ready(handler.actor_address(), writer.ring()))
+        .send(&ToRouter::Ready(handler.actor_address()))
         .is_err()
     {
         return ExitCode(0);

@@ -117,14 +117,17 @@ impl RouterState {
 
     pub(super) fn heard_from(&mut self, id: WorkerId, message: ToRouter) {
         match message {
-            ToRouter::Ready(actor, answers) => {
+            ToRouter::Ready(actor) => {
                 if let Some(worker) = self.workers.get_mut(&id) {
                     if worker.stage == Stage::Booting {
                         worker.stage = Stage::Ready;
                     }
                     worker.actor = actor;
-                    // A worker that could not make one holds no answer back.
-                    worker.answers = answers;
+                }
+            }
+            ToRouter::AnswerRing(ring) => {
+                if let Some(worker) = self.workers.get_mut(&id) {
+                    worker.answers = Some(ring);
                 }
             }
             ToRouter::Leaving(failure) => self.leaving(id, failure),

@@ -14,7 +14,7 @@ use crate::protocol::ToRouter;
 use procvisor_runtime::__private::pool_support;
 use procvisor_runtime::Failure;
 use procvisor_wire::{Connection, ConnectionError, Payload};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A task that ran for less than this counts as short: its answer may wait for the next one.
@@ -48,8 +48,9 @@ struct Held {
 pub(super) struct Outbox {
     writer: Mutex<Connection>,
     held: Mutex<Held>,
-    /// Where held answers survive the worker; without one, nothing is held.
-    ring: Option<AnswerRing>,
+    /// Where held answers survive the worker, made (and handed to the router) before the first
+    /// is held; a worker that never holds one never makes it. Without one, nothing is held.
+    ring: OnceLock<Option<AnswerRing>>,
 }
 
 impl Outbox {
@@ -57,19 +58,21 @@ impl Outbox {
         Outbox {
             writer: Mutex::new(writer),
             held: Mutex::new(Held::default()),
-            ring: AnswerRing::create(MOST_BYTES).ok(),
+            ring: OnceLock::new(),
         }
     }
 
-    /// Where the router reads the held answers if this worker dies.
-    pub(super) fn ring(&self) -> Option<AnswerRing> {
-        self.ring.clone()
+    /// Makes the ring and hands it to the router (before any answer is kept in it).
+    fn make_ring(&self) -> Option<AnswerRing> {
+        let ring = AnswerRing::create(MOST_BYTES).ok()?;
+        self.send_now(&ToRouter::AnswerRing(ring.clone())).ok()?;
+        Some(ring)
     }
 
     /// Keeps a copy of `answer` in the ring; false when it cannot be (no ring, no room, or
     /// descriptors, which only a message can carry).
     fn keep(&self, answer: &Answer) -> bool {
-        let Some(ring) = &self.ring else {
+        let Some(ring) = self.ring.get_or_init(|| self.make_ring()) else {
             return false;
         };
         let mut record = Vec::new();
@@ -169,7 +172,7 @@ impl Outbox {
         }
         let sent = self.send_answers_now(answers);
         // Sent (or never to be: the router is gone): the copies are not needed.
-        if let Some(ring) = &self.ring {
+        if let Some(Some(ring)) = self.ring.get() {
             ring.clear();
         }
         sent
