@@ -26,10 +26,9 @@ type Readiness = AsyncFd<OwnedFd>;
 /// Routes what arrives on the link until it ends, then tells the net.
 pub(super) async fn read_into_net(
     weak: Weak<Link>,
-    readiness: Readiness,
+    mut readiness: Readiness,
     direction: super::Direction,
 ) {
-    let mut readiness = readiness;
     // Set when coming back to the socket after waiting elsewhere: look before waiting on the
     // socket again, since the readiness that brought this task here may have been cleared.
     let mut look_first = false;
