@@ -35,7 +35,7 @@ pub(crate) fn pool_worker(
     let Ok(writer) = link.try_clone() else {
         return ExitCode(1);
     };
-    let writer = Arc::new(Outbox::new(writer));
+    let outbox = Arc::new(Outbox::new(writer));
     let actor_mode = matches!(mode, WorkerMode::Actor { .. });
     let _worker =
         tracing::debug_span!(target: "procvisor::pool", "worker", pid = std::process::id())
@@ -47,18 +47,18 @@ pub(crate) fn pool_worker(
                 FailureKind::Error,
                 format!("cannot join the actor net: {e}"),
             );
-            let _ = writer.send(&ToRouter::InitFailed(failure));
+            let _ = outbox.send(&ToRouter::InitFailed(failure));
             return ExitCode(1);
         }
     }
     let mut handler = match Handler::set_up(mode, &inbox) {
         Ok(handler) => handler,
         Err(failure) => {
-            let _ = writer.send(&ToRouter::InitFailed(failure));
+            let _ = outbox.send(&ToRouter::InitFailed(failure));
             return ExitCode(1);
         }
     };
-    if writer
+    if outbox
         .send(&ToRouter::Ready(handler.actor_address()))
         .is_err()
     {
@@ -66,10 +66,10 @@ pub(crate) fn pool_worker(
     }
     {
         let inbox = inbox.clone();
-        let writer = writer.clone();
+        let outbox = outbox.clone();
         let spawned = std::thread::Builder::new()
             .name("procvisor-pool-reader".into())
-            .spawn(move || read_link(link, &inbox, &writer, actor_mode));
+            .spawn(move || read_link(link, &inbox, &outbox, actor_mode));
         if spawned.is_err() {
             return ExitCode(1);
         }
@@ -80,7 +80,7 @@ pub(crate) fn pool_worker(
             Next::Task(task) => task,
             Next::Net(message) => {
                 let flow = handler.run_message(message);
-                if leave(&mut handler, flow, &writer, &inbox) {
+                if leave(&mut handler, flow, &outbox, &inbox) {
                     break;
                 }
                 continue;
@@ -98,24 +98,24 @@ pub(crate) fn pool_worker(
             handler.run(&task)
         };
         let may_wait = task.answer_may_wait && inbox.has_task();
-        if writer
+        if outbox
             .answer(task.id, result, started.elapsed(), may_wait)
             .is_err()
         {
             break;
         }
         let flow = handler.flow();
-        if leave(&mut handler, flow, &writer, &inbox) {
+        if leave(&mut handler, flow, &outbox, &inbox) {
             break;
         }
     }
     // Nothing is held when no task waits, but a stop can take the tasks that did.
-    let _ = writer.flush();
+    let _ = outbox.flush();
     handler.exit_code()
 }
 
 /// Acts on what the worker's actor asked for; `true` when the worker leaves.
-fn leave(handler: &mut Handler, flow: Flow, writer: &Outbox, inbox: &Inbox) -> bool {
+fn leave(handler: &mut Handler, flow: Flow, outbox: &Outbox, inbox: &Inbox) -> bool {
     let failure = match flow {
         Flow::Continue => return false,
         Flow::Stop => None,
@@ -125,7 +125,7 @@ fn leave(handler: &mut Handler, flow: Flow, writer: &Outbox, inbox: &Inbox) -> b
         }
     };
     // The tasks it was sent go to other workers; messages from the net are refused.
-    let _ = writer.send(&ToRouter::Leaving(failure));
+    let _ = outbox.send(&ToRouter::Leaving(failure));
     inbox.close();
     true
 }
@@ -339,16 +339,16 @@ impl Inbox {
 }
 
 /// The reader thread.
-fn read_link(mut link: Connection, inbox: &Inbox, writer: &Outbox, actor_mode: bool) {
+fn read_link(mut link: Connection, inbox: &Inbox, outbox: &Outbox, actor_mode: bool) {
     let mut targets: HashMap<u32, Result<&'static Registration, String>> = HashMap::new();
     loop {
         // While answers are held, or may be (a task waits behind the one running), look at them
         // every so often: the task after them may turn out long. (The queue is looked at first:
         // an answer is held before the task behind it leaves the queue.)
-        let received = if inbox.has_task() || writer.holding() {
+        let received = if inbox.has_task() || outbox.holding() {
             match link.recv_timeout::<ToWorker>(outbox::HOLD_AT_MOST) {
                 Err(ConnectionError::Timeout) => {
-                    if writer.flush_if_due().is_err() {
+                    if outbox.flush_if_due().is_err() {
                         return;
                     }
                     continue;
@@ -382,7 +382,7 @@ fn read_link(mut link: Connection, inbox: &Inbox, writer: &Outbox, actor_mode: b
                     }
                     !revoked
                 });
-                let _ = writer.send(&ToRouter::Revoked(given_back));
+                let _ = outbox.send(&ToRouter::Revoked(given_back));
             }
             Ok(ToWorker::Stop) => {
                 let mut state = inbox.lock();

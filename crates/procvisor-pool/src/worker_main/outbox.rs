@@ -178,36 +178,34 @@ impl Outbox {
         sent
     }
 
-    fn send_answers_now(&self, mut answers: Vec<Answer>) -> Result<(), SendError> {
-        let message = match answers.len() {
-            0 => return Ok(()),
-            1 => {
-                let (id, result) = answers.pop().expect("one");
-                ToRouter::Done { id, result }
+    fn send_answers_now(&self, answers: Vec<Answer>) -> Result<(), SendError> {
+        let answers = if answers.len() > 1 {
+            let many = ToRouter::DoneMany(answers);
+            match self.send_now(&many) {
+                Err(SendError::Unsendable(_)) => {}
+                sent => return sent,
             }
-            _ => ToRouter::DoneMany(answers),
-        };
-        match self.send_now(&message) {
-            Err(SendError::Unsendable(_)) => {}
-            sent => return sent,
-        }
-        // Too large together, or one of them cannot travel: one by one.
-        let answers = match message {
-            ToRouter::Done { id, result } => vec![(id, result)],
-            ToRouter::DoneMany(answers) => answers,
-            _ => unreachable!("built above"),
+            // Too large together, or one of them cannot travel: one by one.
+            let ToRouter::DoneMany(answers) = many else {
+                unreachable!("built above")
+            };
+            answers
+        } else {
+            answers
         };
         for (id, result) in answers {
-            let done = ToRouter::Done { id, result };
-            if let Err(SendError::Unsendable(reason)) = self.send_now(&done) {
-                let failure = pool_support::failure(
-                    procvisor_runtime::FailureKind::Codec,
-                    format!("cannot send the result back: {reason}"),
-                );
-                self.send_now(&ToRouter::Done {
-                    id,
-                    result: Err(failure),
-                })?;
+            match self.send_now(&ToRouter::Done { id, result }) {
+                Err(SendError::Unsendable(reason)) => {
+                    let failure = pool_support::failure(
+                        procvisor_runtime::FailureKind::Codec,
+                        format!("cannot send the result back: {reason}"),
+                    );
+                    self.send_now(&ToRouter::Done {
+                        id,
+                        result: Err(failure),
+                    })?;
+                }
+                sent => sent?,
             }
         }
         Ok(())

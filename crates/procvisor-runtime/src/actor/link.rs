@@ -380,12 +380,9 @@ pub(crate) fn new(conn: Connection, direction: Direction) -> std::io::Result<Uns
         reader_aside: AtomicBool::new(false),
         reader_wanted: tokio::sync::Notify::new(),
     });
-    let _enter = node().runtime().enter();
-    // SAFETY: the AsyncFd owns this duplicate of the socket, open for as long as it lives; the
-    // runtime context is entered just above.
-    let readiness = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(readiness, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| e.into_parts().1)?;
+    let readiness = {
+        let _enter = node().runtime().enter();
+        reader::register(readiness)?
+    };
     Ok(Unstarted { link, readiness })
 }

@@ -139,10 +139,14 @@ async fn step_aside(weak: &Weak<Link>, readiness: Readiness) -> Option<std::io::
             break;
         }
     }
+    Some(register(fd))
+}
+
+/// Registers the link's reading side (a duplicate of its socket) with the runtime whose context
+/// the caller is in: the node's.
+pub(super) fn register(fd: OwnedFd) -> std::io::Result<Readiness> {
     // SAFETY: the AsyncFd owns this duplicate of the socket, open for as long as it lives; the
-    // task runs on the node's runtime.
-    Some(
-        unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(|e| e.into_parts().1),
-    )
+    // caller is in the node's runtime context (a task on it, or an entered handle).
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
 }
