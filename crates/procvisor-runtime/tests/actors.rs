@@ -77,7 +77,61 @@ impl Actor for Relay {
     }
 }
 
-register_actor!(Counter, Relay);
+/// Takes numbered items and checks that each came whole and in order.
+#[derive(Default)]
+struct Sink {
+    next: u32,
+    misplaced: u32,
+    torn: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum SinkMsg {
+    Item(u32, Vec<u8>),
+    Report,
+}
+
+impl Actor for Sink {
+    type Args = ();
+    type Msg = SinkMsg;
+    /// Items taken, items out of order, items not whole.
+    type Reply = (u32, u32, u32);
+
+    async fn start((): (), _: &ActorContext<Self>) -> Result<Self, InitError> {
+        Ok(Sink::default())
+    }
+
+    async fn handle(&mut self, msg: SinkMsg, _: &ActorContext<Self>) -> (u32, u32, u32) {
+        if let SinkMsg::Item(i, bytes) = msg {
+            self.misplaced += u32::from(i != self.next);
+            self.torn += u32::from(bytes.iter().any(|b| *b != i as u8));
+            self.next = i + 1;
+        }
+        (self.next, self.misplaced, self.torn)
+    }
+}
+
+/// Casts a burst of items to a sink from its own process's runtime.
+struct Burst;
+
+impl Actor for Burst {
+    type Args = ();
+    /// The sink, how many items, how large each.
+    type Msg = (RemoteRef<Sink>, u32, usize);
+    type Reply = ();
+
+    async fn start((): (), _: &ActorContext<Self>) -> Result<Self, InitError> {
+        Ok(Burst)
+    }
+
+    async fn handle(&mut self, (sink, n, size): Self::Msg, _: &ActorContext<Self>) {
+        for i in 0..n {
+            sink.cast(SinkMsg::Item(i, vec![i as u8; size])).unwrap();
+        }
+    }
+}
+
+register_actor!(Counter, Relay, Sink, Burst);
 
 fn call_named_counter(add: i64) -> Result<i64, String> {
     RemoteRef::<Counter>::named("shared-counter")
@@ -151,6 +205,32 @@ fn an_actor_in_its_own_process_answers_from_there() {
         {
             assert!(Instant::now() < deadline, "the host did not exit");
             std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+#[test]
+fn a_burst_of_casts_from_a_child_arrives_whole_and_in_order() {
+    // 3,000 casts of 3 KiB from the child's runtime outrun the parent's reading, so the child
+    // finds its socket full and leaves the rest to its writer task: nothing may be lost,
+    // reordered or torn on the way.
+    const N: u32 = 3000;
+    within(LIMIT, "burst", || {
+        let sink = spawn_local::<Sink>(()).unwrap();
+        let burst = spawn_in::<Burst>(get_context(StartMethod::Forkserver), ()).unwrap();
+        burst.call((sink.clone(), N, 3 * 1024)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (taken, misplaced, torn) = sink.call(SinkMsg::Report).unwrap();
+            assert_eq!((misplaced, torn), (0, 0), "after {taken} items");
+            if taken == N {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {taken} of {N} items arrived"
+            );
+            std::thread::sleep(Duration::from_millis(2));
         }
     });
 }

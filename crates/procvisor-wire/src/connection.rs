@@ -275,15 +275,7 @@ impl Connection {
     /// [`FrameTooLarge`](ConnectionError::FrameTooLarge) (nothing is sent),
     /// [`BrokenPipe`](ConnectionError::BrokenPipe) when the peer has closed.
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnectionError> {
-        self.check_writable()?;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        let (encoded, fds) = fd_passing::collect_fds(|| codec::encode_into(value, &mut scratch));
-        let result = encoded
-            .map_err(ConnectionError::from)
-            .and_then(|()| self.write_frame(&scratch, &fds));
-        self.scratch = scratch;
-        result
+        self.send_until(value, Blocking::Forever)
     }
 
     /// [`send`](Self::send), waiting at most `timeout` for the peer to make room (a peer that is
@@ -301,8 +293,34 @@ impl Connection {
         value: &T,
         timeout: Duration,
     ) -> Result<(), ConnectionError> {
+        self.send_until(value, Blocking::from_timeout(Some(timeout)))
+    }
+
+    /// Whether part of a message is still to be written: a send that timed out after it had
+    /// begun leaves the rest owed. The next send writes it first, or
+    /// [`flush_async`](Self::flush_async) does.
+    ///
+    /// ```
+    /// use procvisor_wire::pipe;
+    /// use std::time::Duration;
+    ///
+    /// let (mut a, _b) = pipe(true)?;
+    /// a.send_timeout(&"small", Duration::ZERO)?; // an empty socket takes it at once
+    /// assert!(!a.owes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn owes(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Encodes `value` as one frame (its header written in place, so the frame goes out in one
+    /// piece) and writes it while `blocking` allows.
+    fn send_until<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        blocking: Blocking,
+    ) -> Result<(), ConnectionError> {
         self.check_writable()?;
-        let blocking = Blocking::from_timeout(Some(timeout));
         self.flush_pending(blocking)?;
         let mut frame = std::mem::take(&mut self.scratch);
         frame.clear();

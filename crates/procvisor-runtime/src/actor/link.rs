@@ -22,19 +22,6 @@ const READ_AHEAD: usize = 64 * 1024;
 /// The largest envelope payload a runtime thread writes itself (see `Link::send`).
 const SMALL: usize = 4096;
 
-/// Whether `conn`'s socket has room to take a small write without blocking: a Unix stream
-/// socket says it is writable while at least three quarters of its buffer are free.
-fn has_room(conn: &Connection) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(conn),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, a zero timeout; poll(2) only writes `revents`.
-    let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
-    ready == 1 && pfd.revents & libc::POLLOUT != 0
-}
-
 /// Which neighbour a link leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
@@ -119,9 +106,9 @@ impl Link {
         let on_runtime = tokio::runtime::Handle::try_current().is_ok();
         if !on_runtime {
             self.drain_blocking(conn);
-        } else if small && has_room(&conn) {
-            // A socket with room for a few hundred kilobytes takes a small envelope at once, so
-            // a runtime thread writes it here, without a hop to a writer task.
+        } else if small {
+            // A socket with room takes a small envelope at once, so a runtime thread tries to
+            // write it here, without a hop to a writer task.
             self.write_first_then_hand_off(conn);
         } else {
             let link = self.clone();
@@ -132,14 +119,30 @@ impl Link {
         Ok(())
     }
 
-    /// Writes the first queued envelope (a small one) from a runtime thread; what was queued
-    /// meanwhile, which may be large, goes to a writer task.
+    /// Writes the first queued envelope (a small one) from a runtime thread, if the socket takes
+    /// it without waiting; what was queued meanwhile, which may be large, and what the socket did
+    /// not take, go to a writer task.
     fn write_first_then_hand_off(self: &Arc<Self>, mut conn: Connection) {
         let first = self.lock().queue.pop_front();
         if let Some(envelope) = first {
-            let sent = conn.send(&envelope);
-            if !self.after_send(envelope, sent) {
-                return;
+            match conn.send_timeout(&envelope, std::time::Duration::ZERO) {
+                // A full socket: the writer task waits for room, for what the socket did not
+                // take (the envelope, or the rest of it, which the connection owes).
+                Err(e) if e.is_timeout() => {
+                    if !conn.owes() {
+                        self.lock().queue.push_front(envelope);
+                    }
+                    let link = self.clone();
+                    node()
+                        .runtime()
+                        .spawn(async move { link.drain_async(conn).await });
+                    return;
+                }
+                sent => {
+                    if !self.after_send(envelope, sent) {
+                        return;
+                    }
+                }
             }
         }
         let rest = {
@@ -193,13 +196,17 @@ impl Link {
                 true
             }
             Err(e) => {
-                self.break_with(envelope, &e.to_string());
+                self.break_with(Some(envelope), &e.to_string());
                 false
             }
         }
     }
 
     async fn drain_async(self: Arc<Self>, mut conn: Connection) {
+        if let Err(e) = conn.flush_async().await {
+            self.break_with(None, &e.to_string());
+            return;
+        }
         loop {
             let batch = {
                 let mut writer = self.lock();
@@ -219,7 +226,7 @@ impl Link {
     }
 
     /// The link is broken: what was queued, and `failed`, go back to their senders.
-    fn break_with(&self, failed: Envelope, error: &str) {
+    fn break_with(&self, failed: Option<Envelope>, error: &str) {
         let queued = {
             let mut writer = self.lock();
             writer.broken = true;
@@ -227,7 +234,7 @@ impl Link {
         };
         let net = node().actor_net();
         let reason = format!("the link to {:?} broke: {error}", self.direction);
-        for envelope in std::iter::once(failed).chain(queued) {
+        for envelope in failed.into_iter().chain(queued) {
             net.bounce(
                 envelope,
                 super::envelope::CallFailure::Unreachable(reason.clone()),

@@ -153,6 +153,31 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes what a timed-out send left owed ([`owes`](Self::owes)), waiting for room without
+    /// blocking the thread; at once when nothing is owed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use procvisor_wire::pipe;
+    /// use std::time::Duration;
+    ///
+    /// let (mut a, mut b) = pipe(true)?;
+    /// a.send_timeout(&7_u32, Duration::ZERO)?;
+    /// a.flush_async().await?;
+    /// assert_eq!(b.recv::<u32>()?, 7);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BrokenPipe`](ConnectionError::BrokenPipe) when the peer has closed (the owed bytes are
+    /// dropped), [`Closed`](ConnectionError::Closed).
+    pub async fn flush_async(&mut self) -> Result<(), ConnectionError> {
+        self.flush_pending_async().await
+    }
+
     async fn flush_pending_async(&mut self) -> Result<(), ConnectionError> {
         while !self.pending.is_empty() {
             let async_fd = registered(&self.async_fd, &self.async_init, self.fd.as_ref())?;

@@ -645,3 +645,36 @@ fn a_send_that_times_out_is_finished_by_the_next_and_never_tears_the_stream() {
     );
     assert!(got.iter().all(|m| *m == big));
 }
+
+#[tokio::test]
+async fn what_a_send_that_could_not_wait_owes_is_finished_by_flush_async() {
+    let (mut a, mut b) = crate::pipe(true).unwrap();
+    // Sends that may not wait at all fill the socket until one is cut short: it is owed.
+    let big = vec![3u8; 48 * 1024];
+    let mut sent = 0;
+    loop {
+        match a.send_timeout(&big, Duration::ZERO) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
+                break;
+            }
+        }
+        assert!(sent < 10_000, "the socket never filled up");
+    }
+    assert!(a.owes(), "the last send was not cut short");
+    let reader = std::thread::spawn(move || {
+        (0..sent + 1)
+            .map(|_| b.recv::<Vec<u8>>().unwrap())
+            .collect::<Vec<_>>()
+    });
+    tokio::time::timeout(Duration::from_secs(10), a.flush_async())
+        .await
+        .expect("flush_async hung while the peer read")
+        .unwrap();
+    assert!(!a.owes());
+    let got = reader.join().unwrap();
+    assert!(got.iter().all(|m| *m == big), "a message arrived torn");
+    // Nothing owed: flushing returns at once.
+    a.flush_async().await.unwrap();
+}

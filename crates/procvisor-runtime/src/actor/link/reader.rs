@@ -18,6 +18,10 @@ use tokio::io::unix::AsyncFd;
 /// request-reply exchange then finds the next message without a wakeup.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// While a reader task polls, how many empty looks it takes between turns of the other tasks
+/// of its thread.
+const TASKS_EVERY: u32 = 8;
+
 /// How often a reader task that stepped aside looks whether callers still poll its link.
 const ASIDE: Duration = Duration::from_millis(1);
 
@@ -73,15 +77,29 @@ pub(super) async fn read_into_net(
             Drained::Some => {
                 // Keep looking for a while: the next message is often on its way.
                 let mut until = Instant::now() + SPIN;
+                // Whether this task last routed a message, which may have woken an actor's
+                // task on this thread: that task runs before the next look.
+                let mut routed = true;
+                let mut looks: u32 = 0;
                 loop {
-                    // Other tasks of this node first, then other processes: on a busy machine
-                    // the caller this node just answered may be waiting for this very core.
-                    tokio::task::yield_now().await;
+                    // Other tasks of this node go first after a message, and at every few
+                    // empty looks (a look at the runtime costs a system call, and one per
+                    // look would slow the look that finds the next message).
+                    looks = looks.wrapping_add(1);
+                    if routed || looks % TASKS_EVERY == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    // Then other processes: on a busy machine the caller this node just
+                    // answered may be waiting for this very core.
                     std::thread::yield_now();
+                    routed = false;
                     match link.drain_here() {
                         Drained::Ended => break 'reading,
                         _ if link.callers_reading() => break true,
-                        Drained::Some => until = Instant::now() + SPIN,
+                        Drained::Some => {
+                            until = Instant::now() + SPIN;
+                            routed = true;
+                        }
                         Drained::Busy => {}
                         Drained::Nothing => {
                             if Instant::now() >= until {
