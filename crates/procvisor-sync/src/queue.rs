@@ -18,13 +18,14 @@
 //! recorded so that whoever takes its lock over after its death can tell exactly how far it
 //! got and finish or undo it:
 //!
-//! - A put counts its item (in `items`, and in `unfinished` for a [`JoinableQueue`]) with a
+//! - A put counts its item (in `put`, and in `unfinished` for a [`JoinableQueue`]) with a
 //!   [`PRODUCING`] mark in the same atomic operation, and publishes each record after noting
 //!   where the record ends in `journal`. A producer that dies before its last record is out
 //!   leaves a mark whose item is dropped from the counts; if part of its message was
 //!   published, an `ABORT` record (written at once if there is room, else by the next put)
 //!   tells consumers to drop what they saw of it.
-//! - A get uncounts the item with a [`CONSUMING`] mark in one atomic operation, after noting
+//! - A get counts the item as taken (in `taken`) with a [`CONSUMING`] mark in one atomic
+//!   operation, after noting
 //!   in `take_from` where the item's last record starts, and removes that record afterwards: a
 //!   consumer that dies between the two leaves a mark, and the record's presence at the head
 //!   says whether to count the item back. Removing a fragment of a long message sets
@@ -79,13 +80,13 @@ const SPIN: Duration = Duration::from_micros(50);
 /// progress to finish and release its lock.
 const NOWAIT_LOCK_WAIT: Duration = Duration::from_millis(10);
 
-/// In `items` and `unfinished`: the producer-lock holder counted an item it has not finished
+/// In `put` and `unfinished`: the producer-lock holder counted an item it has not finished
 /// publishing.
 const PRODUCING: u64 = 1 << 63;
-/// In `items`: the consumer-lock holder uncounted an item whose last record it has not yet
+/// In `taken`: the consumer-lock holder counted an item whose last record it has not yet
 /// removed from the ring.
 const CONSUMING: u64 = 1 << 62;
-/// The count in `items` and `unfinished`, below the marks.
+/// The count in `put`, `taken` and `unfinished`, below the marks.
 const COUNT: u64 = CONSUMING - 1;
 /// In `head`: the record at the head continues a message whose beginning a consumer removed.
 const CONTINUES: u64 = 1;
@@ -145,41 +146,110 @@ fn report_repair(what: &str) {
     );
 }
 
+/// The queue's shared state, in groups that each have a cache line pair (128 bytes) to
+/// themselves: what only producers write, what only consumers write, the tail, the head, the
+/// item count. A put then moves no line that a get running beside it writes, and the reverse;
+/// packed together, the two sides took turns at every line and an item cost several trips
+/// between cores (four times the time on a machine whose cores are far apart).
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct QueueState {
-    producer: RawLock,
-    consumer: RawLock,
+    // Read-mostly: written once, or only by a side going to sleep or waking sleepers.
     capacity: AtomicU64,
     maxsize: AtomicU64,
-    /// Where consumers read: a multiple of 8, plus [`CONTINUES`]. Written by the consumer-lock
-    /// holder only.
-    head: AtomicU64,
-    /// Where producers write: a multiple of 8. Written by the producer-lock holder only.
-    tail: AtomicU64,
-    /// Items in the queue, plus the [`PRODUCING`] and [`CONSUMING`] marks.
-    items: AtomicU64,
-    /// Items put and not yet marked done, plus the [`PRODUCING`] mark.
-    unfinished: AtomicU64,
-    /// The tail when the put in progress began (producer-lock holder only).
-    put_start: AtomicU64,
-    /// Where the record the put in progress is publishing ends, plus [`JOURNAL_MORE`]; or
-    /// [`NOTHING_PUBLISHED`] (producer-lock holder only).
-    journal: AtomicU64,
-    /// Where the last record of the item being taken starts (consumer-lock holder only).
-    take_from: AtomicU64,
     data_seq: AtomicU32,
     space_seq: AtomicU32,
     done_seq: AtomicU32,
     data_sleepers: AtomicU32,
     space_sleepers: AtomicU32,
     done_sleepers: AtomicU32,
+    _read_mostly: Pad<24>,
+
+    // Producers'.
+    producer: RawLock,
     /// A dead producer's partly published message still needs its `ABORT` record.
     abort_owed: AtomicU32,
     /// The pid of the producer-lock holder while it sleeps for room, else 0 (stale if it died
     /// asleep: compare with the lock's owner).
     room_waiter: AtomicU32,
+    _lock_words: AtomicU32,
+    /// The tail when the put in progress began (producer-lock holder only).
+    put_start: AtomicU64,
+    /// Where the record the put in progress is publishing ends, plus [`JOURNAL_MORE`]; or
+    /// [`NOTHING_PUBLISHED`] (producer-lock holder only).
+    journal: AtomicU64,
+    /// Items put and not yet marked done, plus the [`PRODUCING`] mark.
+    unfinished: AtomicU64,
+    /// Items ever put, plus the [`PRODUCING`] mark. The queue holds `put - taken` items: each
+    /// side counts on its own line.
+    put: AtomicU64,
+    /// The head as producers last read it: the head only moves on, so room counted from it is
+    /// there, and a put need not read the consumers' line while it finds room.
+    head_seen: AtomicU64,
+    _producers: Pad<72>,
+
+    // Consumers'.
+    consumer: RawLock,
+    _lock_word: AtomicU32,
+    /// Where the last record of the item being taken starts (consumer-lock holder only).
+    take_from: AtomicU64,
+    /// The tail as consumers last read it: records below it are there to read.
+    tail_seen: AtomicU64,
+    /// Items ever taken, plus the [`CONSUMING`] mark.
+    taken: AtomicU64,
+    _consumers: Pad<96>,
+
+    /// Where producers write: a multiple of 8. Written by the producer-lock holder only.
+    tail: AtomicU64,
+    _tail: Pad<120>,
+
+    /// Where consumers read: a multiple of 8, plus [`CONTINUES`]. Written by the consumer-lock
+    /// holder only.
+    head: AtomicU64,
+    _head: Pad<120>,
 }
+
+impl QueueState {
+    /// Items in the queue: counting an item being put, not one being taken.
+    fn items(&self) -> u64 {
+        // Taken first: an item is counted as put before it can be taken.
+        let taken = count(self.taken.load(Ordering::SeqCst));
+        count(self.put.load(Ordering::SeqCst)).saturating_sub(taken)
+    }
+}
+
+/// Bytes that keep the next group of [`QueueState`] on a cache line pair of its own.
+#[repr(C)]
+struct Pad<const N: usize>([u8; N]);
+
+impl<const N: usize> Default for Pad<N> {
+    fn default() -> Self {
+        Pad([0; N])
+    }
+}
+
+impl<const N: usize> fmt::Debug for Pad<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
+}
+
+// Each group starts on a 128-byte boundary of the segment (the state lies at STATE_OFFSET).
+const _: () = {
+    use std::mem::offset_of;
+    let groups = [
+        offset_of!(QueueState, producer),
+        offset_of!(QueueState, consumer),
+        offset_of!(QueueState, tail),
+        offset_of!(QueueState, head),
+    ];
+    let mut i = 0;
+    while i < groups.len() {
+        assert!((STATE_OFFSET + groups[i]) % 128 == 0);
+        i += 1;
+    }
+    assert!((STATE_OFFSET + std::mem::size_of::<QueueState>()) % 128 == 0);
+};
 
 /// Why a put did not enqueue the item. The item comes back in every case.
 pub enum PutError<T> {
@@ -520,7 +590,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 .then_some(whole - HEADER)
         };
         let Some(room) = room else {
-            uncount_producing(&state.items);
+            uncount_producing(&state.put);
             return false;
         };
         // Counted unfinished before a consumer can see it (and mark it done), and only once the
@@ -528,7 +598,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         state.unfinished.fetch_add(1 | PRODUCING, Ordering::SeqCst);
         checkpoint("counted");
         self.write_message(bytes, room, streams);
-        state.items.fetch_and(!PRODUCING, Ordering::SeqCst);
+        state.put.fetch_and(!PRODUCING, Ordering::SeqCst);
         checkpoint("items settled");
         state.unfinished.fetch_and(!PRODUCING, Ordering::SeqCst);
         true
@@ -538,7 +608,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// (see the module's documentation). Harmless to repeat.
     fn recover_producer(&self) {
         let state = self.state();
-        let marks = state.items.load(Ordering::SeqCst) | state.unfinished.load(Ordering::SeqCst);
+        let marks = state.put.load(Ordering::SeqCst) | state.unfinished.load(Ordering::SeqCst);
         if marks & PRODUCING == 0 {
             return;
         }
@@ -546,7 +616,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let tail = state.tail.load(Ordering::SeqCst);
         if state.journal.load(Ordering::SeqCst) == tail {
             // Its last record is out, and it was the message's last: the item is in the queue.
-            state.items.fetch_and(!PRODUCING, Ordering::SeqCst);
+            state.put.fetch_and(!PRODUCING, Ordering::SeqCst);
             state.unfinished.fetch_and(!PRODUCING, Ordering::SeqCst);
             return;
         }
@@ -555,7 +625,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             state.abort_owed.store(1, Ordering::SeqCst);
         }
         checkpoint("recovering");
-        uncount_producing(&state.items);
+        uncount_producing(&state.put);
         if uncount_producing(&state.unfinished) {
             self.wake_joiners_if_done();
         }
@@ -566,7 +636,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// it now). Cheap when there is nothing to repair.
     fn settle_producer(&self) {
         let state = self.state();
-        let marks = state.items.load(Ordering::SeqCst) | state.unfinished.load(Ordering::SeqCst);
+        let marks = state.put.load(Ordering::SeqCst) | state.unfinished.load(Ordering::SeqCst);
         if marks & PRODUCING == 0 && state.abort_owed.load(Ordering::SeqCst) == 0 {
             return;
         }
@@ -586,7 +656,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Repairs, without waiting, what a consumer that died while taking an item left.
     fn settle_consumer(&self) {
         let state = self.state();
-        if state.items.load(Ordering::SeqCst) & CONSUMING == 0 {
+        if state.taken.load(Ordering::SeqCst) & CONSUMING == 0 {
             return;
         }
         if let Some(acquired) = state.consumer.try_lock_or_take_over(my_pid()) {
@@ -617,41 +687,39 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let state = self.state();
         let maxsize = state.maxsize.load(Ordering::Relaxed);
         let spin_until = spin.then(|| Instant::now() + SPIN);
-        loop {
-            let items = state.items.load(Ordering::SeqCst);
-            debug_assert_eq!(items & PRODUCING, 0, "one put at a time");
-            if count(items) < maxsize {
-                if state
-                    .items
-                    .compare_exchange(
-                        items,
-                        items + (1 | PRODUCING),
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    )
-                    .is_ok()
-                {
-                    return true;
-                }
-                continue;
-            }
-            if !self.sleep_on_space(deadline, spin_until, || {
-                count(state.items.load(Ordering::SeqCst)) < maxsize
-            }) {
+        // Consumers only take items away, so room seen here stays room; an unbounded queue
+        // need not look at the consumers' count at all.
+        while maxsize != u64::MAX && state.items() >= maxsize {
+            if !self.sleep_on_space(deadline, spin_until, || state.items() < maxsize) {
                 return false;
             }
         }
+        let before = state.put.fetch_add(1 | PRODUCING, Ordering::SeqCst);
+        debug_assert_eq!(before & PRODUCING, 0, "one put at a time");
+        true
     }
 
     /// Free bytes in the ring (exact for the producer-lock holder: only it moves the tail).
     fn free_space(&self) -> u64 {
-        let tail = self.state().tail.load(Ordering::SeqCst);
-        self.capacity() - tail.saturating_sub(self.head())
+        let state = self.state();
+        let head = self.head();
+        state.head_seen.store(head, Ordering::SeqCst);
+        let tail = state.tail.load(Ordering::SeqCst);
+        self.capacity() - tail.saturating_sub(head)
+    }
+
+    /// Whether the ring has `needed` bytes free, from the head producers last read when that
+    /// says so (for the producer-lock holder).
+    fn has_space(&self, needed: u64) -> bool {
+        let state = self.state();
+        let tail = state.tail.load(Ordering::SeqCst);
+        let seen = state.head_seen.load(Ordering::SeqCst);
+        self.capacity() - tail.saturating_sub(seen) >= needed || self.free_space() >= needed
     }
 
     fn wait_for_space(&self, needed: u64, deadline: Option<Instant>, spin: bool) -> bool {
         let spin_until = spin.then(|| Instant::now() + SPIN);
-        while self.free_space() < needed {
+        while !self.has_space(needed) {
             if !self.sleep_on_space(deadline, spin_until, || self.free_space() >= needed) {
                 return false;
             }
@@ -865,15 +933,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// message it was in the middle of is skipped by [`take_message`](Self::take_message).)
     fn recover_consumer(&self) {
         let state = self.state();
-        if state.items.load(Ordering::SeqCst) & CONSUMING == 0 {
+        if state.taken.load(Ordering::SeqCst) & CONSUMING == 0 {
             return;
         }
         report_repair("consumer");
         if self.head() == state.take_from.load(Ordering::SeqCst) {
-            // Undo `fetch_add(CONSUMING - 1)`: one more item, no mark.
-            state.items.fetch_sub(CONSUMING - 1, Ordering::SeqCst);
+            // Undo `fetch_add(1 | CONSUMING)`: the item was not taken, no mark.
+            state.taken.fetch_sub(1 | CONSUMING, Ordering::SeqCst);
         } else {
-            state.items.fetch_and(!CONSUMING, Ordering::SeqCst);
+            state.taken.fetch_and(!CONSUMING, Ordering::SeqCst);
         }
     }
 
@@ -932,26 +1000,26 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let state = self.state();
         state.take_from.store(head, Ordering::SeqCst);
         checkpoint("take journaled");
-        // One item less, and the mark, in one step (the count is at least 1: this item).
-        state.items.fetch_add(CONSUMING - 1, Ordering::SeqCst);
+        // One item taken, and the mark, in one step.
+        state.taken.fetch_add(1 | CONSUMING, Ordering::SeqCst);
         checkpoint("take counted");
         state.head.store(next, Ordering::SeqCst);
         checkpoint("taken");
-        state.items.fetch_and(!CONSUMING, Ordering::SeqCst);
+        state.taken.fetch_and(!CONSUMING, Ordering::SeqCst);
         self.wake_space_sleepers();
     }
 
     /// The flags and payload length of the record at the head, if one is there.
     fn peek_header(&self) -> Option<(u32, u64)> {
+        let state = self.state();
         let head = self.head();
-        if self
-            .state()
-            .tail
-            .load(Ordering::SeqCst)
-            .saturating_sub(head)
-            < HEADER
-        {
-            return None;
+        // A record below the tail consumers last read is there; otherwise read the tail.
+        if state.tail_seen.load(Ordering::SeqCst).saturating_sub(head) < HEADER {
+            let tail = state.tail.load(Ordering::SeqCst);
+            state.tail_seen.fetch_max(tail, Ordering::SeqCst);
+            if tail.saturating_sub(head) < HEADER {
+                return None;
+            }
         }
         let mut header = [0_u8; 8];
         self.ring_read(head, &mut header);
@@ -1006,7 +1074,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// consumer starts removing it).
     pub fn qsize(&self) -> usize {
         self.settle();
-        count(self.state().items.load(Ordering::SeqCst)) as usize
+        self.state().items() as usize
     }
 
     /// Whether it holds no items now.
@@ -1244,7 +1312,7 @@ impl<T> fmt::Debug for Queue<T> {
         write!(
             f,
             "<Queue items={} bytes={}>",
-            count(state.items.load(Ordering::Relaxed)),
+            state.items(),
             state.capacity.load(Ordering::Relaxed)
         )
     }
@@ -1461,11 +1529,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
 
 impl<T> fmt::Debug for SimpleQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<SimpleQueue items={}>",
-            count(self.0.shared.state().items.load(Ordering::Relaxed))
-        )
+        write!(f, "<SimpleQueue items={}>", self.0.shared.state().items())
     }
 }
 
