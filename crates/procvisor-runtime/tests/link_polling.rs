@@ -90,9 +90,12 @@ fn the_runtime_threads_stay_asleep_while_a_caller_polls_for_its_replies() {
         burst(&echo, calls);
         let wakes = runtime_wakes() - before;
         // Before the reader task stepped aside, every reply woke a runtime thread as well as
-        // its caller (more than one wake per call).
+        // its caller (more than one wake per call). While callers gave up polling after 50 µs,
+        // the calls that took longer brought the reader task back often enough to wake the
+        // runtime threads once every 3 to 20 calls on a 2-CPU virtual machine; now it is about
+        // once every 150 calls (the bound leaves room for a busy machine).
         assert!(
-            wakes * 4 < calls,
+            wakes * 10 < calls,
             "over {calls} calls the runtime threads were woken {wakes} times"
         );
     });

@@ -9,8 +9,12 @@ use std::time::Instant;
 
 pub(crate) type CallResult = Result<Payload, CallFailure>;
 
-/// How long a blocking call polls for its reply before it sleeps.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+/// How long a blocking call polls for its reply before it sleeps. A call that sleeps calls the
+/// link's reader task back, and the task then wakes a runtime thread for each message until it
+/// steps aside again: 50 µs, a few times a typical round trip, let one call in a hundred do
+/// that on a small virtual machine, and those brought a runtime thread awake about once every
+/// five calls. At 200 µs it is about one call in ten thousand.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(200);
 
 #[derive(Default)]
 struct State {
@@ -67,9 +71,9 @@ impl CallSlot {
 
     /// Waits for the reply until `deadline`; `None` when it passed first.
     ///
-    /// It polls for a few tens of microseconds before it sleeps: a reply from another process
-    /// usually comes that soon, and a sleeping thread takes longer than that to wake on a small
-    /// or virtual machine.
+    /// It polls for a few hundred microseconds before it sleeps: a reply from another process
+    /// usually comes much sooner, and a sleeping thread takes tens of microseconds to wake on a
+    /// small or virtual machine.
     ///
     /// While it polls it also reads the link the reply comes back by itself, when no one else
     /// is reading it: the reply then reaches this thread without any thread waking.
