@@ -31,7 +31,16 @@ pub(crate) fn encode_chunk<T: Serialize>(
     target: &Target,
     items: &[T],
 ) -> Result<Payload, PoolError> {
-    Payload::encode(items).map_err(|e| PoolError::Arguments {
+    encode_chunk_sized(target, items, 0)
+}
+
+/// [`encode_chunk`] into room for `capacity` bytes (see [`Payload::encode_sized`]).
+fn encode_chunk_sized<T: Serialize>(
+    target: &Target,
+    items: &[T],
+    capacity: usize,
+) -> Result<Payload, PoolError> {
+    Payload::encode_sized(items, capacity).map_err(|e| PoolError::Arguments {
         target: target.short.to_string(),
         message: e.to_string(),
     })
@@ -133,14 +142,24 @@ impl Call<'_> {
         items: impl Iterator<Item = T>,
         sink: Arc<dyn Sink>,
     ) -> Result<Vec<Range<usize>>, PoolError> {
-        let (items, len): (Box<dyn Iterator<Item = T> + '_>, usize) = match items.size_hint() {
-            (low, Some(high)) if low == high => (Box::new(items), low),
+        match items.size_hint() {
+            (low, Some(high)) if low == high => self.submit_counted(items, low, sink),
             _ => {
                 let gathered: Vec<T> = items.collect();
                 let len = gathered.len();
-                (Box::new(gathered.into_iter()), len)
+                self.submit_counted(gathered.into_iter(), len, sink)
             }
-        };
+        }
+    }
+
+    /// [`submit_chunks`](Self::submit_chunks) for `len` items. Generic over the iterator, not
+    /// boxed: taking the items of a chunk is then a loop the compiler can see through.
+    fn submit_counted<T: Serialize>(
+        &self,
+        items: impl Iterator<Item = T>,
+        len: usize,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Vec<Range<usize>>, PoolError> {
         let processes = self.core.shared.processes;
         let mut chunker = Chunker::new(self.options.chunksize, len, processes)?;
         if self.core.shared.remote {
@@ -154,7 +173,7 @@ impl Call<'_> {
         while items.peek().is_some() {
             chunk.clear();
             chunk.extend(items.by_ref().take(chunker.next_size()));
-            let args = encode_chunk(&self.target, &chunk)?;
+            let args = encode_chunk_sized(&self.target, &chunk, chunker.expected_bytes())?;
             chunker.encoded(chunk.len(), args.bytes().len());
             let start = ranges.last().map_or(0, |r| r.end);
             let range = start..start + chunk.len();

@@ -63,6 +63,8 @@ const PROBE_ITEMS: usize = 1024;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Chunker {
     next: usize,
+    /// The encoded size of an item, once a chunk has shown it.
+    item_bytes: Option<usize>,
     /// The largest default size (Python's); `None` for a size given by the caller.
     adapt_up_to: Option<usize>,
     /// The encoded size a default chunk aims at.
@@ -78,6 +80,7 @@ impl Chunker {
         Ok(match given {
             Some(size) => Chunker {
                 next: checked_chunksize(size)?,
+                item_bytes: None,
                 adapt_up_to: None,
                 budget: CHUNK_BYTES,
             },
@@ -85,6 +88,7 @@ impl Chunker {
                 let python = default_chunksize(items, processes);
                 Chunker {
                     next: python.min(PROBE_ITEMS),
+                    item_bytes: None,
                     adapt_up_to: Some(python),
                     budget: CHUNK_BYTES,
                 }
@@ -103,10 +107,18 @@ impl Chunker {
         self.next
     }
 
+    /// About how many bytes the next chunk encodes to (0 before the first): room to encode it
+    /// into. A little over, so that a chunk a few bytes larger than the last does not grow.
+    pub(crate) fn expected_bytes(&self) -> usize {
+        self.item_bytes
+            .map_or(0, |each| (each * self.next).saturating_add(64) / 16 * 17)
+    }
+
     /// Learns from a chunk of `items` items that encoded to `bytes` bytes.
     pub(crate) fn encoded(&mut self, items: usize, bytes: usize) {
+        let per_item = (bytes / items.max(1)).max(1);
+        self.item_bytes = Some(per_item);
         if let Some(python) = self.adapt_up_to.take() {
-            let per_item = (bytes / items.max(1)).max(1);
             self.next = (self.budget / per_item).clamp(1, python);
         }
     }
@@ -162,5 +174,22 @@ mod tests {
         given.encoded(7, 7_000_000);
         assert_eq!(given.next_size(), 7);
         assert!(Chunker::new(Some(0), 10, 1).is_err());
+    }
+
+    #[test]
+    fn the_room_for_a_chunk_covers_what_the_last_one_took() {
+        let mut chunker = Chunker::new(None, 1_000_000, 2).unwrap();
+        assert_eq!(
+            chunker.expected_bytes(),
+            0,
+            "nothing to go by before a chunk"
+        );
+        chunker.encoded(PROBE_ITEMS, PROBE_ITEMS * 8 + 8);
+        let room = chunker.expected_bytes();
+        let next = chunker.next_size() * 8 + 8;
+        assert!(
+            (next..next + next / 8).contains(&room),
+            "room for {room} bytes, the next chunk takes {next}"
+        );
     }
 }

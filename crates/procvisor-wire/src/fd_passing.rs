@@ -277,8 +277,34 @@ impl Payload {
     /// (the error says so, with the size and what to do instead), or a descriptor cannot be
     /// duplicated.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, crate::codec::CodecError> {
-        let (bytes, raw) = collect_fds(|| crate::codec::encode(value));
-        let bytes = bytes?;
+        Self::encode_sized(value, 0)
+    }
+
+    /// [`encode`](Self::encode) into a buffer made with room for `capacity` bytes, for a caller
+    /// that knows about how large the encoding will be (the next of many similar chunks, say):
+    /// the buffer then does not grow, copying itself, on the way. A wrong guess costs nothing
+    /// more than [`encode`](Self::encode) does; the room asked for is capped at
+    /// [`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE).
+    ///
+    /// ```
+    /// use procvisor_wire::Payload;
+    ///
+    /// let items: Vec<i64> = (0..1000).collect();
+    /// let payload = Payload::encode_sized(&items, 8 * 1000 + 8)?;
+    /// assert_eq!(payload.decode::<Vec<i64>>()?, items);
+    /// # Ok::<(), procvisor_wire::codec::CodecError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode).
+    pub fn encode_sized<T: Serialize + ?Sized>(
+        value: &T,
+        capacity: usize,
+    ) -> Result<Payload, crate::codec::CodecError> {
+        let mut bytes = Vec::with_capacity(capacity.min(crate::MAX_VALUE_SIZE));
+        let (encoded, raw) = collect_fds(|| crate::codec::encode_into(value, &mut bytes));
+        encoded?;
         if bytes.len() > crate::MAX_VALUE_SIZE {
             return Err(crate::codec::CodecError::too_large(bytes.len()));
         }

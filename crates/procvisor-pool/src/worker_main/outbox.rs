@@ -3,9 +3,9 @@
 //! A short task's answer waits while the worker runs the next task it already holds, so that a
 //! run of short tasks is answered in one message: the router is then woken once for many
 //! answers, not once per task, which is most of what a short task costs. An answer never waits
-//! long: it goes at once when no task waits behind it, when its task was not short, when enough
-//! are held, and in any case within [`HOLD_AT_MOST`], the reader thread sending it when the
-//! worker is still busy with a task that turned out long. A held answer is also written to the
+//! long: it goes at once when no task waits behind it, when its task was not short or its
+//! answer is large, when enough are held, and in any case within [`HOLD_AT_MOST`], the reader
+//! thread sending it when the worker is still busy with a task that turned out long. A held answer is also written to the
 //! worker's [`AnswerRing`], which its router reads if the worker dies: a crash loses no answer
 //! and is blamed on the task that was running.
 
@@ -23,6 +23,9 @@ const SHORT: Duration = Duration::from_micros(100);
 const MOST_HELD: usize = 32;
 /// The most bytes of answers held.
 const MOST_BYTES: usize = 256 << 10;
+/// The largest answer that may wait. A larger one goes at once: the wake it would share is a
+/// small part of what moving its bytes costs, and keeping its copy in the ring is not.
+const LARGEST_HELD: usize = 8 << 10;
 /// How long an answer may wait for the tasks after it.
 pub(super) const HOLD_AT_MOST: Duration = Duration::from_millis(1);
 
@@ -124,6 +127,7 @@ impl Outbox {
         let mut held = self.held();
         let hold = may_wait
             && ran < SHORT
+            && size <= LARGEST_HELD
             && held.answers.len() + 1 < MOST_HELD
             && held.bytes + size < MOST_BYTES
             && held
