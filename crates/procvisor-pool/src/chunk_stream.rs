@@ -3,6 +3,7 @@
 //! workers compute the rest.
 
 use crate::error::PoolError;
+use crate::poll_briefly::poll_briefly;
 use crate::sink::Sink;
 use procvisor_wire::Payload;
 use std::collections::VecDeque;
@@ -46,7 +47,7 @@ impl ChunkStream {
 
     /// The next finished chunk, waiting until `deadline` (`None`: as long as it takes).
     pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Arrival> {
-        let mut state = self.lock();
+        let mut state = poll_briefly(&self.state, deadline, |s| !s.arrived.is_empty());
         loop {
             if let Some(arrival) = state.arrived.pop_front() {
                 return Some(arrival);

@@ -4,6 +4,7 @@
 
 use crate::callbacks::CallbackRunner;
 use crate::error::PoolError;
+use crate::poll_briefly::poll_briefly;
 use crate::sink::Sink;
 use procvisor_wire::Payload;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -174,7 +175,7 @@ impl Completion {
 
     /// Waits until the outcome is visible or `deadline` passes.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Option<&Outcome> {
-        let mut state = self.lock();
+        let mut state = poll_briefly(&self.state, deadline, |s| s.phase == Phase::Ready);
         while state.phase != Phase::Ready {
             state.waiting += 1;
             match deadline {

@@ -48,6 +48,7 @@ pub mod futures;
 mod imap;
 mod lifecycle;
 mod options;
+mod poll_briefly;
 mod pool;
 mod protocol;
 pub mod remote;
