@@ -7,6 +7,7 @@ use crate::poll_briefly::poll_briefly;
 use crate::sink::Sink;
 use procvisor_wire::Payload;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -26,6 +27,8 @@ struct State {
 pub(crate) struct ChunkStream {
     state: Mutex<State>,
     arrived: Condvar,
+    /// How many chunks wait in `state.arrived`, for a consumer to look at without the lock.
+    waiting_chunks: AtomicUsize,
 }
 
 impl std::fmt::Debug for ChunkStream {
@@ -47,9 +50,10 @@ impl ChunkStream {
 
     /// The next finished chunk, waiting until `deadline` (`None`: as long as it takes).
     pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Arrival> {
-        let mut state = poll_briefly(&self.state, deadline, |s| !s.arrived.is_empty());
+        poll_briefly(deadline, || self.waiting_chunks.load(Ordering::Acquire) > 0);
+        let mut state = self.lock();
         loop {
-            if let Some(arrival) = state.arrived.pop_front() {
+            if let Some(arrival) = self.pop(&mut state) {
                 return Some(arrival);
             }
             state.waiting = true;
@@ -72,10 +76,17 @@ impl ChunkStream {
         }
     }
 
+    fn pop(&self, state: &mut State) -> Option<Arrival> {
+        let arrival = state.arrived.pop_front()?;
+        self.waiting_chunks
+            .store(state.arrived.len(), Ordering::Release);
+        Some(arrival)
+    }
+
     /// The next finished chunk, or `None` after registering `waker` for the next arrival.
     pub(crate) fn poll_next(&self, waker: &Waker) -> Option<Arrival> {
         let mut state = self.lock();
-        match state.arrived.pop_front() {
+        match self.pop(&mut state) {
             Some(arrival) => Some(arrival),
             None => {
                 state.waker = Some(waker.clone());
@@ -89,6 +100,8 @@ impl Sink for ChunkStream {
     fn deliver(self: Arc<Self>, part: u64, outcome: Result<Payload, PoolError>) {
         let mut state = self.lock();
         state.arrived.push_back((part, outcome));
+        self.waiting_chunks
+            .store(state.arrived.len(), Ordering::Release);
         let waker = state.waker.take();
         // One wakeup is enough: the consumer takes everything that arrived when it runs.
         let waiting = std::mem::replace(&mut state.waiting, false);

@@ -7,6 +7,7 @@ use crate::error::PoolError;
 use crate::poll_briefly::poll_briefly;
 use crate::sink::Sink;
 use procvisor_wire::Payload;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
@@ -44,6 +45,8 @@ struct State {
 pub(crate) struct Completion {
     state: Mutex<State>,
     ready: Condvar,
+    /// Set with the phase `Ready`, for a waiter to look at without the lock.
+    visible: AtomicBool,
     outcome: OnceLock<Outcome>,
     runner: Arc<CallbackRunner>,
 }
@@ -78,6 +81,7 @@ impl Completion {
                 waiting: 0,
             }),
             ready: Condvar::new(),
+            visible: AtomicBool::new(false),
             outcome: OnceLock::new(),
             runner,
         })
@@ -122,6 +126,7 @@ impl Completion {
 
     fn make_ready(&self, state: &mut State) {
         state.phase = Phase::Ready;
+        self.visible.store(true, Ordering::Release);
         if state.waiting > 0 {
             self.ready.notify_all();
         }
@@ -175,7 +180,8 @@ impl Completion {
 
     /// Waits until the outcome is visible or `deadline` passes.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Option<&Outcome> {
-        let mut state = poll_briefly(&self.state, deadline, |s| s.phase == Phase::Ready);
+        poll_briefly(deadline, || self.visible.load(Ordering::Acquire));
+        let mut state = self.lock();
         while state.phase != Phase::Ready {
             state.waiting += 1;
             match deadline {

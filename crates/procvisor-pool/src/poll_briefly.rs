@@ -8,60 +8,55 @@
 //! way; a result that takes longer costs that much CPU once, then the caller sleeps as before.
 //! An actor call's caller does the same, for the same reason.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a caller looks before it sleeps.
 const POLL_FOR: Duration = Duration::from_micros(50);
 
-/// Locks `mutex`; until `ready` holds of what it guards or [`POLL_FOR`] has passed (or
-/// `deadline`, if sooner), unlocks it and yields the CPU between looks. Returns the guard of the
-/// last look, whether or not `ready` holds.
-pub(crate) fn poll_briefly<'m, T>(
-    mutex: &'m Mutex<T>,
-    deadline: Option<Instant>,
-    ready: impl Fn(&T) -> bool,
-) -> MutexGuard<'m, T> {
-    let lock = || mutex.lock().unwrap_or_else(|p| p.into_inner());
-    let mut guard = lock();
-    if ready(&guard) {
-        return guard;
+/// Looks at `ready` until it holds or [`POLL_FOR`] has passed (or `deadline`, if sooner),
+/// yielding the CPU between looks; returns whether it held. `ready` should read an atomic, not
+/// take the lock the thread that makes it true needs.
+pub(crate) fn poll_briefly(deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+    if ready() {
+        return true;
     }
     let mut until = Instant::now() + POLL_FOR;
     if let Some(deadline) = deadline {
         until = until.min(deadline);
     }
-    while !ready(&guard) && Instant::now() < until {
-        drop(guard);
+    while Instant::now() < until {
         std::thread::yield_now();
-        guard = lock();
+        if ready() {
+            return true;
+        }
     }
-    guard
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[test]
     fn it_returns_as_soon_as_another_thread_makes_it_ready() {
-        let flag = Arc::new(Mutex::new(false));
+        let flag = Arc::new(AtomicBool::new(false));
         let setter = {
             let flag = flag.clone();
-            std::thread::spawn(move || *flag.lock().unwrap() = true)
+            std::thread::spawn(move || flag.store(true, Ordering::Release))
         };
         setter.join().unwrap();
-        assert!(*poll_briefly(&flag, None, |set| *set));
+        assert!(poll_briefly(None, || flag.load(Ordering::Acquire)));
     }
 
     #[test]
     fn it_gives_up_after_a_while_and_never_past_the_deadline() {
-        let flag = Mutex::new(false);
         let start = Instant::now();
-        assert!(!*poll_briefly(&flag, None, |set| *set));
+        assert!(!poll_briefly(None, || false));
         assert!(start.elapsed() >= POLL_FOR);
         let deadline = Instant::now();
-        assert!(!*poll_briefly(&flag, Some(deadline), |set| *set));
+        assert!(!poll_briefly(Some(deadline), || false));
+        assert!(deadline.elapsed() < POLL_FOR, "it looked past its deadline");
     }
 }
