@@ -261,6 +261,8 @@ pub(crate) fn serve(spec: &str) -> ! {
     let Ok(preload) = control.recv::<Vec<String>>() else {
         crate::sys::exit_now(2)
     };
+    // Made here once, so that no child has to make them (see `target::index`).
+    crate::target::index_lookups();
     let preloaded = crate::preload::run(&preload);
     let failed = preloaded.is_err();
     if control.send(&preloaded).is_err() || failed {

@@ -10,6 +10,8 @@ use crate::outcome::{ChildOutcome, Failure};
 use procvisor_wire::Payload;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// A function a process or pool worker can run with arguments `Args` (a tuple).
 ///
@@ -77,7 +79,34 @@ pub(crate) fn name_of<F>() -> &'static str {
 
 /// Finds a registered function by name.
 pub(crate) fn lookup(name: &str) -> Option<&'static Registration> {
-    REGISTRY.iter().find(|r| (r.name)() == name)
+    index().get(name).copied()
+}
+
+/// Registered functions by name, made on first use.
+///
+/// Each registration's name comes from a function of its own, somewhere in the program's code.
+/// Asking every one of them for its name maps a page of code per registration into the
+/// process that asks, which a pool worker would keep for its whole life only to have read a
+/// name. The fork server makes this index (and the actors' one) before it forks anything (see
+/// [`index_lookups`]), so the children it forks find their targets in memory they share with
+/// it.
+fn index() -> &'static HashMap<&'static str, &'static Registration> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static Registration>> = OnceLock::new();
+    // The first of a name registered twice (the same function) wins, as a search in order would.
+    INDEX.get_or_init(|| {
+        let mut index = HashMap::with_capacity(REGISTRY.len());
+        for registration in REGISTRY.iter() {
+            index.entry((registration.name)()).or_insert(registration);
+        }
+        index
+    })
+}
+
+/// Makes the indexes of registered functions and actor types now, in a process about to fork
+/// children that will look their targets up.
+pub(crate) fn index_lookups() {
+    index();
+    crate::actor::index_lookups();
 }
 
 /// Every registered name, for error messages and introspection.

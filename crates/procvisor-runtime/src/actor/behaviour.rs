@@ -4,7 +4,9 @@ use super::address::ActorId;
 use super::remote_ref::RemoteRef;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The error an actor's [`start`](Actor::start) may return.
@@ -203,7 +205,20 @@ pub const fn actor_registration<A: Actor>() -> ActorRegistration {
 
 /// The registered actor type named `name`.
 pub(crate) fn lookup(name: &str) -> Option<&'static ActorRegistration> {
-    ACTORS.iter().find(|r| (r.name)() == name)
+    index().get(name).copied()
+}
+
+/// Registered actor types by name, made on first use (see the registered functions' index in
+/// `target`, for why).
+pub(super) fn index() -> &'static HashMap<&'static str, &'static ActorRegistration> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static ActorRegistration>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = HashMap::with_capacity(ACTORS.len());
+        for registration in ACTORS.iter() {
+            index.entry((registration.name)()).or_insert(registration);
+        }
+        index
+    })
 }
 
 /// Registers [`Actor`] types so that any process of the program can start them.

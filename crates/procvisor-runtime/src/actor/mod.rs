@@ -55,3 +55,8 @@ pub(crate) fn send_stop(address: Address) {
 
 #[doc(hidden)]
 pub use behaviour::{ACTORS, ActorRegistration, actor_registration};
+
+/// Makes the index of registered actor types now (see `target::index_lookups`).
+pub(crate) fn index_lookups() {
+    behaviour::index();
+}
