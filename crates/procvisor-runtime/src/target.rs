@@ -92,14 +92,20 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Registration> {
 /// it.
 fn index() -> &'static HashMap<&'static str, &'static Registration> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Registration>> = OnceLock::new();
-    // The first of a name registered twice (the same function) wins, as a search in order would.
-    INDEX.get_or_init(|| {
-        let mut index = HashMap::with_capacity(REGISTRY.len());
-        for registration in REGISTRY.iter() {
-            index.entry((registration.name)()).or_insert(registration);
-        }
-        index
-    })
+    INDEX.get_or_init(|| by_name(&REGISTRY, |r| (r.name)()))
+}
+
+/// `registrations` by the name `name` gives each. The first of a name registered twice (the
+/// same function or type) wins, as a search in order would.
+pub(crate) fn by_name<R>(
+    registrations: &'static [R],
+    name: impl Fn(&R) -> &'static str,
+) -> HashMap<&'static str, &'static R> {
+    let mut index = HashMap::with_capacity(registrations.len());
+    for registration in registrations {
+        index.entry(name(registration)).or_insert(registration);
+    }
+    index
 }
 
 /// Makes the indexes of registered functions and actor types now, in a process about to fork

@@ -212,13 +212,7 @@ pub(crate) fn lookup(name: &str) -> Option<&'static ActorRegistration> {
 /// `target`, for why).
 pub(super) fn index() -> &'static HashMap<&'static str, &'static ActorRegistration> {
     static INDEX: OnceLock<HashMap<&'static str, &'static ActorRegistration>> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        let mut index = HashMap::with_capacity(ACTORS.len());
-        for registration in ACTORS.iter() {
-            index.entry((registration.name)()).or_insert(registration);
-        }
-        index
-    })
+    INDEX.get_or_init(|| crate::target::by_name(&ACTORS, |r| (r.name)()))
 }
 
 /// Registers [`Actor`] types so that any process of the program can start them.
