@@ -110,8 +110,9 @@ impl Chunker {
     /// About how many bytes the next chunk encodes to (0 before the first): room to encode it
     /// into. A little over, so that a chunk a few bytes larger than the last does not grow.
     pub(crate) fn expected_bytes(&self) -> usize {
-        self.item_bytes
-            .map_or(0, |each| (each * self.next).saturating_add(64) / 16 * 17)
+        self.item_bytes.map_or(0, |each| {
+            each.saturating_mul(self.next).saturating_add(64) / 16 * 17
+        })
     }
 
     /// Learns from a chunk of `items` items that encoded to `bytes` bytes.

@@ -5,9 +5,9 @@
 //! answers, not once per task, which is most of what a short task costs. An answer never waits
 //! long: it goes at once when no task waits behind it, when its task was not short or its
 //! answer is large, when enough are held, and in any case within [`HOLD_AT_MOST`], the reader
-//! thread sending it when the worker is still busy with a task that turned out long. A held answer is also written to the
-//! worker's [`AnswerRing`], which its router reads if the worker dies: a crash loses no answer
-//! and is blamed on the task that was running.
+//! thread sending it when the worker is still busy with a task that turned out long. A held
+//! answer is also written to the worker's [`AnswerRing`], which its router reads if the worker
+//! dies: a crash loses no answer and is blamed on the task that was running.
 
 use crate::answer_ring::AnswerRing;
 use crate::protocol::ToRouter;
