@@ -6,7 +6,7 @@
 //! compared. Absolute times on a small shared machine are noise; the ratios are the result.
 //!
 //! ```text
-//! cargo run -p procvisor-bench --release -- [--rounds N] [--smoke] [WORKLOAD...]
+//! cargo run -p procvisor-bench --profile release-lto -- [--rounds N] [--smoke] [WORKLOAD...]
 //! ```
 //!
 //! `--smoke` runs every workload once at a tiny size: it checks that the harness works, not how

@@ -9,7 +9,7 @@
 //! linearly (an exponent above 1.1 is flagged), and an SVG plot.
 //!
 //! ```text
-//! cargo run -p procvisor-bench --release -- --scale [--smoke] [--plots-dir DIR] [NAME...]
+//! cargo run -p procvisor-bench --profile release-lto -- --scale [--smoke] [--plots-dir DIR] [NAME...]
 //! ```
 //!
 //! The plots go to the book's `book/src/plots/` by default; a `--smoke` run's, whose tiny sizes
