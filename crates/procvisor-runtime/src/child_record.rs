@@ -6,6 +6,7 @@
 //! under the record's lock, so exactly one of them collects the status.
 
 use crate::context::StartMethod;
+use crate::link::ToParent;
 use crate::outcome::{ChildOutcome, ExitReason};
 use crate::parent_only::ParentOnly;
 use crate::sys;
@@ -94,19 +95,13 @@ impl ChildRecord {
         };
         loop {
             let received = match deadline {
-                None => link.recv::<crate::link::ToParent>(),
-                Some(d) => link.recv_timeout::<crate::link::ToParent>(
-                    d.saturating_duration_since(Instant::now()),
-                ),
+                None => link.recv::<ToParent>(),
+                Some(d) => {
+                    link.recv_timeout::<ToParent>(d.saturating_duration_since(Instant::now()))
+                }
             };
             match received {
-                Ok(crate::link::ToParent::Log(log)) => {
-                    crate::logging::emit(&log, &self.name, self.pid)
-                }
-                Ok(crate::link::ToParent::Outcome(outcome)) => self.set_outcome(outcome),
-                Ok(crate::link::ToParent::ActorLink(conn)) => {
-                    crate::actor::adopt_link(self.number, conn)
-                }
+                Ok(message) => self.record_message(message),
                 Err(e) if e.is_timeout() => {
                     // Keep the partial state for whoever reads next.
                     self.put_link(link);
@@ -119,6 +114,41 @@ impl ChildRecord {
                 }
             }
         }
+    }
+
+    /// Records one message the child sent on its link.
+    pub(crate) fn record_message(&self, message: ToParent) {
+        match message {
+            ToParent::Log(log) => crate::logging::emit(&log, &self.name, self.pid),
+            ToParent::Outcome(outcome) => self.set_outcome(outcome),
+            ToParent::ActorLink(conn) => crate::actor::adopt_link(self.number, conn),
+        }
+    }
+
+    /// For a child that has already ended when its watching begins: reads what it left on the
+    /// link, without waiting, and records both ends, so that it needs no process actor. `false`,
+    /// with nothing lost, while the child runs, and when it has exited but its link has not
+    /// ended (a child of its own may still hold it open): then the process actor takes over.
+    pub(crate) fn finish_if_ended(&self) -> bool {
+        if self.try_reap().is_none() {
+            return false;
+        }
+        // `None`: a `result` call is reading the link, and records its end.
+        if let Some(mut link) = self.take_link() {
+            loop {
+                match link.try_recv::<ToParent>() {
+                    Ok(Some(message)) => self.record_message(message),
+                    Ok(None) => {
+                        self.put_link(link);
+                        return false;
+                    }
+                    Err(_) => break,
+                }
+            }
+            drop(link);
+            self.set_link_closed();
+        }
+        true
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ChildState> {
@@ -272,5 +302,90 @@ impl Children {
         let mut all: Vec<_> = self.map().values().cloned().collect();
         all.sort_by_key(|r| r.pid);
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Failure, FailureKind};
+    use procvisor_wire::Connection;
+    use std::process::Command;
+
+    /// A record of a real child process (`command`), whose link the test writes itself.
+    fn record_of(command: &mut Command) -> (ChildRecord, Connection, std::process::Child) {
+        let child = command.spawn().expect("start a child process");
+        let pidfd = sys::pidfd_open(child.id() as i32).expect("pidfd_open");
+        let (parent_end, child_end) = procvisor_wire::pipe(true).expect("a link");
+        let record = ChildRecord::new(
+            child.id(),
+            "test-child".into(),
+            false,
+            StartMethod::Spawn,
+            pidfd,
+            Reaper::Direct,
+        );
+        record.put_link(ParentOnly::new(parent_end));
+        (record, child_end, child)
+    }
+
+    fn wait_for_exit(record: &ChildRecord) {
+        assert!(
+            sys::poll_readable(record.pidfd.as_fd(), Some(Duration::from_secs(30))),
+            "the child did not exit within 30 s"
+        );
+    }
+
+    fn failure_outcome() -> ToParent {
+        ToParent::Outcome(ChildOutcome::failed(Failure::new(
+            FailureKind::Error,
+            "boom",
+            None,
+        )))
+    }
+
+    #[test]
+    fn an_ended_child_is_finished_from_what_it_left_on_its_link() {
+        let (record, mut child_end, _child) = record_of(&mut Command::new("true"));
+        child_end.send(&failure_outcome()).unwrap();
+        drop(child_end);
+        wait_for_exit(&record);
+
+        assert!(record.finish_if_ended());
+        let state = record.lock();
+        assert_eq!(
+            state.exit.map(|e| e.to_string()),
+            Some("exit code 0".into())
+        );
+        let failure = state.outcome.as_ref().and_then(|o| o.failure.clone());
+        assert_eq!(failure.as_ref().map(Failure::message), Some("boom"));
+        assert!(state.link_closed);
+    }
+
+    #[test]
+    fn an_exited_child_whose_link_is_still_open_is_left_to_its_actor() {
+        // A child of the child may still hold the link: what arrived is kept, the rest waits.
+        let (record, mut child_end, _child) = record_of(&mut Command::new("true"));
+        child_end.send(&failure_outcome()).unwrap();
+        wait_for_exit(&record);
+
+        assert!(!record.finish_if_ended());
+        assert!(record.lock().outcome.is_some(), "what arrived is recorded");
+        assert!(!record.lock().link_closed);
+        assert!(
+            record.take_link().is_some(),
+            "the link is there for the actor"
+        );
+    }
+
+    #[test]
+    fn a_running_child_is_left_to_its_actor() {
+        let (record, child_end, mut child) = record_of(Command::new("sleep").arg("60"));
+        assert!(!record.finish_if_ended());
+        assert!(record.exit().is_none());
+        assert!(record.take_link().is_some(), "the link is untouched");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        drop(child_end);
     }
 }

@@ -172,8 +172,9 @@ impl Node {
     /// microseconds, and every page the parent writes during a fork child's life is a
     /// copy-on-write fault). So a child's watching starts a little later, for all the children
     /// started meanwhile at once; `join` and `result` never wait for it (they reap from the pidfd
-    /// and read the link themselves). Every child still gets its actor and its supervision
-    /// event, at most a few milliseconds late.
+    /// and read the link themselves). A child that still runs then gets its actor, at most a
+    /// few milliseconds late; one that has ended by then has its end recorded at once, with no
+    /// actor (see [`start_process_actors`](crate::start::start_process_actors)).
     pub(crate) fn watch(&'static self, record: Arc<ChildRecord>) {
         // Outside the runtime, so that creating the root supervisor may block.
         let _ = self.root();

@@ -62,18 +62,25 @@ impl Actor for ProcessActor {
         state: &mut ProcessState,
     ) -> Result<(), ActorProcessingErr> {
         let record = &state.record;
-        let reason = record.exit().map(|r| r.to_string()).unwrap_or_default();
-        node().children.remove(record.pid);
-        if let Some(net) = node().actor_net_if_started() {
-            net.child_ended(record.number);
-        }
-        tracing::debug!(target: "procvisor::process", name = %record.name, pid = record.pid, %reason, "child process ended");
+        let reason = record_end(record);
         myself.stop(Some(format!(
             "process {} (pid {}) ended with {reason}",
             record.name, record.pid
         )));
         Ok(())
     }
+}
+
+/// What the parent does when a child has ended (its link closed, its status collected): it
+/// leaves the node's children, and its actor address goes. Returns how it ended, for the log.
+pub(crate) fn record_end(record: &ChildRecord) -> String {
+    let reason = record.exit().map(|r| r.to_string()).unwrap_or_default();
+    node().children.remove(record.pid);
+    if let Some(net) = node().actor_net_if_started() {
+        net.child_ended(record.number);
+    }
+    tracing::debug!(target: "procvisor::process", name = %record.name, pid = record.pid, %reason, "child process ended");
+    reason
 }
 
 /// Reads the link and waits for the exit, recording both; then tells the actor.
@@ -107,9 +114,7 @@ async fn watch(
         tokio::select! {
             envelope = async { link.as_mut().expect("open").recv_async::<ToParent>().await }, if link_open => match envelope {
 
-                Ok(ToParent::Log(log)) => crate::logging::emit(&log, &record.name, record.pid),
-                Ok(ToParent::Outcome(outcome)) => record.set_outcome(outcome),
-                Ok(ToParent::ActorLink(conn)) => crate::actor::adopt_link(record.number, conn),
+                Ok(message) => record.record_message(message),
                 Err(_) => {
                     link_open = false;
                     record.set_link_closed();

@@ -1,5 +1,6 @@
-//! The node's root supervisor actor: every process actor is linked to it, so every child's
-//! start and end is a supervision event in the parent.
+//! The node's root supervisor actor: every process actor is linked to it, so the end of every
+//! child that outlives its first milliseconds is a supervision event in the parent (a child
+//! that has ended by then gets no actor: its end is only recorded and logged).
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 

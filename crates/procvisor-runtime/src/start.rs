@@ -123,9 +123,18 @@ fn watch(record: Arc<ChildRecord>, link: ParentOnly) {
 /// Starts the process actors of `records` under the root supervisor. Runs on the node's
 /// runtime (the root supervisor already exists: [`Node::watch`](crate::node::Node::watch) made
 /// sure of it).
+///
+/// A child that has ended already (joined, say, before its watching began) gets no actor:
+/// what it left on its link is read here and its end recorded, as its actor would have done.
+/// Starting an actor allocates, and every page the parent writes while a forked child lives is
+/// a page it copies.
 pub(crate) async fn start_process_actors(records: Vec<Arc<ChildRecord>>) {
     let root = node().root();
     for record in records {
+        if record.finish_if_ended() {
+            crate::process_actor::record_end(&record);
+            continue;
+        }
         if let Err(e) =
             ractor::Actor::spawn_linked(None, ProcessActor, record.clone(), root.get_cell()).await
         {
