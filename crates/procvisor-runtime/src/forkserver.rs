@@ -261,8 +261,10 @@ pub(crate) fn serve(spec: &str) -> ! {
     let Ok(preload) = control.recv::<Vec<String>>() else {
         crate::sys::exit_now(2)
     };
-    // Made here once, so that no child has to make them (see `target::index`).
+    // Made here once, so that no child has to make them (see `target::index` and
+    // `stack_overflow::prepare`).
     crate::target::index_lookups();
+    crate::stack_overflow::prepare();
     let preloaded = crate::preload::run(&preload);
     let failed = preloaded.is_err();
     if control.send(&preloaded).is_err() || failed {

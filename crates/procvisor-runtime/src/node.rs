@@ -342,7 +342,8 @@ pub(crate) fn install(prepared: PreparedNode) -> &'static Node {
     if let Some(link) = &node.parent_link {
         let fd = link.lock().unwrap_or_else(|p| p.into_inner()).fileno();
         if let Ok(fd) = fd {
-            crate::stack_overflow::report_on(fd, &node.identity().name);
+            let identity = node.identity.lock().unwrap_or_else(|p| p.into_inner());
+            crate::stack_overflow::report_on(fd, &identity.name);
         }
     }
     node

@@ -3,11 +3,11 @@
 //! Rust notices a thread running into its stack's guard page, prints "thread '…' has overflowed
 //! its stack" on the child's standard error, and the process dies of a signal: its parent
 //! would only learn the signal. So a child puts a handler of its own in front of Rust's: when a
-//! fault lands next to the faulting thread's stack pointer, it writes a message prepared in
+//! fault lands next to the faulting thread's stack pointer, it writes a message encoded in
 //! advance (a plain `write` of bytes is all a signal handler may do) on the link to its parent,
-//! the outcome "overflowed its stack", and a line on its standard error (Rust's own message is
-//! only printed for a fault in the one guard page it knows of); then Rust's handler runs as
-//! before.
+//! the outcome "overflowed its stack", and a line on its standard error, put together on the
+//! stack (Rust's own message is only printed for a fault in the one guard page it knows of);
+//! then Rust's handler runs as before.
 
 use crate::outcome::{ChildOutcome, Failure, FailureKind};
 use std::os::fd::RawFd;
@@ -23,11 +23,15 @@ pub(crate) const MESSAGE: &str = "a thread overflowed its stack (deep recursion 
 const NEAR: usize = 64 * 1024;
 
 static LINK: AtomicI32 = AtomicI32::new(-1);
-static REPORT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-static REPORT_LEN: AtomicUsize = AtomicUsize::new(0);
 static REPORTED: AtomicBool = AtomicBool::new(false);
-static NOTICE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-static NOTICE_LEN: AtomicUsize = AtomicUsize::new(0);
+/// This process's name, for the notice (leaked: the handler may need it at any moment).
+static NAME: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// The outcome the parent is told, encoded. It is the same for every process, so it is made
+/// once: a parent that made it before it forked hands it to its forked children ready, and
+/// they neither encode nor allocate for it. `None` if it could not be encoded.
+static REPORT: OnceLock<Option<Box<[u8]>>> = OnceLock::new();
 
 /// The handlers that were there before ours (Rust's), for SIGSEGV and SIGBUS.
 struct Previous(libc::sigaction);
@@ -38,28 +42,35 @@ unsafe impl Send for Previous {}
 static PREVIOUS_SEGV: OnceLock<Previous> = OnceLock::new();
 static PREVIOUS_BUS: OnceLock<Previous> = OnceLock::new();
 
+/// Makes the encoded report now, in a process about to fork children that will need it.
+pub(crate) fn prepare() {
+    report();
+}
+
+fn report() -> Option<&'static [u8]> {
+    REPORT
+        .get_or_init(|| {
+            let outcome = crate::link::ToParent::Outcome(ChildOutcome::failed(Failure::new(
+                FailureKind::StackOverflow,
+                MESSAGE,
+                None,
+            )));
+            procvisor_wire::Connection::message_bytes(&outcome)
+                .ok()
+                .map(Vec::into_boxed_slice)
+        })
+        .as_deref()
+}
+
 /// From now on a stack overflow in this process (called `name`) is reported on `link` (the
 /// link to the parent), encoded the way the parent reads it.
 pub(crate) fn report_on(link: RawFd, name: &str) {
-    let notice = format!(
-        "procvisor: process {name} (pid {}): {MESSAGE}\n",
-        std::process::id()
-    );
-    let notice: &'static mut [u8] = notice.into_bytes().leak();
-    NOTICE_LEN.store(notice.len(), Ordering::Relaxed);
-    NOTICE.store(notice.as_mut_ptr(), Ordering::Release);
-    let outcome = crate::link::ToParent::Outcome(ChildOutcome::failed(Failure::new(
-        FailureKind::StackOverflow,
-        MESSAGE,
-        None,
-    )));
-    let Ok(bytes) = procvisor_wire::Connection::message_bytes(&outcome) else {
+    if report().is_none() {
         return;
-    };
-    // Kept for the life of the process: the handler may need it at any moment.
-    let bytes: &'static mut [u8] = bytes.leak();
-    REPORT_LEN.store(bytes.len(), Ordering::Relaxed);
-    REPORT.store(bytes.as_mut_ptr(), Ordering::Release);
+    }
+    let name: &'static mut [u8] = Box::leak(name.as_bytes().into());
+    NAME_LEN.store(name.len(), Ordering::Relaxed);
+    NAME.store(name.as_mut_ptr(), Ordering::Release);
     LINK.store(link, Ordering::Release);
     install(libc::SIGSEGV, &PREVIOUS_SEGV);
     install(libc::SIGBUS, &PREVIOUS_BUS);
@@ -120,19 +131,86 @@ fn ensure_alternate_stack() {
     unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) };
 }
 
-/// Writes bytes prepared beforehand to `fd`, from a signal handler.
-fn write_all(fd: RawFd, bytes: &AtomicPtr<u8>, len: &AtomicUsize) {
-    let (bytes, len) = (bytes.load(Ordering::Acquire), len.load(Ordering::Relaxed));
+/// Writes `bytes` to `fd`, from a signal handler.
+fn write_all(fd: RawFd, bytes: &[u8]) {
     let mut written = 0;
-    while fd >= 0 && !bytes.is_null() && written < len {
-        // SAFETY: `bytes` points to `len` bytes leaked for the life of the process; write(2)
-        // is async-signal-safe.
-        let n = unsafe { libc::write(fd, bytes.add(written).cast(), len - written) };
+    while fd >= 0 && written < bytes.len() {
+        // SAFETY: the pointer and length are those of `bytes`; write(2) is async-signal-safe.
+        let n = unsafe { libc::write(fd, bytes[written..].as_ptr().cast(), bytes.len() - written) };
         if n <= 0 {
             return;
         }
         written += n as usize;
     }
+}
+
+/// The line on standard error, "procvisor: process NAME (pid PID): MESSAGE", put together
+/// without allocating (in a signal handler), in a buffer on the stack.
+struct Notice {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl Notice {
+    fn new() -> Notice {
+        Notice {
+            bytes: [0; 512],
+            len: 0,
+        }
+    }
+
+    /// Appends what fits.
+    fn push(&mut self, more: &[u8]) -> &mut Notice {
+        let n = more.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&more[..n]);
+        self.len += n;
+        self
+    }
+
+    fn push_number(&mut self, mut number: u32) -> &mut Notice {
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (number % 10) as u8;
+            number /= 10;
+            if number == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..])
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The line for process `name` with `pid`.
+fn notice(name: &[u8], pid: u32) -> Notice {
+    let mut notice = Notice::new();
+    notice
+        .push(b"procvisor: process ")
+        .push(name)
+        .push(b" (pid ")
+        .push_number(pid)
+        .push(b"): ")
+        .push(MESSAGE.as_bytes())
+        .push(b"\n");
+    notice
+}
+
+/// This process's name, as [`report_on`] left it.
+fn name() -> &'static [u8] {
+    let (name, len) = (
+        NAME.load(Ordering::Acquire),
+        NAME_LEN.load(Ordering::Relaxed),
+    );
+    if name.is_null() {
+        return &[];
+    }
+    // SAFETY: `name` points to `len` bytes leaked for the life of the process.
+    unsafe { std::slice::from_raw_parts(name, len) }
 }
 
 /// The stack pointer at the fault.
@@ -168,8 +246,12 @@ extern "C" fn on_fault(
     let (address, sp) = unsafe { ((*info).si_addr() as usize, stack_pointer(context)) };
     let on_the_stack = sp.is_some_and(|sp| address.abs_diff(sp) <= NEAR);
     if on_the_stack && !REPORTED.swap(true, Ordering::AcqRel) {
-        write_all(libc::STDERR_FILENO, &NOTICE, &NOTICE_LEN);
-        write_all(LINK.load(Ordering::Acquire), &REPORT, &REPORT_LEN);
+        // SAFETY: getpid(2) is async-signal-safe and cannot fail.
+        let pid = unsafe { libc::getpid() } as u32;
+        write_all(libc::STDERR_FILENO, notice(name(), pid).as_bytes());
+        if let Some(Some(report)) = REPORT.get() {
+            write_all(LINK.load(Ordering::Acquire), report);
+        }
     }
     // Back to the handler that was there before (Rust's): returning re-runs the faulting
     // instruction, which faults again into it.
@@ -187,6 +269,46 @@ extern "C" fn on_fault(
             None => {
                 libc::signal(signal, libc::SIG_DFL);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_names_the_process_and_its_pid() {
+        for pid in [0, 7, 42, 4_194_304, u32::MAX] {
+            assert_eq!(
+                notice(b"Process-1:2", pid).as_bytes(),
+                format!("procvisor: process Process-1:2 (pid {pid}): {MESSAGE}\n").as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn a_notice_too_long_for_its_buffer_is_cut_short() {
+        let name = vec![b'x'; 1000];
+        let notice = notice(&name, 1);
+        assert_eq!(notice.as_bytes().len(), 512);
+        assert!(notice.as_bytes().starts_with(b"procvisor: process xxx"));
+    }
+
+    #[test]
+    fn the_report_is_made_once_and_decodes_as_a_stack_overflow() {
+        prepare();
+        let report = report().expect("the report encodes");
+        assert!(std::ptr::eq(report, super::report().unwrap()), "made once");
+        let (mut ours, theirs) = procvisor_wire::pipe(true).unwrap();
+        write_all(theirs.fileno().unwrap(), report);
+        match ours.recv::<crate::link::ToParent>().unwrap() {
+            crate::link::ToParent::Outcome(outcome) => {
+                let failure = outcome.failure.expect("a failure");
+                assert_eq!(failure.kind(), FailureKind::StackOverflow);
+                assert_eq!(failure.message(), MESSAGE);
+            }
+            _ => panic!("not an outcome"),
         }
     }
 }

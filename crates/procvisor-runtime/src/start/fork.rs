@@ -25,6 +25,7 @@ pub(super) fn fork_child(
     let parent_pid = std::process::id() as i32;
     // Built before the fork: every allocation the child makes is a page it has to copy.
     let prepared = node::prepare_child(identity, StartMethod::Fork, child_end, log_level);
+    crate::stack_overflow::prepare();
     let stdout = std::io::stdout().lock();
     let stderr = std::io::stderr().lock();
     // SAFETY: the child branch below calls only functions that are safe after a fork in a
