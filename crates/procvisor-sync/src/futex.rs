@@ -83,6 +83,14 @@ pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
+/// Gives the CPU to another thread that is ready to run, if there is one.
+pub(crate) fn yield_cpu() {
+    #[cfg(not(procvisor_loom))]
+    std::thread::yield_now();
+    #[cfg(procvisor_loom)]
+    loom::thread::yield_now();
+}
+
 /// A pause inside a spin-wait (under loom, a yield so the model can run the other side).
 pub(crate) fn spin_hint() {
     #[cfg(not(procvisor_loom))]

@@ -76,6 +76,29 @@ fn max_record() -> u64 {
 }
 /// How long a consumer or producer polls before sleeping (see `procvisor_wire::DEFAULT_SPIN`).
 const SPIN: Duration = Duration::from_micros(50);
+
+/// A wait's polling window: [`SPIN`] from the first time it finds it must wait. The clock is
+/// read only then, so a put or a get that does not wait (the usual case) never reads it; a
+/// producer would read it under the producers' lock, which every other producer waits for.
+struct Polling {
+    spin: bool,
+    until: Option<Instant>,
+}
+
+impl Polling {
+    fn new(spin: bool) -> Polling {
+        Polling { spin, until: None }
+    }
+
+    /// Whether to look again (after yielding the CPU) rather than sleep.
+    fn again(&mut self) -> bool {
+        if !self.spin {
+            return false;
+        }
+        let now = Instant::now();
+        now < *self.until.get_or_insert(now + SPIN)
+    }
+}
 /// How long `put_nowait` and `get_nowait` wait for another producer's put or consumer's get in
 /// progress to finish and release its lock.
 const NOWAIT_LOCK_WAIT: Duration = Duration::from_millis(10);
@@ -688,11 +711,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn reserve_item(&self, deadline: Option<Instant>, spin: bool) -> bool {
         let state = self.state();
         let maxsize = state.maxsize.load(Ordering::Relaxed);
-        let spin_until = spin.then(|| Instant::now() + SPIN);
+        let mut polling = Polling::new(spin);
         // Consumers only take items away, so room seen here stays room; an unbounded queue
         // need not look at the consumers' count at all.
         while maxsize != u64::MAX && state.items() >= maxsize {
-            if !self.sleep_on_space(deadline, spin_until, || state.items() < maxsize) {
+            if !self.sleep_on_space(deadline, &mut polling, || state.items() < maxsize) {
                 return false;
             }
         }
@@ -720,9 +743,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn wait_for_space(&self, needed: u64, deadline: Option<Instant>, spin: bool) -> bool {
-        let spin_until = spin.then(|| Instant::now() + SPIN);
+        let mut polling = Polling::new(spin);
         while !self.has_space(needed) {
-            if !self.sleep_on_space(deadline, spin_until, || self.free_space() >= needed) {
+            if !self.sleep_on_space(deadline, &mut polling, || self.free_space() >= needed) {
                 return false;
             }
         }
@@ -733,11 +756,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn sleep_on_space(
         &self,
         deadline: Option<Instant>,
-        spin_until: Option<Instant>,
+        polling: &mut Polling,
         ready: impl Fn() -> bool,
     ) -> bool {
         let state = self.state();
-        if spin_until.is_some_and(|s| Instant::now() < s) {
+        if polling.again() {
             std::thread::yield_now();
             return true;
         }
@@ -881,6 +904,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// [`GetError::Empty`] when none came in time; otherwise as [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(GetError::Closed);
+        }
+        // An item that is there now needs no deadline: only a get that waits reads the clock.
+        if let Some(bytes) = self.get_bytes_ready() {
+            return Ok(codec::decode(&bytes)?);
+        }
         self.get_until(futex::deadline(Some(timeout)), false)
     }
 
@@ -906,6 +936,25 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             .get_bytes(deadline, !nowait, nowait)
             .ok_or(GetError::Empty)?;
         Ok(codec::decode(&bytes)?)
+    }
+
+    /// The next item, if it is in the ring whole (one record) and no other consumer is taking
+    /// one; `None`, with nothing taken, otherwise. An item that streams in pieces, and what a
+    /// dead consumer left in the middle of a message, go the way of a get with a deadline.
+    fn get_bytes_ready(&self) -> Option<Vec<u8>> {
+        let state = self.state();
+        let whole = |header: Option<(u32, u64)>| header.is_some_and(|(flags, _)| flags == 0);
+        if !whole(self.peek_header()) || !state.consumer.try_lock(my_pid()) {
+            return None;
+        }
+        let message = if !self.continues() && whole(self.peek_header()) {
+            // A whole item at the head: taken without waiting.
+            self.take_message(None, true)
+        } else {
+            None
+        };
+        state.consumer.unlock();
+        message
     }
 
     fn get_bytes(&self, deadline: Option<Instant>, spin: bool, nowait: bool) -> Option<Vec<u8>> {
@@ -1039,12 +1088,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         mid_message: bool,
     ) -> Option<(u32, u64)> {
         let state = self.state();
-        let spin_until = spin.then(|| Instant::now() + SPIN);
+        let mut polling = Polling::new(spin);
         loop {
             if let Some(header) = self.peek_header() {
                 return Some(header);
             }
-            if spin_until.is_some_and(|s| Instant::now() < s) {
+            if polling.again() {
                 std::thread::yield_now();
                 continue;
             }
@@ -1560,6 +1609,38 @@ mod tests {
     const LIMIT: Duration = Duration::from_secs(20);
 
     type Q = JoinableQueue<Vec<u8>>;
+
+    #[test]
+    fn a_wait_polls_for_its_window_from_its_first_look_then_sleeps() {
+        assert!(
+            !Polling::new(false).again(),
+            "a wait that may not spin sleeps at once"
+        );
+        let mut polling = Polling::new(true);
+        let first = Instant::now();
+        assert!(polling.again(), "the window starts at the first look");
+        while polling.again() {
+            assert!(first.elapsed() < LIMIT, "the window never closed");
+        }
+        assert!(first.elapsed() >= SPIN, "the window closed early");
+        assert!(!polling.again(), "and stays closed");
+    }
+
+    #[test]
+    fn a_timed_get_takes_an_item_that_is_there_and_waits_for_one_that_is_not() {
+        let q = Queue::<u32>::new(0).unwrap();
+        q.put(7).unwrap();
+        assert_eq!(q.get_timeout(LIMIT).unwrap(), 7);
+        let start = Instant::now();
+        let wait = Duration::from_millis(30);
+        assert!(matches!(q.get_timeout(wait), Err(GetError::Empty)));
+        assert!(
+            start.elapsed() >= wait,
+            "an empty queue is waited on until the timeout"
+        );
+        q.close();
+        assert!(matches!(q.get_timeout(LIMIT), Err(GetError::Closed)));
+    }
 
     /// Runs `f` as a process that dies the `skip + 1`-th time it reaches `point`, holding
     /// `lock`. Whether it got there.

@@ -34,6 +34,8 @@ pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(20);
 
 /// How many times to retry before sleeping.
 const SPINS: u32 = if cfg!(procvisor_loom) { 0 } else { 100 };
+/// How many of those retries only pause the CPU; the later ones yield it.
+const PAUSING: u32 = 24;
 
 /// The lock word, as it lies in shared memory.
 #[repr(C)]
@@ -176,10 +178,16 @@ impl RawLock {
             }
             if spins < SPINS {
                 spins += 1;
-                // Back off more at each look: every look pulls the line away from the owner,
-                // whose next write must then take it back.
-                for _ in 0..(1_u32 << (spins / 8).min(4)) {
-                    futex::spin_hint();
+                if spins <= PAUSING {
+                    // Back off more at each look: every look pulls the line away from the
+                    // owner, whose next write must then take it back.
+                    for _ in 0..(1_u32 << (spins / 8).min(4)) {
+                        futex::spin_hint();
+                    }
+                } else {
+                    // Held this long, the owner may be waiting for a CPU (more processes than
+                    // CPUs contend), perhaps this one: let it run rather than spin in its way.
+                    futex::yield_cpu();
                 }
                 continue;
             }
